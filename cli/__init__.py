@@ -1,0 +1,1 @@
+"""The click command groups behind the ``eventkit`` console script (installed as ``eventkit.cli``)."""

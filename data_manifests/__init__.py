@@ -1,0 +1,1 @@
+"""Dataset manifests (TOML), installed as the package ``eventkit.manifests``."""

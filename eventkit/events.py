@@ -1,0 +1,111 @@
+"""The events contract: structured NumPy arrays with tonic's field names.
+
+* vision events: ``t:int64 (µs)``, ``x:uint16``, ``y:uint16``, ``p:uint8 (0/1)``
+* audio events:  ``t:int64 (µs)``, ``x:uint16 (cochlea channel)``, ``p:uint8`` (no ``y``)
+
+``sensor_size`` is ``(W, H, P)`` for vision and ``(C, 1, P)`` for audio (tonic's order).
+Events handed to kernels are sorted by ``t``.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from eventkit.errors import InvalidEventsError
+
+VISION_DTYPE = np.dtype([("t", "<i8"), ("x", "<u2"), ("y", "<u2"), ("p", "u1")])
+AUDIO_DTYPE = np.dtype([("t", "<i8"), ("x", "<u2"), ("p", "u1")])
+
+SensorSize = tuple[int, int, int]
+
+
+def make_events(t, x, y, p) -> np.ndarray:
+    """Pack columns into a vision event array (``VISION_DTYPE``); no validation, no sorting."""
+    t = np.asarray(t)
+    out = np.empty(t.shape[0], dtype=VISION_DTYPE)
+    out["t"] = t
+    out["x"] = x
+    out["y"] = y
+    out["p"] = p
+    return out
+
+
+def make_audio_events(t, x, p) -> np.ndarray:
+    """Pack columns into an audio event array (``AUDIO_DTYPE``); no validation, no sorting."""
+    t = np.asarray(t)
+    out = np.empty(t.shape[0], dtype=AUDIO_DTYPE)
+    out["t"] = t
+    out["x"] = x
+    out["p"] = p
+    return out
+
+
+def is_audio(events: np.ndarray) -> bool:
+    """True for audio events (no ``y`` field)."""
+    names = events.dtype.names or ()
+    return "y" not in names
+
+
+def sort_events(events: np.ndarray) -> np.ndarray:
+    """Return events stably sorted by ``t`` (the input itself when already sorted)."""
+    t = events["t"]
+    if t.shape[0] < 2 or bool(np.all(t[1:] >= t[:-1])):
+        return events
+    return events[np.argsort(t, kind="stable")]
+
+
+def validate_events(
+    events: np.ndarray,
+    sensor_size: Sequence[int] | None = None,
+    *,
+    name: str = "events",
+    require_sorted: bool = True,
+) -> np.ndarray:
+    """Check ``events`` against the contract and return it unchanged.
+
+    Checks: a structured array with fields ``t``, ``x``, ``p`` (and ``y`` for vision),
+    ``t`` non-decreasing (when ``require_sorted``), ``x < W``, ``y < H`` and ``p < P``
+    when ``sensor_size=(W, H, P)`` is given. Raises :class:`InvalidEventsError` naming
+    ``name``, the field, the first offending index and the value.
+    """
+    if not isinstance(events, np.ndarray) or events.dtype.names is None:
+        raise InvalidEventsError(
+            f"{name}: expected a structured NumPy array with fields t, x, y, p "
+            f"(eventkit.events.VISION_DTYPE), got {type(events).__name__}"
+            + (f" of dtype {events.dtype}" if isinstance(events, np.ndarray) else "")
+        )
+    names = events.dtype.names
+    required = ("t", "x", "p") if "y" not in names else ("t", "x", "y", "p")
+    missing = [f for f in required if f not in names]
+    if missing:
+        raise InvalidEventsError(f"{name}: missing field(s) {missing}; fields present: {list(names)}")
+    for f in required:
+        if events.dtype[f].kind not in "iu":
+            raise InvalidEventsError(f"{name}: field {f!r} must be an integer, got {events.dtype[f]}")
+    if events.shape[0] == 0:
+        return events
+    t = events["t"]
+    if require_sorted:
+        bad = np.flatnonzero(t[1:] < t[:-1])
+        if bad.size:
+            i = int(bad[0]) + 1
+            raise InvalidEventsError(
+                f"{name}: timestamps are not sorted: t[{i}]={int(t[i])} < t[{i - 1}]={int(t[i - 1])} "
+                f"(sort with eventkit.events.sort_events)"
+            )
+    if sensor_size is not None:
+        if len(sensor_size) != 3:
+            raise InvalidEventsError(f"{name}: sensor_size must be (W, H, P), got {tuple(sensor_size)}")
+        W, H, P = (int(v) for v in sensor_size)
+        checks = [("x", W, "W")] + ([("y", H, "H")] if "y" in names else []) + [("p", P, "P")]
+        for field, bound, label in checks:
+            col = events[field]
+            bad = np.flatnonzero((col >= bound) | (col < 0))
+            if bad.size:
+                i = int(bad[0])
+                raise InvalidEventsError(
+                    f"{name}: {field}[{i}]={int(col[i])} outside the sensor "
+                    f"({label}={bound}, sensor_size={(W, H, P)}); {bad.size} event(s) out of range"
+                )
+    return events

@@ -1,0 +1,31 @@
+# eventkit — the commands the README promises.
+VENV ?= .venv
+PY   := $(VENV)/bin/python
+EK   := $(VENV)/bin/eventkit
+DEMO_ROOT  ?= .data/nmnist
+DEMO_CACHE ?= .cache
+
+.PHONY: setup demo test bench bench-env clean-demo
+
+setup:            ## .venv with torch==2.13.0 (CPU) first, then eventkit[dev]
+	bash scripts/setup.sh
+
+demo: setup       ## real N-MNIST recordings in the release layout -> sharded Zarr frame cache
+	$(PY) scripts/prepare_demo_data.py --dst $(DEMO_ROOT)
+	$(EK) frames --T 10 --root $(DEMO_ROOT) --cache $(DEMO_CACHE) nmnist
+	$(EK) cache verify --all $$(ls -d $(DEMO_CACHE)/nmnist/test/*.zarr | head -n 1)
+
+test: setup       ## the test suite (what CI runs)
+	$(PY) -m pytest -q
+
+bench-env: setup  ## SpikingJelly and snnTorch for the side-by-side benchmarks (not dependencies)
+	$(PY) -m pip install -q --no-deps spikingjelly snntorch
+
+bench: bench-env  ## speed comparisons; results land in benchmarks/results/
+	$(PY) benchmarks/bench_frames.py
+	$(PY) benchmarks/bench_readers.py
+	$(PY) benchmarks/bench_cache.py
+	$(PY) benchmarks/bench_loader.py
+
+clean-demo:
+	rm -rf $(DEMO_ROOT) $(DEMO_CACHE)

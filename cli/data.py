@@ -1,0 +1,141 @@
+"""``eventkit data``: dataset manifests (what to download, from where, where to put it) and checks.
+
+    eventkit data list [--json]
+    eventkit data info NAME [--json]
+    eventkit data verify NAME [--root DIR] [--skip-checksums] [--json]
+    eventkit data unpack NAME [--root DIR] [--skip-checksums]
+
+A missing root or a checksum mismatch is an error (exit 2, one message from the root
+group); a partial root (fewer samples than the release) exits 0 with a warning line.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import click
+
+from eventkit.cli.options import dataset_argument, json_option, root_option
+
+
+def _spec_dict(name: str) -> dict:
+    from eventkit.datasets import get_dataset
+    from eventkit.datasets.spec import ENV_DATA
+
+    s = get_dataset(name)
+    env = os.environ.get(ENV_DATA)
+    return {
+        "name": s.name, "title": s.title, "kind": s.kind, "sensor_size": list(s.sensor_size),
+        "classes": list(s.classes), "splits": list(s.splits), "counts": dict(s.counts),
+        "duration_us": s.duration_us, "timestamp_unit": s.timestamp_unit, "reader": s.reader,
+        "citation": s.citation, "homepage": s.homepage,
+        "archives": [
+            {"file": a.file, "url": a.url, "algorithm": a.algorithm, "checksum": a.checksum, "unpack": a.unpack,
+             "splits": list(a.splits), "optional": a.optional, "alternative": a.alternative, "note": a.note}
+            for a in s.archives
+        ],
+        "layout": {"family": s.layout.family, "description": s.layout.description, "paths": list(s.layout.paths)},
+        "label_rule": s.label_rule, "split_rule": s.split_rule, "conventions": s.conventions,
+        "manifest": s.manifest_file, "manifest_sha256": s.manifest_sha256,
+        "default_root": str(Path(env).expanduser() / s.name) if env else None,
+    }
+
+
+@click.group("data")
+def data() -> None:
+    """Dataset manifests: what to download, where, and checks."""
+
+
+@data.command("list")
+@json_option
+def list_cmd(as_json: bool) -> None:
+    """List the datasets eventkit knows (name, kind, samples per split, title)."""
+    from eventkit.datasets import get_dataset, list_datasets
+
+    rows = []
+    for name in list_datasets():
+        s = get_dataset(name)
+        rows.append({"name": name, "kind": s.kind, "counts": dict(s.counts), "title": s.title})
+    if as_json:
+        click.echo(json.dumps({"datasets": rows}, indent=2))
+        return
+    for r in rows:
+        counts = " / ".join(f"{k} {v}" for k, v in r["counts"].items())
+        click.echo(f"{r['name']:<13} {r['kind']:<7} {counts:<40} {r['title']}")
+
+
+@data.command("info")
+@dataset_argument
+@json_option
+def info(name: str, as_json: bool) -> None:
+    """What NAME is, where to download it, its checksums, expected layout, split rule and counts."""
+    d = _spec_dict(name)
+    if as_json:
+        click.echo(json.dumps(d, indent=2))
+        return
+    from eventkit.datasets import get_dataset
+
+    s = get_dataset(name)
+    out = [
+        f"{d['name']}: {d['title']}",
+        f"  kind: {d['kind']}   sensor_size: {tuple(d['sensor_size'])}   timestamps: {d['timestamp_unit']}"
+        + (f"   duration_us: {d['duration_us']}" if d["duration_us"] else ""),
+        f"  classes ({len(d['classes'])}): {', '.join(d['classes'])}",
+        f"  samples: " + ", ".join(f"{k} {v}" for k, v in d["counts"].items()),
+        f"  citation: {d['citation']}",
+        f"  homepage: {d['homepage']}",
+        "  download:",
+        *[f"    - {a.describe()}" + ("  [alternative]" if a.alternative else "  [optional]" if a.optional else "")
+          for a in s.archives],
+        f"  expected layout: {d['layout']['description']}",
+        f"  label rule: {d['label_rule']}",
+        f"  split rule: {d['split_rule']}",
+    ]
+    if d["conventions"]:
+        out.append(f"  conventions: {d['conventions']}")
+    where = d["default_root"] or "(set $EVENTKIT_DATA or pass --root)"
+    out += [
+        f"  data folder: --root DIR, else $EVENTKIT_DATA/{name} = {where}",
+        f"  manifest: {d['manifest']} (sha256 {d['manifest_sha256'][:16]}...)",
+        f"  check it with: eventkit data verify {name} [--root DIR]",
+    ]
+    click.echo("\n".join(out))
+
+
+@data.command("verify")
+@dataset_argument
+@root_option
+@click.option("--skip-checksums", is_flag=True, default=False,
+              help="Do not hash the archives/data files present (e.g. fixtures under the release's file names).")
+@json_option
+def verify(name: str, root: Path | None, skip_checksums: bool, as_json: bool) -> None:
+    """Check archives' checksums, the raw layout and samples per split of NAME under --root."""
+    from eventkit.datasets import verify_dataset
+
+    report = verify_dataset(name, root, checksums=not skip_checksums)
+    if as_json:
+        click.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        lines = [f"{name}: {report.root}: {report.status}"]
+        for a in report.archives:
+            extra = f" ({a['algorithm']} {a.get('actual', '')})" if a["status"] == "ok" else ""
+            lines.append(f"  archive {a['file']}: {a['status']}{extra}")
+        for split, r in report.splits.items():
+            exp = r["expected"] if r["expected"] is not None else "?"
+            lines.append(f"  {split}: {r['found']} / {exp} samples ({r['status']})")
+        click.echo("\n".join(lines))
+    for w in report.warnings:
+        click.echo(f"warning: {w}", err=True)
+
+
+@data.command("unpack")
+@dataset_argument
+@root_option
+@click.option("--skip-checksums", is_flag=True, default=False, help="Unpack without checking the archives' digests.")
+def unpack(name: str, root: Path | None, skip_checksums: bool) -> None:
+    """Check and safely unpack the downloaded archives of NAME into its root."""
+    from eventkit.datasets.extract import unpack_dataset
+
+    for archive in unpack_dataset(name, root, checksums=not skip_checksums):
+        click.echo(f"unpacked {archive}")

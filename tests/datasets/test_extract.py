@@ -1,0 +1,116 @@
+"""safe_extract: good archives unpack; crafted malicious ones are refused before any write."""
+from __future__ import annotations
+
+import gzip
+import io
+import stat
+import tarfile
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from eventkit.datasets.extract import safe_extract
+from eventkit.errors import EventFileError
+
+
+def _zip(path: Path, members: dict[str, bytes], symlinks: dict[str, str] | None = None) -> Path:
+    with zipfile.ZipFile(path, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+        for name, target in (symlinks or {}).items():
+            info = zipfile.ZipInfo(name)
+            info.external_attr = (stat.S_IFLNK | 0o777) << 16
+            zf.writestr(info, target)
+    return path
+
+
+def _tar(path: Path, members: list[tuple[str, str, bytes | str]], mode: str = "w:gz") -> Path:
+    """members: (name, kind, data) with kind 'file' | 'sym' | 'hard' | 'dir' | 'fifo'."""
+    with tarfile.open(path, mode) as tf:
+        for name, kind, data in members:
+            info = tarfile.TarInfo(name)
+            if kind == "file":
+                info.size = len(data)
+                tf.addfile(info, io.BytesIO(data))
+                continue
+            info.type = {"sym": tarfile.SYMTYPE, "hard": tarfile.LNKTYPE, "dir": tarfile.DIRTYPE,
+                         "fifo": tarfile.FIFOTYPE}[kind]
+            if kind in ("sym", "hard"):
+                info.linkname = data
+            tf.addfile(info)
+    return path
+
+
+def test_good_zip_and_tar(tmp_path):
+    z = _zip(tmp_path / "a.zip", {"Train/0/00001.bin": b"abc", "Train/1/00002.bin": b"de"})
+    out = safe_extract(z, tmp_path / "z")
+    assert sorted(p.name for p in out) == ["00001.bin", "00002.bin"]
+    assert (tmp_path / "z/Train/0/00001.bin").read_bytes() == b"abc"
+    t = _tar(tmp_path / "a.tar.gz", [("DvsGesture", "dir", b""), ("DvsGesture/x.aedat", "file", b"xyz"),
+                                     ("DvsGesture/link.aedat", "sym", "x.aedat")])
+    safe_extract(t, tmp_path / "t")
+    assert (tmp_path / "t/DvsGesture/x.aedat").read_bytes() == b"xyz"
+    assert (tmp_path / "t/DvsGesture/link.aedat").read_bytes() == b"xyz"
+
+
+def test_single_gz(tmp_path):
+    g = tmp_path / "train-labels-idx1-ubyte.gz"
+    g.write_bytes(gzip.compress(b"\x00\x00\x08\x01\x00\x00\x00\x00"))
+    (out,) = safe_extract(g, tmp_path / "o")
+    assert out.name == "train-labels-idx1-ubyte" and out.read_bytes()[:4] == b"\x00\x00\x08\x01"
+
+
+@pytest.mark.parametrize("name", ["../evil.txt", "a/../../evil.txt", "/tmp/evil_abs.txt", "..\\evil.txt"])
+def test_zip_escape_refused(tmp_path, name):
+    z = _zip(tmp_path / "bad.zip", {"ok.txt": b"fine", name: b"pwned"})
+    with pytest.raises(EventFileError, match="refusing member"):
+        safe_extract(z, tmp_path / "dest")
+    assert not (tmp_path / "dest" / "ok.txt").exists(), "nothing is written when one member is bad"
+    assert not (tmp_path / "evil.txt").exists()
+
+
+def test_zip_symlink_refused(tmp_path):
+    z = _zip(tmp_path / "bad.zip", {"ok.txt": b"fine"}, symlinks={"link": "/etc/passwd"})
+    with pytest.raises(EventFileError, match="link"):
+        safe_extract(z, tmp_path / "dest")
+
+
+@pytest.mark.parametrize("members, match", [
+    ([("../evil.txt", "file", b"x")], "'..'"),
+    ([("/tmp/evil_abs_tar.txt", "file", b"x")], "absolute"),
+    ([("link", "sym", "/etc")], "absolute"),
+    ([("link", "sym", "../../outside")], "outside"),
+    ([("d/link", "sym", "../../outside")], "outside"),
+    ([("hard", "hard", "../outside")], "'..'|outside"),
+    ([("l1", "sym", "."), ("l2", "sym", "l1/..")], "another link"),
+    ([("sub", "sym", "."), ("sub/file", "file", b"x")], "inside the symbolic link"),
+    ([("fifo", "fifo", b"")], "not a regular file"),
+])
+def test_tar_escape_refused(tmp_path, members, match):
+    t = _tar(tmp_path / "bad.tar.gz", [("ok.txt", "file", b"fine")] + members)
+    with pytest.raises(EventFileError, match=match):
+        safe_extract(t, tmp_path / "dest")
+    assert not (tmp_path / "dest" / "ok.txt").exists()
+    assert not (tmp_path / "evil.txt").exists()
+
+
+def test_existing_symlink_in_dest_not_followed(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    dest = tmp_path / "dest"
+    dest.mkdir()
+    (dest / "Train").symlink_to(outside)
+    z = _zip(tmp_path / "a.zip", {"Train/x.bin": b"x"})
+    with pytest.raises(EventFileError, match="outside the target folder"):
+        safe_extract(z, dest)
+    assert not (outside / "x.bin").exists()
+
+
+def test_not_an_archive(tmp_path):
+    p = tmp_path / "x.zip"
+    p.write_bytes(b"hello world")
+    with pytest.raises(EventFileError, match="not a zip, tar or gzip"):
+        safe_extract(p, tmp_path / "d")
+    with pytest.raises(EventFileError, match="not found"):
+        safe_extract(tmp_path / "missing.zip", tmp_path / "d")

@@ -1,0 +1,202 @@
+"""Helpers shared by the format readers: file access, error wording, sorting, unit conversion.
+
+Private: nothing here is part of the public API.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+
+from eventkit.errors import EventFileError, InvalidEventsError
+from eventkit.events import sort_events
+
+PathType = Union[str, "os.PathLike[str]"]
+
+HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+
+
+def as_path(path: PathType) -> Path:
+    """``path`` as a :class:`Path` (``~`` expanded)."""
+    return Path(os.fspath(path)).expanduser()
+
+
+def _fs(path: PathType) -> str:
+    """``path`` as a str for ``open`` (``~`` expanded), without pathlib overhead on the hot path."""
+    s = os.fspath(path)
+    if isinstance(s, bytes):
+        s = os.fsdecode(s)
+    return os.path.expanduser(s) if s.startswith("~") else s
+
+
+def read_all_bytes(path: PathType, *, what: str) -> bytes:
+    """The whole file as bytes; missing or empty file -> :class:`EventFileError` naming ``what`` it should be."""
+    p = _fs(path)
+    try:
+        with open(p, "rb") as fh:
+            data = fh.read()
+    except FileNotFoundError:
+        raise EventFileError(p, f"file not found (expected {what})") from None
+    except IsADirectoryError:
+        raise EventFileError(p, f"is a directory, not {what}") from None
+    except OSError as exc:
+        raise EventFileError(p, f"cannot be read ({exc.strerror or exc})") from None
+    if len(data) == 0:
+        raise EventFileError(p, f"empty file (0 bytes), expected {what}", offset=0)
+    return data
+
+
+def read_head(path: PathType, n: int) -> bytes:
+    """The first ``n`` bytes of a file (fewer if it is shorter); missing file -> EventFileError."""
+    p = as_path(path)
+    try:
+        with open(p, "rb") as fh:
+            return fh.read(n)
+    except FileNotFoundError:
+        raise EventFileError(p, "file not found") from None
+    except IsADirectoryError:
+        raise EventFileError(p, "is a directory, not an event file") from None
+    except OSError as exc:
+        raise EventFileError(p, f"cannot be read ({exc.strerror or exc})") from None
+
+
+def check_record_size(path: PathType, n_bytes: int, start: int, record: int, what: str) -> int:
+    """Number of whole ``record``-byte records after ``start``; a partial trailing record is an error.
+
+    The error names the byte offset where the partial record begins.
+    """
+    body = n_bytes - start
+    if body % record:
+        partial_at = start + (body // record) * record
+        raise EventFileError(
+            path,
+            f"truncated or not {what}: {body} data bytes after byte {start} is not a multiple of the "
+            f"{record}-byte record; {body % record} trailing byte(s) form a partial record",
+            offset=partial_at,
+        )
+    return body // record
+
+
+def sorted_by_t(events: np.ndarray) -> np.ndarray:
+    """Events sorted by ``t``: the input itself when already sorted (cheap check), else a stable sort."""
+    return sort_events(events)
+
+
+def seconds_to_us(times: np.ndarray) -> np.ndarray:
+    """Float seconds (float16/32/64, as stored in SHD / N-TIDIGITS18 HDF5) -> int64 µs, rounded to nearest.
+
+    The multiplication runs in double precision, which is exact for float16/float32 inputs
+    (a 24-bit mantissa times 10**6 fits in 53 bits), so rounding recovers the integer µs a
+    writer stored as long as it was representable. The result is integer; no float array
+    outlives this function.
+    """
+    times = np.asarray(times)
+    if times.dtype.kind != "f":
+        raise TypeError(f"expected float seconds, got dtype {times.dtype}")
+    return np.rint(times.astype("f8") * 1e6).astype(np.int64)
+
+
+def us_to_seconds(t_us: np.ndarray, dtype) -> np.ndarray:
+    """int µs -> float seconds of ``dtype`` (for writers of the HDF5 releases)."""
+    t_us = np.asarray(t_us, dtype=np.int64)
+    return (t_us / 1e6).astype(dtype)
+
+
+def require_fields(events: np.ndarray, fields: tuple[str, ...], name: str) -> None:
+    """Raise :class:`InvalidEventsError` unless ``events`` is a structured array with ``fields``."""
+    if not isinstance(events, np.ndarray) or events.dtype.names is None:
+        raise InvalidEventsError(
+            f"{name}: expected a structured event array with fields {fields}, got "
+            f"{type(events).__name__}" + (f" of dtype {events.dtype}" if isinstance(events, np.ndarray) else "")
+        )
+    missing = [f for f in fields if f not in events.dtype.names]
+    if missing:
+        raise InvalidEventsError(f"{name}: missing field(s) {missing}; fields present: {list(events.dtype.names)}")
+
+
+def check_range(events: np.ndarray, field: str, lo: int, hi: int, name: str, why: str) -> None:
+    """Raise :class:`InvalidEventsError` if any ``events[field]`` is outside ``[lo, hi]`` (inclusive)."""
+    col = events[field]
+    if col.size == 0:
+        return
+    bad = np.flatnonzero((col < lo) | (col > hi))
+    if bad.size:
+        i = int(bad[0])
+        raise InvalidEventsError(
+            f"{name}: {field}[{i}]={int(col[i])} cannot be written: {why} (allowed {lo}..{hi}); "
+            f"{bad.size} event(s) out of range"
+        )
+
+
+def open_h5(path: PathType, what: str):
+    """Open an HDF5 file read-only; missing, empty or non-HDF5 files -> :class:`EventFileError`."""
+    import h5py  # imported where used
+
+    p = as_path(path)
+    head = read_head(p, 8)
+    if len(head) == 0:
+        raise EventFileError(p, f"empty file (0 bytes), expected {what}", offset=0)
+    if head != HDF5_MAGIC and not h5py.is_hdf5(p):  # (is_hdf5 also finds a signature after a user block)
+        raise EventFileError(p, f"not an HDF5 file (no HDF5 signature), expected {what}", offset=0)
+    try:
+        return h5py.File(p, "r")
+    except OSError as exc:
+        raise EventFileError(p, f"corrupt or truncated HDF5 file, expected {what} (h5py: {exc})") from None
+
+
+def h5_dataset(f, name: str, path: PathType, what: str):
+    """``f[name]`` as a dataset, or :class:`EventFileError` naming the missing path and the expected layout."""
+    import h5py
+
+    obj = f.get(name)
+    if obj is None or not isinstance(obj, h5py.Dataset):
+        have = sorted(f.keys())
+        raise EventFileError(as_path(path), f"no dataset '/{name}' (expected {what}; top-level entries: {have})")
+    return obj
+
+
+def _is_sorted(t: np.ndarray) -> bool:
+    return t.shape[0] < 2 or bool(np.all(t[1:] >= t[:-1]))
+
+
+def pack_vision(t: np.ndarray, x: np.ndarray, y: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Columns -> ``VISION_DTYPE`` events sorted by ``t``.
+
+    The sortedness check runs on the contiguous ``t`` column (cheap); a stable argsort is
+    applied only when the file order is not sorted.
+    """
+    from eventkit.events import VISION_DTYPE
+
+    if not _is_sorted(t):
+        order = np.argsort(t, kind="stable")
+        t, x, y, p = t[order], x[order], y[order], p[order]
+    out = np.empty(t.shape[0], dtype=VISION_DTYPE)
+    out["t"] = t
+    out["x"] = x
+    out["y"] = y
+    out["p"] = p
+    return out
+
+
+def pack_audio(t: np.ndarray, x: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Columns -> ``AUDIO_DTYPE`` events sorted by ``t`` (stable sort only when needed)."""
+    from eventkit.events import AUDIO_DTYPE
+
+    if not _is_sorted(t):
+        order = np.argsort(t, kind="stable")
+        t, x, p = t[order], x[order], p[order]
+    out = np.empty(t.shape[0], dtype=AUDIO_DTYPE)
+    out["t"] = t
+    out["x"] = x
+    out["p"] = p
+    return out
+
+
+def sort_by(out: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """``out`` (events whose ``t`` column equals the contiguous ``t``) sorted by t: ``out`` itself
+    when ``t`` is already non-decreasing (cheap contiguous check), else a stable argsort."""
+    if _is_sorted(t):
+        return out
+    return out[np.argsort(t, kind="stable")]

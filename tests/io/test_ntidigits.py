@@ -1,0 +1,72 @@
+"""N-TIDIGITS18 HDF5 reader and writer (spec-faithful fixtures: no real file is available)."""
+from __future__ import annotations
+
+import h5py
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from eventkit.errors import EventFileError, ParameterError
+from eventkit.events import AUDIO_DTYPE, make_audio_events
+from eventkit.io import NTidigitsFile, list_ntidigits_h5, read_events, read_ntidigits_h5, write_ntidigits_h5
+from tests.io._strategies import audio_events
+
+KEYS = st.from_regex(r"\A(man|woman|boy|girl)-[a-z]{2}-[1-9oz]{1,7}[ab]?\Z")
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.tuples(KEYS, audio_events(max_n=60, max_x=63, max_t=4_000_000, p_values=(0,))),
+                min_size=1, max_size=4, unique_by=lambda kv: kv[0]),
+       st.lists(st.tuples(KEYS, audio_events(max_n=30, max_x=63, max_t=4_000_000, p_values=(0,))),
+                max_size=3, unique_by=lambda kv: kv[0]))
+def test_roundtrip(tmp_path_factory, train, test):
+    f = tmp_path_factory.mktemp("nt") / "n-tidigits.hdf5"
+    write_ntidigits_h5(f, train=train, test=test)
+    assert list_ntidigits_h5(f, "train") == [(k, k.rsplit("-", 1)[-1]) for k, _ in train]
+    assert [k for k, _ in list_ntidigits_h5(f, "test")] == [k for k, _ in test]
+    with NTidigitsFile(f) as nf:
+        for split, items in (("train", train), ("test", test)):
+            for key, ev in items:
+                got = nf.read(split, key)
+                assert got.dtype == AUDIO_DTYPE
+                np.testing.assert_array_equal(got, ev)
+
+
+def test_tonic_style_layout_by_hand(tmp_path):
+    """The layout tonic's NTIDIGITS18 reads: labels = keys, addresses/timestamps groups per split."""
+    f = tmp_path / "n-tidigits.hdf5"
+    with h5py.File(f, "w") as h:
+        h.create_dataset("train_labels", data=np.array([b"man-ae-1", b"woman-ba-23z"]))
+        h.create_dataset("test_labels", data=np.array([b"boy-cc-o"]))
+        for split, key, ts, ad in [("train", "man-ae-1", [0.5, 0.000256, 1.07904], [3, 63, 0]),
+                                   ("train", "woman-ba-23z", [0.1], [7]), ("test", "boy-cc-o", [], [])]:
+            h.create_dataset(f"{split}_timestamps/{key}", data=np.array(ts, dtype=np.float32))
+            h.create_dataset(f"{split}_addresses/{key}", data=np.array(ad, dtype=np.uint8))
+    assert list_ntidigits_h5(f, "train") == [("man-ae-1", "1"), ("woman-ba-23z", "23z")]
+    ev = read_ntidigits_h5(f, "train", "man-ae-1")
+    assert ev["t"].tolist() == [256, 500_000, 1_079_040]  # sorted
+    assert ev["x"].tolist() == [63, 3, 0] and np.all(ev["p"] == 0)
+    assert read_ntidigits_h5(f, "test", "boy-cc-o").shape == (0,)
+    np.testing.assert_array_equal(read_events(f, split="train", key="man-ae-1"), ev)
+
+
+def test_bad_input(tmp_path):
+    f = tmp_path / "n.hdf5"
+    write_ntidigits_h5(f, train=[("man-ae-1", make_audio_events([1], [2], [0]))])
+    with pytest.raises(ParameterError, match="split must be one of"):
+        list_ntidigits_h5(f, "valid")
+    with pytest.raises(ParameterError, match="no utterance 'nope'"):
+        read_ntidigits_h5(f, "train", "nope")
+    g = tmp_path / "g.hdf5"
+    g.write_bytes(b"")
+    with pytest.raises(EventFileError, match="empty"):
+        list_ntidigits_h5(g, "train")
+    h = tmp_path / "h.hdf5"
+    with h5py.File(h, "w") as hh:
+        hh.create_dataset("train_labels", data=np.array([b"a-b-1"]))
+        hh.create_dataset("train_timestamps/a-b-1", data=np.array([0.1, 0.2], dtype=np.float32))
+        hh.create_dataset("train_addresses/a-b-1", data=np.array([1], dtype=np.uint8))
+    with pytest.raises(EventFileError, match="1 addresses but 2 timestamps"):
+        read_ntidigits_h5(h, "train", "a-b-1")
+    with pytest.raises(ParameterError, match="duplicate keys"):
+        write_ntidigits_h5(tmp_path / "d.hdf5", train=[("a-b-1", make_audio_events([1], [2], [0]))] * 2)

@@ -1,8 +1,13 @@
 """eventkit: neuromorphic event datasets, exact frame kernels, Zarr caches and loaders.
 
-Public API (the contract): ``read_events``, ``to_frames``, the event dtypes and the
-error types. Heavy and optional dependencies (torch, dask, zarr) are imported where used.
+Public API (the contract): ``read_events``, ``to_frames``, ``to_audio_frames``, the
+event dtypes and the error types. torch, dask and zarr are imported only by the
+modules that need them (``eventkit.encode``, ``eventkit.loader``, ``eventkit.build``,
+``eventkit.cache``), so ``import eventkit`` stays light.
 """
+__version__ = "0.1.0"  # before the imports: submodules may read it
+
+from eventkit.audio import to_audio_frames
 from eventkit.errors import (
     CacheError,
     DatasetNotFound,
@@ -12,10 +17,12 @@ from eventkit.errors import (
     ParameterError,
 )
 from eventkit.events import AUDIO_DTYPE, VISION_DTYPE, make_audio_events, make_events, sort_events, validate_events
+from eventkit.frames import to_frames
+from eventkit.io import read_events
 
-__version__ = "0.1.0"
 
 __all__ = [
+    "read_events", "to_frames", "to_audio_frames",
     "AUDIO_DTYPE", "VISION_DTYPE", "make_events", "make_audio_events", "sort_events", "validate_events",
     "EventkitError", "EventFileError", "InvalidEventsError", "ParameterError", "DatasetNotFound", "CacheError",
     "__version__",

@@ -1,0 +1,239 @@
+"""CacheStore: round trips, byte determinism, resume, errors, corruption detection."""
+from __future__ import annotations
+
+import hashlib
+import json
+import pickle
+import uuid
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zarr
+
+from eventkit.cache import CacheStore, params_hash, store_path
+from eventkit.errors import CacheError, ParameterError
+from tests.cache.helpers import FRAME_SHAPE, META, toy_data, write_store
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_round_trip_local(tmp_path):
+    n, s = 20, 3
+    frames, labels, n_events, ids = toy_data(n)
+    url = str(tmp_path / "toy.zarr")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no zarr warnings (string dtype, sharding) on write or read
+        write_store(url, n, s)
+        store = CacheStore.open(url)
+    assert (store.n_samples, store.shard_size, store.n_shards) == (20, 3, 7)
+    assert store.frame_shape == FRAME_SHAPE and store.dtype == np.uint16
+    assert [store.shard_range(k) for k in range(7)] == [(0, 3), (3, 6), (6, 9), (9, 12), (12, 15), (15, 18), (18, 20)]
+    for k in range(7):
+        a, b = store.shard_range(k)
+        got, lab = store.read_shard(k)
+        assert got.dtype == np.uint16 and np.array_equal(got, frames[a:b])
+        assert lab.dtype == np.int64 and lab.tolist() == labels[a:b].tolist()
+    for i in range(n):
+        f, lab = store.read_sample(i)
+        assert np.array_equal(f, frames[i]) and lab == labels[i] and isinstance(lab, int)
+    assert store.labels().tolist() == labels.tolist()
+    assert store.n_events().tolist() == n_events.tolist()
+    assert store.sample_ids() == ids
+    assert store.meta["complete"] is True and store.meta["classes"] == ["a", "b", "c"]
+    assert store.meta["params_hash"] == params_hash(META["params"])
+    assert store.missing_shards() == [] and all(store.check_shard(k) for k in range(7))
+    marker = json.loads((Path(url) / "completion" / "6.json").read_text())
+    assert marker["n_samples"] == 2 and marker["n_events"] == int(n_events[18:20].sum())
+    assert marker["sha256"] == hashlib.sha256(frames[18:20].astype("<u2").tobytes()).hexdigest()
+    assert store.disk_size() > 0
+    with pytest.raises(IndexError):
+        store.read_sample(20)
+
+
+def test_layout_readable_with_plain_zarr(tmp_path):
+    url = str(tmp_path / "toy.zarr")
+    frames, labels, _, ids = toy_data(10)
+    write_store(url, 10, 4)
+    g = zarr.open_group(url, mode="r")
+    assert g["frames"].shape == (10, *FRAME_SHAPE) and g["frames"].chunks == (1, *FRAME_SHAPE)
+    assert g["frames"].shards == (4, *FRAME_SHAPE)
+    assert g["label"].chunks == (4,) and g["sample_id"].chunks == (4,)
+    assert np.array_equal(g["frames"][:], frames)
+    assert [str(s) for s in g["sample_id"][:]] == ids
+    meta = json.loads((Path(url) / "sample_id" / "zarr.json").read_text())
+    assert meta["data_type"] == "string"
+    attrs = g.attrs["eventkit"]
+    assert attrs["format_version"] == 1 and attrs["n_shards"] == 3 and attrs["dtype"] == "<u2"
+
+
+@pytest.mark.parametrize("scheme", ["memory", "file"])
+def test_round_trip_fsspec_urls(tmp_path, scheme):
+    url = f"memory://eventkit-test-{uuid.uuid4().hex}/toy.zarr" if scheme == "memory" else f"file://{tmp_path}/toy.zarr"
+    frames, labels, n_events, ids = toy_data(8)
+    write_store(url, 8, 3)
+    store = CacheStore.open(url)
+    assert np.array_equal(store.read_shard(2)[0], frames[6:8])
+    assert store.read_sample(5)[1] == labels[5] and store.sample_ids() == ids
+    assert all(store.check_shard(k) for k in range(3))
+    clone = pickle.loads(pickle.dumps(store))  # only the URL travels
+    assert np.array_equal(clone.read_sample(7)[0], frames[7])
+
+
+def test_bytes_identical_for_any_shard_order_and_resume(tmp_path):
+    n = 20
+    frames, labels, n_events, ids = toy_data(n)
+    a = tmp_path / "a.zarr"
+    b = tmp_path / "b.zarr"
+    write_store(str(a), n, 3)
+    # other order, interrupted once: shard 4 half-written (data without marker), then resumed
+    store = write_store(str(b), n, 3, order=[6, 2, 0], complete=False)
+    store._frames[12:15] = np.zeros((3, *FRAME_SHAPE), np.uint16)  # half-written shard 4, no marker
+    del store
+    resumed = CacheStore.create(str(b), meta=dict(META), frame_shape=FRAME_SHAPE, dtype=np.uint16,
+                                n_samples=n, shard_size=3)
+    assert resumed.missing_shards() == [1, 3, 4, 5]
+    for k in [5, 4, 3, 1]:
+        lo, hi = resumed.shard_range(k)
+        resumed.write_shard(k, frames[lo:hi], labels[lo:hi], n_events[lo:hi], ids[lo:hi])
+    resumed.mark_complete()
+    ta, tb = _tree(a), _tree(b)
+    assert sorted(ta) == sorted(tb)
+    assert [k for k in ta if ta[k] != tb[k]] == []
+    assert not any(b"time" in v.lower() and k.endswith("zarr.json") for k, v in ta.items())
+
+
+def test_resume_reports_missing_and_open_refuses_incomplete(tmp_path):
+    url = str(tmp_path / "toy.zarr")
+    write_store(url, 20, 3, order=[0, 2, 5], complete=False)
+    again = CacheStore.create(url, meta=dict(META), frame_shape=FRAME_SHAPE, dtype="uint16", n_samples=20,
+                              shard_size=3)
+    assert again.missing_shards() == [1, 3, 4, 6]
+    assert again.is_shard_complete(2) and not again.is_shard_complete(3)
+    with pytest.raises(CacheError, match=r"4 of 7 shards missing \(1, 3, 4, 6\).*rerun `eventkit frames toy"):
+        CacheStore.open(url)
+    with pytest.raises(CacheError, match="incomplete"):
+        again.mark_complete()
+    partial = CacheStore.open(url, require_complete=False)
+    assert partial.labels()[:3].tolist() == toy_data(20)[1][:3].tolist()
+    assert partial.labels()[3] == -1  # unwritten shard: fill value
+    with pytest.raises(CacheError, match="read-only"):
+        partial.write_shard(1, *[None] * 4)
+
+
+def test_param_mismatch_names_both_sets(tmp_path):
+    url = str(tmp_path / "toy.zarr")
+    write_store(url, 20, 3)
+    other = dict(META, params={"T": 5, "split_by": "count", "dtype": "uint16"})
+    with pytest.raises(CacheError, match=r'existing \{"T":3.*requested \{"T":5'):
+        CacheStore.create(url, meta=other, frame_shape=FRAME_SHAPE, dtype="uint16", n_samples=20, shard_size=3)
+    with pytest.raises(CacheError, match="shard_size: existing 3 vs requested 4"):
+        CacheStore.create(url, meta=dict(META), frame_shape=FRAME_SHAPE, dtype="uint16", n_samples=20, shard_size=4)
+    # identical parameters re-open the complete store without touching it
+    same = CacheStore.create(url, meta=dict(META), frame_shape=FRAME_SHAPE, dtype="uint16", n_samples=20,
+                             shard_size=3)
+    assert same.missing_shards() == [] and same.meta["complete"] is True
+
+
+def test_corrupted_shard_detected(tmp_path):
+    url = tmp_path / "toy.zarr"
+    write_store(str(url), 20, 3)
+    store = CacheStore.open(str(url))
+    shard1 = url / "frames" / "c" / "1" / "0" / "0" / "0" / "0"
+    shard2 = url / "frames" / "c" / "2" / "0" / "0" / "0" / "0"
+    shard1.write_bytes(shard2.read_bytes())  # valid bytes, wrong data
+    assert not store.check_shard(1)
+    assert store.check_shard(2) and store.check_shard(0)
+    raw = bytearray(shard2.read_bytes())
+    raw[len(raw) // 3] ^= 0xFF  # a flipped byte inside the compressed data
+    shard2.write_bytes(bytes(raw))
+    assert not store.check_shard(2)
+    (url / "completion" / "3.json").write_text("{not json")
+    assert not store.is_shard_complete(3) and 3 in store.missing_shards()
+
+
+def test_open_errors(tmp_path):
+    with pytest.raises(CacheError, match="nothing found.*eventkit frames"):
+        CacheStore.open(str(tmp_path / "absent.zarr"))
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    (folder / "x.txt").write_text("hello")
+    with pytest.raises(CacheError, match="not a Zarr store"):
+        CacheStore.open(str(folder))
+    with pytest.raises(CacheError, match="not empty but is not a Zarr store"):
+        CacheStore.create(str(folder), meta=dict(META), frame_shape=FRAME_SHAPE, dtype="uint16", n_samples=3,
+                          shard_size=3)
+    plain = tmp_path / "plain.zarr"
+    zarr.open_group(str(plain), mode="w")
+    with pytest.raises(CacheError, match="not an eventkit cache store"):
+        CacheStore.open(str(plain))
+    with pytest.raises(CacheError, match="not an eventkit cache store"):
+        CacheStore.create(str(plain), meta=dict(META), frame_shape=FRAME_SHAPE, dtype="uint16", n_samples=3,
+                          shard_size=3)
+    future = tmp_path / "future.zarr"
+    write_store(str(future), 6, 3)
+    g = zarr.open_group(str(future), mode="r+")
+    g.attrs.put({"eventkit": dict(g.attrs["eventkit"], format_version=2)})
+    with pytest.raises(CacheError, match="format_version 2 is not supported"):
+        CacheStore.open(str(future))
+
+
+def test_bad_writes_raise_parameter_error(tmp_path):
+    frames, labels, n_events, ids = toy_data(6)
+    store = CacheStore.create(str(tmp_path / "t.zarr"), meta=dict(META), frame_shape=FRAME_SHAPE, dtype="uint16",
+                              n_samples=6, shard_size=4)
+    with pytest.raises(ParameterError, match=r"shard 1 frames have shape \(4, 3, 2, 4, 5\), expected \(2,"):
+        store.write_shard(1, frames[:4], labels[:4], n_events[:4], ids[:4])
+    with pytest.raises(ParameterError, match="frames are int32, the store holds uint16"):
+        store.write_shard(0, frames[:4].astype(np.int32), labels[:4], n_events[:4], ids[:4])
+    with pytest.raises(ParameterError, match="got 3 sample_ids"):
+        store.write_shard(0, frames[:4], labels[:4], n_events[:4], ids[:3])
+    with pytest.raises(ParameterError, match="out of range"):
+        store.write_shard(2, frames[:2], labels[:2], n_events[:2], ids[:2])
+    with pytest.raises(ParameterError, match="integer dtype"):
+        CacheStore.create(str(tmp_path / "f.zarr"), meta=dict(META), frame_shape=FRAME_SHAPE, dtype="float32",
+                          n_samples=6, shard_size=4)
+    with pytest.raises(ParameterError, match="lacks"):
+        CacheStore.create(str(tmp_path / "g.zarr"), meta={"dataset": "x"}, frame_shape=FRAME_SHAPE, dtype="uint8",
+                          n_samples=6, shard_size=4)
+    assert store.missing_shards() == [0, 1]  # nothing was written by the failed calls
+
+
+def test_store_path_is_canonical(tmp_path):
+    p1 = store_path(tmp_path, "nmnist", "train", "frames", {"T": 16, "split_by": "count", "sizes": (34, 34, 2)})
+    p2 = store_path(str(tmp_path), "nmnist", "train", "frames", {"sizes": [34, 34, 2], "split_by": "count", "T": 16})
+    p3 = store_path(tmp_path, "nmnist", "train", "frames", {"T": 17, "split_by": "count", "sizes": (34, 34, 2)})
+    assert p1 == p2 != p3
+    assert Path(p1).parent == tmp_path / "nmnist" / "train"
+    assert Path(p1).name.startswith("frames-") and Path(p1).name.endswith(".zarr") and len(Path(p1).name) == 7 + 12 + 5
+    assert store_path("s3://bucket/c/", "shd", "test", "frames", {"T": 1}).startswith("s3://bucket/c/shd/test/frames-")
+    with pytest.raises(ParameterError):
+        store_path(tmp_path, "a/b", "train", "frames", {})
+    with pytest.raises(ParameterError, match="not JSON data"):
+        store_path(tmp_path, "a", "train", "frames", {"x": object()})
+
+
+@pytest.mark.parametrize("dtype", [np.uint16, np.uint8])
+def test_fast_shard_reader_matches_zarr(tmp_path, dtype):
+    frames, labels, n_events, ids = toy_data(11)
+    frames = frames.astype(dtype)
+    url = str(tmp_path / "t.zarr")
+    write_store(url, 11, 4, data=(frames, labels, n_events, ids))
+    store = CacheStore.open(url)
+    assert store._fast_ok()
+    for start, stop in [(0, 4), (4, 8), (8, 11), (1, 3), (9, 10), (5, 5), (0, 11), (3, 9)]:
+        got, lab = store.read_range(start, stop)
+        ref = np.asarray(zarr.open_group(url, mode="r")["frames"][start:stop])  # zarr's own decoder
+        assert got.dtype == dtype and got.shape == ref.shape and np.array_equal(got, ref)
+        assert np.array_equal(got, frames[start:stop]) and lab.tolist() == labels[start:stop].tolist()
+    # a corrupt shard index is reported, never decoded into garbage
+    shard = Path(url) / "frames" / "c" / "1" / "0" / "0" / "0" / "0"
+    raw = bytearray(shard.read_bytes())
+    raw[-10] ^= 0x01
+    shard.write_bytes(bytes(raw))
+    with pytest.raises(CacheError, match="shard 1 of frames has a corrupt index"):
+        store.read_shard(1)
+    assert not store.check_shard(1)

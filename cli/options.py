@@ -1,0 +1,201 @@
+"""Shared click options of the ``eventkit`` commands (one definition, one meaning).
+
+Every value check lives in a callback that raises :class:`click.BadParameter`, so a bad
+value prints click's usage line and exits with code 2 before any work starts. Commands
+use the decorators below::
+
+    @click.command()
+    @dataset_argument
+    @T_option
+    @root_option
+    @cache_option
+    @workers_option
+    @json_option
+    def frames(name, T, root, cache, workers, as_json): ...
+
+Nothing here imports torch, dask or zarr: ``eventkit --help`` stays fast.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+__all__ = [
+    "positive_int", "parse_key_value", "parse_cluster_options", "progress_enabled",
+    "dataset_argument", "root_option", "cache_option", "workers_option", "json_option",
+    "T_option", "seed_option", "shard_size_option", "scheduler_option", "cluster_options",
+    "split_option",
+]
+
+
+# ---------------------------------------------------------------------------------------
+# callbacks (plain functions: usable by other modules' own options too)
+# ---------------------------------------------------------------------------------------
+
+def positive_int(ctx: click.Context | None, param: click.Parameter | None, value: int | None) -> int | None:
+    """Callback: ``value`` must be an integer >= 1 (``None`` passes through)."""
+    if value is None:
+        return None
+    if value < 1:
+        name = param.opts[0] if param is not None and param.opts else "value"
+        raise click.BadParameter(f"must be an integer >= 1, got {value} ({name})", ctx=ctx, param=param)
+    return value
+
+
+def parse_key_value(text: str) -> tuple[str, Any]:
+    """``"KEY=VALUE"`` -> ``(key, value)``; VALUE is read as JSON when it parses
+    (``cores=4`` -> 4, ``job_extra_directives=["--gres=gpu:1"]`` -> list), else kept as text
+    (``memory=16GB`` -> ``"16GB"``). Raises ``click.BadParameter`` on a missing ``=`` or key."""
+    key, sep, raw = text.partition("=")
+    key = key.strip()
+    if not sep or not key:
+        raise click.BadParameter(f"expected KEY=VALUE (e.g. memory=16GB), got {text!r}")
+    if not key.isidentifier():
+        raise click.BadParameter(f"KEY must be a Python identifier (a dask-jobqueue argument), got {key!r}")
+    raw = raw.strip()
+    try:
+        value: Any = json.loads(raw)
+    except ValueError:
+        value = raw
+    return key, value
+
+
+def parse_cluster_options(ctx: click.Context | None, param: click.Parameter | None,
+                          values: tuple[str, ...] | None) -> dict[str, Any]:
+    """Callback of ``--cluster-option KEY=VALUE`` (repeatable) -> ``{key: value}``."""
+    out: dict[str, Any] = {}
+    for text in values or ():
+        try:
+            key, value = parse_key_value(text)
+        except click.BadParameter as exc:
+            raise click.BadParameter(exc.message, ctx=ctx, param=param) from None
+        if key in out:
+            raise click.BadParameter(f"{key!r} given twice", ctx=ctx, param=param)
+        out[key] = value
+    return out
+
+
+def _check_scheduler(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = value.strip()
+    if "://" not in value:
+        raise click.BadParameter(
+            f"expected a Dask scheduler address such as tcp://host:8786, got {value!r}", ctx=ctx, param=param)
+    return value
+
+
+def _check_dataset(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """The dataset name must be one of the manifests (listed in the error)."""
+    name = value.strip().lower()
+    try:
+        from eventkit.datasets import list_datasets
+    except ImportError:  # pragma: no cover - the datasets package is part of eventkit
+        return name
+    known = list_datasets()
+    if name not in known:
+        raise click.BadParameter(f"unknown dataset {value!r}; known: {', '.join(known)}", ctx=ctx, param=param)
+    return name
+
+
+def progress_enabled(as_json: bool, stream: Any = None) -> bool:
+    """Progress bars are shown unless ``--json`` is given and stderr is not a terminal."""
+    stream = sys.stderr if stream is None else stream
+    if not as_json:
+        return True
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+# ---------------------------------------------------------------------------------------
+# decorators
+# ---------------------------------------------------------------------------------------
+
+def dataset_argument(f: F) -> F:
+    """``NAME``: a dataset of the manifests (``eventkit data list``), lower-cased."""
+    return click.argument("name", metavar="NAME", callback=_check_dataset)(f)
+
+
+def root_option(f: F) -> F:
+    """``--root DIR``: raw data folder (default: ``$EVENTKIT_DATA/<name>``)."""
+    return click.option(
+        "--root", type=click.Path(file_okay=False, path_type=Path), default=None,
+        help="Raw data folder of the dataset (default: $EVENTKIT_DATA/<name>).")(f)
+
+
+def cache_option(f: F) -> F:
+    """``--cache DIR|URL``: cache root (default: ``$EVENTKIT_CACHE`` or ``~/.cache/eventkit``)."""
+    return click.option(
+        "--cache", type=str, default=None, metavar="DIR|URL",
+        help="Cache root: a folder or an fsspec URL (default: $EVENTKIT_CACHE, else ~/.cache/eventkit).")(f)
+
+
+def workers_option(f: F) -> F:
+    """``--workers N`` (>= 1): 1 runs in-process, N > 1 starts a local Dask cluster of N processes."""
+    return click.option(
+        "--workers", type=int, default=1, show_default=True, callback=positive_int,
+        help="Worker processes: 1 builds in-process; N > 1 starts a local Dask cluster "
+             "(one single-threaded process per core).")(f)
+
+
+def json_option(f: F) -> F:
+    """``--json``: exactly one JSON object on stdout (progress, if any, on stderr)."""
+    return click.option(
+        "--json", "as_json", is_flag=True, default=False,
+        help="Print one JSON object on stdout instead of text (progress goes to stderr).")(f)
+
+
+def T_option(f: F) -> F:  # noqa: N802 - the option is called --T in every paper
+    """``--T N`` (>= 1, required): number of time steps (frames) per sample."""
+    return click.option(
+        "--T", "T", type=int, required=True, callback=positive_int,
+        help="Number of time steps (frames) per sample, >= 1.")(f)
+
+
+def seed_option(f: F) -> F:
+    """``--seed S`` (default 0): base seed; sample i uses a generator derived from (seed, i)."""
+    return click.option("--seed", type=int, default=0, show_default=True,
+                        help="Base seed; sample i draws from a generator seeded by (seed, i).")(f)
+
+
+def shard_size_option(f: F) -> F:
+    """``--shard-size N`` (>= 1): samples per shard (default: ~16 MiB of frames per shard)."""
+    return click.option(
+        "--shard-size", type=int, default=None, callback=positive_int,
+        help="Samples per shard (one Dask task each); default: about 16 MiB of uncompressed frames.")(f)
+
+
+def scheduler_option(f: F) -> F:
+    """``--scheduler tcp://host:port``: use a running Dask scheduler."""
+    return click.option(
+        "--scheduler", type=str, default=None, callback=_check_scheduler, metavar="ADDR",
+        help="Address of a running Dask scheduler (tcp://host:8786); --workers is then ignored.")(f)
+
+
+def cluster_options(f: F) -> F:
+    """``--cluster slurm|pbs --jobs N --cluster-option KEY=VALUE ...`` (dask-jobqueue)."""
+    f = click.option(
+        "--cluster-option", "cluster_option", multiple=True, callback=parse_cluster_options, metavar="KEY=VALUE",
+        help="Argument of the dask-jobqueue cluster (repeatable), e.g. queue=cpu, cores=8, memory=16GB, "
+             "walltime=02:00:00; VALUE is read as JSON when it parses.")(f)
+    f = click.option("--jobs", type=int, default=1, show_default=True, callback=positive_int,
+                     help="Batch jobs to submit with --cluster.")(f)
+    f = click.option("--cluster", type=click.Choice(["slurm", "pbs"]), default=None,
+                     help="Run the workers as SLURM or PBS batch jobs (needs eventkit[hpc]).")(f)
+    return f
+
+
+def split_option(f: F) -> F:
+    """``--split NAME`` (repeatable): only these splits (default: every split of the dataset)."""
+    return click.option("--split", "splits", multiple=True, metavar="NAME",
+                        help="Build only this split (repeatable; default: all splits).")(f)
+

@@ -237,3 +237,29 @@ def test_fast_shard_reader_matches_zarr(tmp_path, dtype):
     with pytest.raises(CacheError, match="shard 1 of frames has a corrupt index"):
         store.read_shard(1)
     assert not store.check_shard(1)
+
+
+def test_direct_shard_writer_matches_zarr_bytes(tmp_path):
+    """The direct shard encoder writes exactly the bytes zarr's sharding codec writes."""
+    import numpy as np
+    import zarr
+
+    from eventkit.cache import CacheStore
+
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 5, size=(7, 3, 2, 5, 5)).astype(np.uint16)
+    meta = {"dataset": "x", "split": "train", "representation": "frames", "params": {"T": 3}}
+    for fast in (True, False):
+        st = CacheStore.create(str(tmp_path / f"s{fast}.zarr"), meta=meta, frame_shape=(3, 2, 5, 5),
+                               dtype=np.uint16, n_samples=7, shard_size=3)
+        st._fast = fast  # False: let zarr write the shard
+        for k in range(st.n_shards):
+            a, b = st.shard_range(k)
+            st.write_shard(k, frames[a:b], np.arange(a, b), np.ones(b - a, dtype=np.int64),
+                           [str(i) for i in range(a, b)])
+        st.mark_complete()
+    for k in range(3):
+        ours = (tmp_path / "sTrue.zarr" / "frames" / "c" / str(k) / "0" / "0" / "0" / "0").read_bytes()
+        theirs = (tmp_path / "sFalse.zarr" / "frames" / "c" / str(k) / "0" / "0" / "0" / "0").read_bytes()
+        assert ours == theirs
+    assert np.array_equal(zarr.open_group(str(tmp_path / "sTrue.zarr"), mode="r")["frames"][:], frames)

@@ -100,8 +100,9 @@ def _decay(value: Any, tau: Any, dt: float, name: str, tau_name: str, default: f
         out = torch.exp(-dt / t)
     if out.dim() > 1:
         raise ParameterError(f"CUBALIF: {name} must be a scalar or a vector [n_features], got shape {tuple(out.shape)}")
-    if not bool(torch.all((out > 0) & (out < 1))):
-        raise ParameterError(f"CUBALIF: {name} must lie in (0, 1), got {out.tolist()}")
+    # [0, 1]: α = 0 is a plain LIF synapse and β = 1 an IF membrane (002_… Tables II/III)
+    if not bool(torch.all((out >= 0) & (out <= 1))):
+        raise ParameterError(f"CUBALIF: {name} must lie in [0, 1], got {out.tolist()}")
     return out
 
 
@@ -148,6 +149,9 @@ class CUBALIF(NeuronModule):
         self.learnable = bool(learnable)
         self.dt = dt
         if self.learnable:
+            if not bool(torch.all((a > 0) & (a < 1) & (b > 0) & (b < 1))):
+                raise ParameterError("CUBALIF: learnable decays are stored as logits and must lie in (0, 1), "
+                                     f"got alpha={a.tolist()}, beta={b.tolist()}")
             self.alpha_logit = nn.Parameter(torch.logit(a).float())
             self.beta_logit = nn.Parameter(torch.logit(b).float())
             self._fixed: tuple[float, float] | None = None
@@ -180,13 +184,13 @@ class CUBALIF(NeuronModule):
 
     @property
     def alpha(self) -> Tensor:
-        """Current synaptic decay α ∈ (0, 1) (0-d tensor or ``[n_features]``; float64 for fixed scalars)."""
+        """Current synaptic decay α ∈ [0, 1] (0-d tensor or ``[n_features]``; float64 for fixed scalars)."""
         a = self._decay_values(torch.float64)[0]
         return a.detach() if isinstance(a, Tensor) else torch.tensor(a, dtype=torch.float64)
 
     @property
     def beta(self) -> Tensor:
-        """Current membrane decay β ∈ (0, 1) (0-d tensor or ``[n_features]``; float64 for fixed scalars)."""
+        """Current membrane decay β ∈ [0, 1] (0-d tensor or ``[n_features]``; float64 for fixed scalars)."""
         b = self._decay_values(torch.float64)[1]
         return b.detach() if isinstance(b, Tensor) else torch.tensor(b, dtype=torch.float64)
 

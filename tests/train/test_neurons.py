@@ -245,7 +245,7 @@ def test_cubalif_tau_conversion_and_validation():
     assert n.tau_syn.item() == pytest.approx(28.0, rel=1e-5)
     with pytest.raises(ParameterError, match="either alpha or tau_syn"):
         CUBALIF(alpha=0.5, tau_syn=3.0)
-    with pytest.raises(ParameterError, match=r"\(0, 1\)"):
+    with pytest.raises(ParameterError, match=r"\[0, 1\]"):
         CUBALIF(alpha=1.5)
     with pytest.raises(ParameterError, match="n_features"):
         CUBALIF(recurrent=True)
@@ -546,3 +546,24 @@ def test_cubalif_property_random_parameters(alpha, beta, vth, soft, seed):
     got = neuron(x)
     ref_s, _ = ref_cuba(x.reshape(25, -1).tolist(), alpha, beta, vth=vth, soft=soft)
     np.testing.assert_array_equal(got.reshape(25, -1).numpy(), np.array(ref_s))
+
+
+def test_cubalif_accepts_the_lif_and_if_corners_of_002_tables():
+    """α = 0 (no synaptic memory) and β = 1 (no leak) are the LIF / IF cells of 002_… Tables II/III."""
+    import torch
+
+    from eventkit_train.neurons import CUBALIF
+
+    x = torch.tensor([[0.6], [0.6], [0.0], [0.3], [0.9]], dtype=torch.float64).unsqueeze(-1)  # [T, B=1, 1]
+    spikes, u = CUBALIF(alpha=0.0, beta=1.0, return_membrane=True)(x)
+    # reference: I_t = X_t, U_t = (U_{t-1} + I_t)(1 - S_{t-1}), S_t = Θ(U_t - 1)
+    ref_u, ref_s, uu, ss = [], [], 0.0, 0.0
+    for xt in [0.6, 0.6, 0.0, 0.3, 0.9]:
+        uu = (uu + xt) * (1.0 - ss)
+        ss = 1.0 if uu >= 1.0 else 0.0
+        ref_u.append(uu)
+        ref_s.append(ss)
+    assert spikes.flatten().tolist() == ref_s
+    assert torch.allclose(u.flatten(), torch.tensor(ref_u, dtype=torch.float64))
+    with pytest.raises(Exception, match="logits"):
+        CUBALIF(alpha=0.0, beta=0.9, learnable=True)

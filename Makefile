@@ -13,7 +13,7 @@ setup:            ## .venv with torch==2.13.0 (CPU) first, then eventkit[dev]
 demo: setup       ## real N-MNIST recordings in the release layout -> sharded Zarr frame cache
 	$(PY) scripts/prepare_demo_data.py --dst $(DEMO_ROOT)
 	$(EK) frames --T 10 --root $(DEMO_ROOT) --cache $(DEMO_CACHE) nmnist
-	$(EK) cache verify --all $$(ls -d $(DEMO_CACHE)/nmnist/test/*.zarr | head -n 1)
+	$(EK) cache verify --all --root $(DEMO_ROOT) $$(ls -d $(DEMO_CACHE)/nmnist/test/*.zarr | head -n 1)
 
 test: setup       ## the test suite (what CI runs)
 	$(PY) -m pytest -q

@@ -237,15 +237,16 @@ def main() -> None:
         "environment": {"eventkit": __version__, "python": platform.python_version(),
                         "numpy": np.__version__, "tonic": __import__("tonic").__version__,
                         "cpu_count": os.cpu_count(), "machine": platform.machine(),
-                        "note": "shared 2-core machine, other jobs running; timings are indicative"},
+                        "loadavg_end": list(os.getloadavg())},
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
     lines = [
         f"# Cache build: N-MNIST, {n} real samples, T={T} (split by event count)", "",
         "Every timing includes reading the raw `.bin` files; one process each; best (median) of "
-        f"{args.repeat} runs, the pipelines taking turns. Machine: {os.cpu_count()} cores, shared with other "
-        "jobs while this ran, so timings are indicative.", "",
+        f"{args.repeat} runs, the pipelines taking turns. Machine: {os.cpu_count()} cores, load average at "
+        f"the end {[round(v, 2) for v in os.getloadavg()]} (other jobs make timings noisier; ratios within "
+        "one run are what to compare).", "",
         "| pipeline | best s (median) | ms / sample | events / s | disk / sample |",
         "|---|---:|---:|---:|---:|",
     ]

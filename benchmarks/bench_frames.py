@@ -282,8 +282,8 @@ def write_results(results: dict, md_path: Path, json_path: Path) -> str:
         f"SpikingJelly: {results['versions']['spikingjelly']}.",
         "",
         f"Load average at start: {results['loadavg_start']}, at end: {results['loadavg_end']}. "
-        "**The machine was shared with other engineers' processes while this ran**: absolute numbers are noisy; "
-        "compare columns within one run, and re-run on a quiet machine for the record.",
+        "A load average near the core count means other processes shared the machine: absolute numbers "
+        "are then noisy; compare columns within one run.",
         "",
         "## One sample, one thread (Mev/s = million events per second; higher is better)",
         "",

@@ -167,31 +167,22 @@ def pack_vision(t: np.ndarray, x: np.ndarray, y: np.ndarray, p: np.ndarray) -> n
     The sortedness check runs on the contiguous ``t`` column (cheap); a stable argsort is
     applied only when the file order is not sorted.
     """
-    from eventkit.events import VISION_DTYPE
+    from eventkit.events import make_events
 
     if not _is_sorted(t):
         order = np.argsort(t, kind="stable")
         t, x, y, p = t[order], x[order], y[order], p[order]
-    out = np.empty(t.shape[0], dtype=VISION_DTYPE)
-    out["t"] = t
-    out["x"] = x
-    out["y"] = y
-    out["p"] = p
-    return out
+    return make_events(t, x, y, p)
 
 
 def pack_audio(t: np.ndarray, x: np.ndarray, p: np.ndarray) -> np.ndarray:
     """Columns -> ``AUDIO_DTYPE`` events sorted by ``t`` (stable sort only when needed)."""
-    from eventkit.events import AUDIO_DTYPE
+    from eventkit.events import make_audio_events
 
     if not _is_sorted(t):
         order = np.argsort(t, kind="stable")
         t, x, p = t[order], x[order], p[order]
-    out = np.empty(t.shape[0], dtype=AUDIO_DTYPE)
-    out["t"] = t
-    out["x"] = x
-    out["p"] = p
-    return out
+    return make_audio_events(t, x, p)
 
 
 def sort_by(out: np.ndarray, t: np.ndarray) -> np.ndarray:

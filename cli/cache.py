@@ -36,9 +36,9 @@ def store_info(path: str) -> dict[str, Any]:
     for k in range(store.n_shards):
         start, stop = store.shard_range(k)
         marker = store.read_marker(k)
-        done = store.is_shard_complete(k)
+        done = marker is not None and store.is_shard_complete(k, marker)  # one read of the marker
         shards.append({"shard": k, "start": start, "stop": stop, "complete": done,
-                       "n_events": (marker or {}).get("n_events") if done else None})
+                       "n_events": marker.get("n_events") if done else None})
     missing = [s["shard"] for s in shards if not s["complete"]]
     size = store.disk_size()
     return {

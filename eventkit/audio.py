@@ -98,9 +98,13 @@ def _frame_dtype(dtype) -> np.dtype:
 
 def _audio_sensor(sensor_size: Sequence[int]) -> tuple[int, int, int]:
     try:
-        size = tuple(int(v) for v in sensor_size)
-    except (TypeError, ValueError):
-        raise ParameterError(f"sensor_size must be (C, 1, P) integers, got {sensor_size!r}") from None
+        values = tuple(sensor_size)
+    except TypeError:
+        values = ()
+    if not values or any(isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)) for v in values):
+        # a float such as 700.5 is refused, never truncated to 700
+        raise ParameterError(f"sensor_size must be (C, 1, P) integers, got {sensor_size!r}")
+    size = tuple(int(v) for v in values)
     if len(size) != 3 or size[0] < 1 or size[1] != 1 or size[2] < 1:
         raise ParameterError(
             f"sensor_size must be (C, 1, P) for audio events with C >= 1 channels and P >= 1 "

@@ -411,23 +411,15 @@ class CacheStore:
             self._fs.pipe_file(key, payload)
             return
         Path(key).parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(f"{key}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as fh:
-            fh.write(payload)
-        os.replace(tmp, key)
+        _replace_atomically(Path(key), payload, fsync=False)
 
     def _write_marker(self, k: int, payload: bytes) -> None:
         key = self._marker_key(k)
         if _is_url(self.url):  # object stores: a put is atomic
             self._fs.pipe_file(key, payload)
             return
-        tmp = Path(f"{key}.{os.getpid()}.tmp")
-        tmp.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as fh:
-            fh.write(payload)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, key)
+        Path(key).parent.mkdir(parents=True, exist_ok=True)
+        _replace_atomically(Path(key), payload, fsync=True)
 
     def read_marker(self, k: int) -> dict | None:
         """Shard ``k``'s completion marker as a dict, or None when absent or unreadable."""
@@ -438,9 +430,13 @@ class CacheStore:
             return None
         return data if isinstance(data, dict) else None
 
-    def is_shard_complete(self, k: int) -> bool:
-        """True when shard ``k`` has a valid completion marker for its sample count."""
-        marker = self.read_marker(k)
+    def is_shard_complete(self, k: int, marker: dict | None = None) -> bool:
+        """True when shard ``k`` has a valid completion marker for its sample count.
+
+        ``marker``: the marker already read with :meth:`read_marker` (read here when None).
+        """
+        if marker is None:
+            marker = self.read_marker(k)
         start, stop = self.shard_range(k)
         return marker is not None and marker.get("n_samples") == stop - start and "sha256" in marker
 
@@ -572,19 +568,26 @@ class CacheStore:
             out[...] = 0
             return
         offset, size = int(entry[0]) - base, int(entry[1])
+        chunk = view[offset:offset + size]
+        # numcodecs decodes a frame smaller than ``out`` into its head and leaves the rest as it
+        # was (``np.empty``): compare the frame's declared size first, never serve a partial sample
+        declared = _zstd_content_size(chunk)
+        if declared != out.nbytes:
+            what = f"declares {declared} bytes" if declared >= 0 else "has no valid zstd frame header"
+            raise CacheError(f"{self.url}: shard {k} sample {sample} {what}, expected {out.nbytes} "
+                             "(corrupt shard file); rebuild the store")
         try:
-            raw = _ZSTD.decode(view[offset:offset + size], out=out)
+            _ZSTD.decode(chunk, out=out)
         except Exception as exc:  # noqa: BLE001 - corrupt bytes
             raise CacheError(f"{self.url}: shard {k} sample {sample} does not decode "
                              f"({type(exc).__name__}: {exc}); rebuild the store") from exc
-        if np.asarray(raw).nbytes != out.nbytes:
-            raise CacheError(f"{self.url}: shard {k} sample {sample} decodes to the wrong size; rebuild the store")
 
     def _read_shard_span(self, k: int, start: int, stop: int) -> np.ndarray | None:
         """Decode samples ``[start, stop)`` of shard ``k`` from its file (Zarr v3 sharding spec).
 
         Reads the whole file when the range is the whole shard, else the index and then the
-        byte span of the needed chunks. None when the shard file does not exist.
+        byte span of the needed chunks. None when the shard file does not exist in a store
+        still being built; :class:`CacheError` when it is missing from a complete store.
         """
         s = self.shard_size
         index_bytes = 16 * s + 4
@@ -603,7 +606,11 @@ class CacheStore:
                     base = int(index[present, 0].min())
                     data = self._fs.cat_file(key, start=base, end=int((index[present, 0] + index[present, 1]).max()))
         except FileNotFoundError:
-            return None  # not written: zarr returns the fill value
+            if self.meta.get("complete"):  # every shard was written and marked: the file was lost
+                raise CacheError(f"{self.url}: shard {k} of frames is missing ({key}) although the store "
+                                 "is marked complete; rebuild the store (`eventkit cache verify` names "
+                                 "the shards)") from None
+            return None  # not written yet: zarr returns the fill value
         out = np.empty((hi - lo, *self.frame_shape), dtype=self.dtype)
         view = memoryview(data)
         for j in range(hi - lo):
@@ -622,7 +629,7 @@ class CacheStore:
         try:
             data = self._fs.cat_file(self._shard_key(k))
         except FileNotFoundError:
-            return None
+            return None  # read_sample then reports it (CacheError in a complete store)
         return data, self._parse_index(k, data[-(16 * self.shard_size + 4):])
 
     def decode_from_blob(self, k: int, blob: tuple[bytes, np.ndarray], i: int) -> np.ndarray:
@@ -670,6 +677,41 @@ class CacheStore:
 # ---------------------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------------------
+
+def _replace_atomically(path: Path, payload: bytes, *, fsync: bool) -> None:
+    """Write ``payload`` to a temporary file beside ``path`` and rename it over ``path``.
+
+    A reader sees the old file or the whole new one; a failed write leaves no temporary file.
+    """
+    tmp = Path(f"{path}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(payload)
+            if fsync:
+                fh.flush()
+                os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+
+def _zstd_content_size(frame: memoryview) -> int:
+    """Frame_Content_Size declared by a zstd frame header (RFC 8878 3.1.1.1); -1 when absent or truncated."""
+    if len(frame) < 6 or bytes(frame[:4]) != _ZSTD_MAGIC:
+        return -1
+    descriptor = frame[4]
+    single_segment = (descriptor >> 5) & 1
+    pos = 5 + (1 - single_segment) + (0, 1, 2, 4)[descriptor & 3]  # window descriptor, dictionary id
+    width = (single_segment, 2, 4, 8)[descriptor >> 6]
+    if width == 0 or len(frame) < pos + width:
+        return -1
+    value = int.from_bytes(frame[pos:pos + width], "little")
+    return value + 256 if width == 2 else value
+
 
 def _frames_sha256(frames: np.ndarray) -> str:
     """sha256 of the frames' little-endian C-order bytes (independent of compression)."""

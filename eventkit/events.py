@@ -83,6 +83,8 @@ def validate_events(
     for f in required:
         if events.dtype[f].kind not in "iu":
             raise InvalidEventsError(f"{name}: field {f!r} must be an integer, got {events.dtype[f]}")
+    if events.ndim != 1:
+        raise InvalidEventsError(f"{name}: expected a 1-D event array, got shape {events.shape}")
     if events.shape[0] == 0:
         return events
     t = events["t"]

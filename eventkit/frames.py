@@ -135,8 +135,6 @@ def _kernel_events(events: Any, name: str) -> np.ndarray:
             f"{name}: frames need vision events with fields t, x, y, p; got fields {list(events.dtype.names)} "
             "(audio events: use eventkit.audio)"
         )
-    if events.ndim != 1:
-        raise InvalidEventsError(f"{name}: expected a 1-D event array, got shape {events.shape}")
     if type(events) is not np.ndarray:  # recarray, memmap, ...: the kernel takes plain arrays
         events = events.view(np.ndarray)
     if events.dtype == VISION_DTYPE:
@@ -486,8 +484,8 @@ def to_frames_many(
     items = list(events_list)
     for b, ev in enumerate(items):
         validate_events(ev, None, name=f"sample {b}", require_sorted=False)
-        if "y" not in ev.dtype.names or ev.ndim != 1:
-            raise InvalidEventsError(f"sample {b}: expected 1-D vision events with fields t, x, y, p")
+        if "y" not in ev.dtype.names:
+            raise InvalidEventsError(f"sample {b}: expected vision events with fields t, x, y, p")
     if not items:
         _check_split(split_by)
         dt = _check_dtype(dtype)

@@ -294,6 +294,14 @@ class FrameStream(IterableDataset):
         """Select the epoch (changes shard order and shuffle buffer draws)."""
         self.epoch = int(epoch)
 
+    def __getstate__(self) -> dict:
+        # DataLoader workers started by spawn/forkserver unpickle the dataset in a process where
+        # torch.distributed is not initialised: resolve rank/world_size here, in the parent,
+        # or every rank's workers would read the whole epoch as rank 0 of 1.
+        state = dict(self.__dict__)
+        state["rank"], state["world_size"] = _dist_rank_world(self.rank, self.world_size)
+        return state
+
     def __len__(self) -> int:
         """Samples this rank yields per epoch (over all its DataLoader workers)."""
         rank, world = _dist_rank_world(self.rank, self.world_size)

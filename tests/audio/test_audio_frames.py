@@ -189,3 +189,17 @@ def test_validation_errors():
             to_audio_frames(ev, size, **kw)
     with pytest.raises(ParameterError, match="sensor_size"):
         to_audio_frames(ev, (4, 2, 2), dt_us=5)
+
+
+def test_zero_d_audio_events_raise_invalid_events():
+    from eventkit.events import AUDIO_DTYPE
+
+    with pytest.raises(InvalidEventsError, match="expected a 1-D event array, got shape"):
+        to_audio_frames(np.zeros((), dtype=AUDIO_DTYPE), (4, 1, 1), dt_us=10)
+
+
+@pytest.mark.parametrize("sensor_size", [(700.5, 1, 1), (4.0, 1, 1), (True, 1, 1), "abc", None])
+def test_non_integer_sensor_size_refused_not_truncated(sensor_size):
+    ev = make_audio_events([1, 2], [0, 3], [0, 0])
+    with pytest.raises(ParameterError, match="sensor_size must be"):
+        to_audio_frames(ev, sensor_size, dt_us=10)

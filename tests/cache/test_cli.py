@@ -104,3 +104,19 @@ def test_verify_end_to_end_on_real_nmnist_samples(tmp_path, runner):
     (chunks / "1" / "0" / "0" / "0" / "0").write_bytes((chunks / "0" / "0" / "0" / "0" / "0").read_bytes())
     bad = runner.invoke(cli, ["cache", "verify", url, "--root", str(tmp_path / "raw"), "--all"])
     assert bad.exit_code == 1 and "MISMATCH   shard 1 sample 4 (Train/" in bad.output
+
+
+def test_info_reads_each_marker_once(tmp_path, runner, monkeypatch):
+    from eventkit.cache import CacheStore
+
+    url = str(tmp_path / "toy.zarr")
+    write_store(url, 20, 3, order=[0, 2, 6], complete=False)
+    reads = []
+    original = CacheStore.read_marker
+    monkeypatch.setattr(CacheStore, "read_marker", lambda self, k: reads.append(k) or original(self, k))
+    res = runner.invoke(cli, ["cache", "info", url, "--json"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    assert [s["complete"] for s in data["shards"]] == [k in (0, 2, 6) for k in range(7)]
+    assert data["shards"][1]["n_events"] is None and data["shards"][2]["n_events"] == int(toy_data(20)[2][6:9].sum())
+    assert sorted(reads) == list(range(7))  # one read per shard, not two

@@ -263,3 +263,76 @@ def test_direct_shard_writer_matches_zarr_bytes(tmp_path):
         theirs = (tmp_path / "sFalse.zarr" / "frames" / "c" / str(k) / "0" / "0" / "0" / "0").read_bytes()
         assert ours == theirs
     assert np.array_equal(zarr.open_group(str(tmp_path / "sTrue.zarr"), mode="r")["frames"][:], frames)
+
+
+def _rewrite_shard(path: Path, chunks: list[bytes], s: int) -> None:
+    """Write a sharding-codec file of ``chunks`` (then absent entries) with a valid index and crc32c."""
+    import google_crc32c
+
+    index = np.full((s, 2), 2**64 - 1, dtype="<u8")
+    offset = 0
+    for j, blob in enumerate(chunks):
+        index[j] = (offset, len(blob))
+        offset += len(blob)
+    tail = index.tobytes()
+    path.write_bytes(b"".join(chunks) + tail + google_crc32c.value(tail).to_bytes(4, "little"))
+
+
+def test_corrupt_shard_files_raise_cache_error(tmp_path):
+    """A shard whose index is valid but whose chunk is too small / missing / truncated never yields a partial array."""
+    from numcodecs import Zstd
+
+    url = tmp_path / "toy.zarr"
+    write_store(str(url), 20, 3)
+    store = CacheStore.open(str(url))
+    frames, *_ = toy_data(20)
+    shard1 = url / "frames" / "c" / "1" / "0" / "0" / "0" / "0"
+    good = [bytes(Zstd(level=3).encode(np.ascontiguousarray(frames[i]))) for i in (3, 4, 5)]
+    short = bytes(Zstd(level=3).encode(np.ascontiguousarray(frames[3].reshape(-1)[:10])))
+    _rewrite_shard(shard1, [short, good[1], good[2]], 3)  # sample 3 decodes to 20 of 240 bytes
+    for read in (lambda: store.read_sample(3), lambda: store.read_shard(1), lambda: store.read_range(2, 5)):
+        with pytest.raises(CacheError, match="shard 1 sample 3 declares 20 bytes, expected 240"):
+            read()
+    assert np.array_equal(store.read_sample(4)[0], frames[4])  # the other chunks still read
+    _rewrite_shard(shard1, [good[0], good[1], b"\x00" * 7], 3)  # not a zstd frame
+    with pytest.raises(CacheError, match="sample 5 has no valid zstd frame header"):
+        store.read_shard(1)
+    for data in (b"", good[0][:5]):  # empty or truncated file: the index cannot be read
+        shard1.write_bytes(data)
+        with pytest.raises(CacheError, match="shard 1 of frames has a corrupt index"):
+            store.read_sample(4)
+        with pytest.raises(CacheError, match="shard 1 of frames has a corrupt index"):
+            store.read_shard(1)
+
+
+def test_missing_shard_file_in_complete_store_raises(tmp_path):
+    """A shard file lost from a complete store is an error, never a shard of zeros (fill value)."""
+    url = tmp_path / "toy.zarr"
+    write_store(str(url), 20, 3)
+    store = CacheStore.open(str(url))
+    (url / "frames" / "c" / "2" / "0" / "0" / "0" / "0").unlink()
+    for read in (lambda: store.read_sample(7), lambda: store.read_shard(2), lambda: store.read_range(5, 9)):
+        with pytest.raises(CacheError, match="shard 2 of frames is missing.*marked complete"):
+            read()
+    assert store.shard_blob(2) is None and not store.check_shard(2)
+    frames, *_ = toy_data(20)
+    assert np.array_equal(store.read_shard(1)[0], frames[3:6])
+    partial = write_store(str(tmp_path / "partial.zarr"), 20, 3, order=[0], complete=False)
+    assert not partial.read_range(3, 6)[0].any()  # a store being built: unwritten shards read as fill
+
+
+def test_failed_shard_write_leaves_no_temp_file_and_no_marker(tmp_path, monkeypatch):
+    import eventkit.cache as cache_mod
+
+    url = tmp_path / "toy.zarr"
+    store = write_store(str(url), 20, 3, order=[0], complete=False)
+    frames, labels, n_events, ids = toy_data(20)
+
+    def full_disk(src, dst):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(cache_mod.os, "replace", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        store.write_shard(1, frames[3:6], labels[3:6], n_events[3:6], ids[3:6])
+    assert not list(url.rglob("*.tmp"))
+    assert store.missing_shards() == [1, 2, 3, 4, 5, 6]

@@ -408,3 +408,17 @@ def test_recarray_and_memmap_events(tmp_path):
     mm = np.memmap(tmp_path / "ev.bin", dtype=ev.dtype, mode="w+", shape=ev.shape)
     mm[:] = ev
     np.testing.assert_array_equal(to_frames(mm, 4, (5, 4, 2)), want)
+
+
+@pytest.mark.parametrize("shape", [(), (2, 3)])
+def test_non_1d_event_arrays_raise_invalid_events(shape):
+    """A 0-d or 2-D structured array is refused with InvalidEventsError (0-d used to raise IndexError)."""
+    from eventkit.frames import to_frames_many
+    from eventkit.events import validate_events
+
+    ev = np.zeros(shape, dtype=VISION_DTYPE)
+    for call in (lambda: to_frames(ev, 2, (4, 4, 2)), lambda: to_frames_by_duration(ev, 10, (4, 4, 2)),
+                 lambda: to_frames_many([ev], 2, (4, 4, 2)), lambda: validate_events(ev, (4, 4, 2))):
+        with pytest.raises(InvalidEventsError, match="expected a 1-D event array, got shape") as info:
+            call()
+        assert str(shape) in str(info.value)

@@ -137,6 +137,20 @@ def test_rank_from_torch_distributed(store_url, monkeypatch):
         FrameStream(store_url, rank=0)
 
 
+def test_rank_from_torch_distributed_survives_pickling(store_url, monkeypatch):
+    """A spawn/forkserver DataLoader worker unpickles the stream where torch.distributed is not initialised."""
+    with monkeypatch.context() as m:
+        m.setattr(torch.distributed, "is_available", lambda: True)
+        m.setattr(torch.distributed, "is_initialized", lambda: True)
+        m.setattr(torch.distributed, "get_rank", lambda: 1)
+        m.setattr(torch.distributed, "get_world_size", lambda: 3)
+        blob = pickle.dumps(FrameStream(store_url, return_index=True))
+    assert not torch.distributed.is_initialized()  # as in a freshly spawned worker
+    ds = pickle.loads(blob)
+    assert len(ds) == 7 and sorted(i for _, _, i in ds) == sorted(
+        epoch_order(N, _ranges(), 1, 3, 0, 1, 0, 0).tolist())
+
+
 def test_to_device_time_first_float(data):
     frames, labels, _, _ = data
     batch = (torch.from_numpy(frames[:4]), torch.tensor(labels[:4]))

@@ -67,7 +67,9 @@ def train(name: str, config_file: str | None, root, cache, T, arch, neuron, neur
     if as_json:
         click.echo(json.dumps(summary))
     else:
-        best = summary["best_test_accuracy"]
+        def acc(key: str) -> str:  # None when no epoch ran (--epochs 0)
+            return "n/a" if summary[key] is None else f"{summary[key]:.4f}"
+
         click.echo(f"{summary['dataset']}: {summary['epochs']} epochs in {summary['seconds']:.1f} s on "
-                   f"{summary['device']}; test accuracy {summary['test_accuracy']:.4f} "
-                   f"(best {best:.4f}), train {summary['train_accuracy']:.4f}; run dir {summary['run_dir']}")
+                   f"{summary['device']}; test accuracy {acc('test_accuracy')} "
+                   f"(best {acc('best_test_accuracy')}), train {acc('train_accuracy')}; run dir {summary['run_dir']}")

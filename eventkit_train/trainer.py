@@ -283,13 +283,15 @@ def run_epoch(model: nn.Module, loader, loss_fn, config: TrainConfig, device: to
 
     train = optimizer is not None
     model.train(train)
-    kind = getattr(model, "output", "spikes")
+    # a DistributedDataParallel / DataParallel wrapper hides the SpikingNet's attributes
+    net = model.module if isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)) else model
+    kind = getattr(net, "output", "spikes")
     n = 0
     # running sums stay on the device (no host sync per batch except for the progress bar)
     loss_sum = torch.zeros((), dtype=torch.float64, device=device)
     n_correct = torch.zeros((), dtype=torch.int64, device=device)
     lat = torch.zeros(config.T, dtype=torch.int64, device=device)
-    recorder = SpikeRecorder(model) if not train else None
+    recorder = SpikeRecorder(net) if not train else None
     total = None
     try:
         total = math.ceil(len(loader.dataset) / config.batch_size)

@@ -63,20 +63,33 @@ class SpikingNet(nn.Module):
         return self.layers(x)
 
 
+def _common_kwargs(kwargs: Mapping) -> dict:
+    """The neuron options meant for every neuron (not a per-type dict, not ``return_membrane``)."""
+    return {k: v for k, v in kwargs.items()
+            if k.replace("_", "-") not in _NEURON_NAMES and k != "return_membrane"}
+
+
+def _accepted_kwargs(name: str) -> set[str] | None:
+    """Keyword names the class of neuron ``name`` accepts (None: any, it takes ``**kwargs``)."""
+    from eventkit_train import neurons
+
+    cls = getattr(neurons, _NEURON_CLASS.get(name, ""), None)
+    if cls is None:
+        return None
+    params = inspect.signature(cls.__init__).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return None
+    # make_neuron maps v_threshold to theta (SRM) / u_th (SIT)
+    return (set(params) - {"self"}) | ({"v_threshold"} if name in ("srm", "sit", "sit-bursting") else set())
+
+
 def _neuron_kwargs_for(name: str, kwargs: Mapping) -> dict:
     """Keyword arguments for neuron ``name``: the common ones its class accepts, then the
     per-type dict (``lif={...}``, ``sit_bursting={...}``) on top."""
-    from eventkit_train import neurons
-
-    common = {k: v for k, v in kwargs.items() if k.replace("_", "-") not in _NEURON_NAMES}
-    common.pop("return_membrane", None)
-    cls = getattr(neurons, _NEURON_CLASS.get(name, ""), None)
-    if cls is not None:
-        params = inspect.signature(cls.__init__).parameters
-        if not any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-            # make_neuron maps v_threshold to theta (SRM) / u_th (SIT)
-            accepted = set(params) | ({"v_threshold"} if name in ("srm", "sit", "sit-bursting") else set())
-            common = {k: v for k, v in common.items() if k in accepted}
+    common = _common_kwargs(kwargs)
+    accepted = _accepted_kwargs(name)
+    if accepted is not None:
+        common = {k: v for k, v in common.items() if k in accepted}
     for key, value in kwargs.items():
         if key.replace("_", "-") == name:
             if not isinstance(value, Mapping):
@@ -115,6 +128,25 @@ def _conv_out(n: int, k: int, s: int, p: int, tok: str, spec: str) -> int:
     if out < 1:
         raise ParameterError(f"network spec {spec!r}: layer {tok!r} gets a {n}-pixel map, too small for kernel {k}")
     return out
+
+
+def _check_unused_kwargs(spec: str, kinds: set[str], kwargs: Mapping) -> None:
+    """A common neuron option that none of the network's neurons accepts is a typo (``tua=2``)
+    or a wrong neuron; refuse it instead of dropping it silently."""
+    common = _common_kwargs(kwargs)
+    if not common:
+        return
+    accepted: set[str] = set()
+    for kind in kinds:
+        acc = _accepted_kwargs(kind)
+        if acc is None:
+            return
+        accepted |= acc
+    unused = sorted(set(common) - accepted)
+    if unused:
+        raise ParameterError(
+            f"network spec {spec!r}: neuron option(s) {unused} are accepted by none of its neurons "
+            f"({', '.join(sorted(kinds)) or 'none'}); check the spelling (accepted: {sorted(accepted)})")
 
 
 def build(spec: str, input_shape: Sequence[int], neuron: str = "lif", *, readout: str | None = None,
@@ -193,6 +225,7 @@ def build(spec: str, input_shape: Sequence[int], neuron: str = "lif", *, readout
     shape = input_shape
     modules: list[tuple[str, nn.Module]] = []
     neuron_names: list[str] = []
+    neuron_kinds: set[str] = set()
 
     def add(kind: str, module: nn.Module) -> str:
         name = f"{len(modules)}_{kind}"
@@ -247,6 +280,7 @@ def build(spec: str, input_shape: Sequence[int], neuron: str = "lif", *, readout
                 raise ParameterError(f"neuron_map sends {a['name']!r} to unknown neuron {name!r}")
             n_features = shape[0] if len(shape) == 1 else None
             neuron_names.append(add(name.replace("-", "_"), make_layer_neuron(name, n_features, neuron_kwargs)))
+            neuron_kinds.add(name)
         elif kind == "readout":
             if i < last_dense:
                 raise ParameterError(f"network spec {spec!r}: the 'LI' readout must follow the last dense layer")
@@ -255,6 +289,7 @@ def build(spec: str, input_shape: Sequence[int], neuron: str = "lif", *, readout
             raise ParameterError(f"network spec {spec!r}: unexpected layer {tok!r}")
     if len(shape) != 1:
         raise ParameterError(f"network spec {spec!r} ends with a {list(shape)} map; end it with a dense layer")
+    _check_unused_kwargs(spec, neuron_kinds, neuron_kwargs)
     if n_classes is not None and shape[0] != n_classes:
         raise ParameterError(f"network spec {spec!r} has {shape[0]} outputs but the dataset has {n_classes} classes")
     return SpikingNet(modules, spec=spec, input_shape=input_shape, n_classes=shape[0],

@@ -6,6 +6,7 @@ readout see the full ``[T, B, ...]`` sequence.
 """
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import torch
@@ -94,7 +95,8 @@ class VotingLayer(nn.Module):
     """Average pooling over groups of output neurons (the voting layer of ``001_…``
     Sect. 4.1 and ``APk10s10`` of ``000_…`` Table 1): ``[T, B, N] -> [T, B, N'']`` with
     ``N' = floor((N - k) / s) + 1``; with ``k == s == M`` each class is the mean of its
-    ``M`` neurons."""
+    ``M`` neurons. Half / bfloat16 input (AMP) is averaged in float32: bf16 would turn a
+    vote of 7/10 into 0.6992 and feed that error to the rate losses."""
 
     def __init__(self, kernel_size: int, stride: int | None = None):
         super().__init__()
@@ -103,6 +105,8 @@ class VotingLayer(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         T, B, N = x.shape
+        if x.dtype in (torch.float16, torch.bfloat16):
+            x = x.float()
         y = F.avg_pool1d(x.reshape(T * B, 1, N), self.kernel_size, self.stride)
         return y.reshape(T, B, -1)
 
@@ -148,10 +152,13 @@ class LeakyReadout(nn.Module):
                  tau_syn: float | None = None, tau_mem: float | None = 20.0, dt: float = 1.0,
                  learnable: bool = False):
         super().__init__()
+        for name, v in (("dt", dt), ("tau_syn", tau_syn or None), ("tau_mem", tau_mem)):  # tau_syn 0: no synapse
+            if v is not None and not (math.isfinite(float(v)) and float(v) > 0):
+                raise ParameterError(f"LeakyReadout: {name} must be a finite number > 0 (same unit as dt), got {v}")
         if alpha is None:
-            alpha = 0.0 if not tau_syn else float(torch.exp(torch.tensor(-dt / tau_syn)))
+            alpha = 0.0 if not tau_syn else math.exp(-dt / tau_syn)
         if beta is None:
-            beta = 1.0 if tau_mem is None else float(torch.exp(torch.tensor(-dt / tau_mem)))
+            beta = 1.0 if tau_mem is None else math.exp(-dt / tau_mem)
         for name, v in (("alpha", alpha), ("beta", beta)):
             if not 0.0 <= v <= 1.0:
                 raise ParameterError(f"LeakyReadout: {name} must be in [0, 1], got {v}")

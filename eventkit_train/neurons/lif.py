@@ -28,7 +28,7 @@ from torch import Tensor, nn
 
 from eventkit.errors import ParameterError
 
-from .base import hard_reset, parse_reset, soft_reset
+from .base import compute_dtype, hard_reset, parse_reset, soft_reset
 from .module import NeuronModule
 
 __all__ = ["LIFParams", "LIFState", "lif_step", "lif_step_full", "IF", "LIF", "PLIF"]
@@ -83,11 +83,11 @@ class _LIFBase(NeuronModule):
             raise ParameterError(f"{who}: v_threshold ({v_threshold}) must be above v_reset ({v_reset})")
         self.detach_reset = bool(detach_reset)
 
-    def _k(self) -> float | Tensor | None:  # pragma: no cover - abstract
+    def _k(self, x: Tensor) -> float | Tensor | None:  # pragma: no cover - abstract
         raise TypeError
 
     def make_params(self, x: Tensor) -> LIFParams:
-        return LIFParams(self._k(), self.v_threshold, self.v_reset, self.soft, self.detach_reset, self.surrogate)
+        return LIFParams(self._k(x), self.v_threshold, self.v_reset, self.soft, self.detach_reset, self.surrogate)
 
     def initial_state(self, x: Tensor) -> LIFState:
         return LIFState(self._zeros(x, self.v_reset))
@@ -107,7 +107,7 @@ class IF(_LIFBase):
                  detach_reset: bool = False, surrogate: Any = "arctan", return_membrane: bool = False) -> None:
         super().__init__(v_threshold, v_reset, reset, detach_reset, surrogate, return_membrane)
 
-    def _k(self) -> None:
+    def _k(self, x: Tensor) -> None:
         return None
 
 
@@ -127,7 +127,7 @@ class LIF(_LIFBase):
             raise ParameterError(f"LIF: tau must be a finite number > 0 (time steps), got {tau}")
         self.tau = tau
 
-    def _k(self) -> float:
+    def _k(self, x: Tensor) -> float:
         return 1.0 / self.tau
 
     def extra_repr(self) -> str:
@@ -148,17 +148,14 @@ class PLIF(_LIFBase):
             raise ParameterError(f"PLIF: tau_init must be > 1 (τ = 1/sigmoid(a) ∈ (1, ∞)), got {tau_init}")
         self.a = nn.Parameter(torch.tensor(-math.log(tau_init - 1.0), dtype=torch.float32))
 
-    def _k(self) -> Tensor:
-        return torch.sigmoid(self.a)
+    def _k(self, x: Tensor) -> Tensor:
+        """``k(a) = sigmoid(a)`` in the compute dtype of ``x`` (float64 stays float64, else float32)."""
+        return torch.sigmoid(self.a.to(compute_dtype(x)))
 
     @property
     def tau(self) -> float:
         """Current membrane time constant ``1/sigmoid(a)`` (time steps)."""
         return float(1.0 / torch.sigmoid(self.a.detach()))
-
-    def make_params(self, x: Tensor) -> LIFParams:
-        p = super().make_params(x)
-        return p._replace(k=torch.sigmoid(self.a.to(torch.float64 if x.dtype == torch.float64 else torch.float32)))
 
     def extra_repr(self) -> str:
         return f"tau={self.tau:.4g} (learnable), " + super().extra_repr()

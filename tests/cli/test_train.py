@@ -63,3 +63,12 @@ def test_train_config_file_and_errors(nmnist_root, tmp_path):
     assert nores.exit_code == 2 and "--out" in nores.output
     noplot = CliRunner().invoke(cli, ["plot", str(tmp_path)])
     assert noplot.exit_code == 2 and "metrics.json" in noplot.output
+
+
+def test_train_zero_epochs_prints_summary(nmnist_root, tmp_path):
+    # no epoch ran: the accuracies are None and the human summary line must not crash on them
+    args = ["train", "nmnist", "--root", str(nmnist_root), "--cache", str(tmp_path / "cache"), "--T", "4",
+            "--arch", TINY_ARCH, "--epochs", "0", "--device", "cpu", "--out", str(tmp_path / "run"), "--no-progress"]
+    res = CliRunner().invoke(cli, args)
+    assert res.exit_code == 0, res.output
+    assert "0 epochs" in res.output and "test accuracy n/a" in res.output

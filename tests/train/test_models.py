@@ -295,3 +295,35 @@ def test_gradient_reaches_first_layer_and_srm_threshold():
     assert conv.weight.grad is not None and conv.weight.grad.abs().sum() > 0
     srm = build("16-4", (16,), "srm", v_threshold=10.0)
     assert isinstance(srm.spiking_layers()[0][1], SRM)
+
+
+def test_unknown_neuron_option_is_refused():
+    # a typo in [train.neuron_kwargs] used to be dropped silently for every neuron
+    with pytest.raises(ParameterError, match=r"\['tua'\].*none of its neurons"):
+        build("c4k3s1-LIF-MPk2s2-FC10-LIF", (2, 8, 8), tua=2.0)
+    with pytest.raises(ParameterError, match="tau_init"):
+        build("34x34x2-8c3-10", (2, 34, 34), "lif", tau_init=2.0)  # PLIF's option on a LIF-only net
+    # an option that some neuron of the net accepts is fine (tau: LIF yes, IF no)
+    build("c4k3s1-IF-MPk2s2-FC10-LIF", (2, 8, 8), tau=4.0)
+
+
+def test_voting_layer_is_exact_under_bf16_autocast():
+    from eventkit_train.models import VotingLayer
+
+    s = torch.zeros(2, 3, 20)
+    s[:, :, :7] = 1.0  # 7 of 10 votes for class 0, 3 of 10 for class 1
+    s[:, :, 10:13] = 1.0
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = VotingLayer(10)(s.bfloat16())
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, VotingLayer(10)(s), rtol=0, atol=0)
+    assert float(out[0, 0, 0]) == pytest.approx(0.7, abs=1e-7)
+
+
+def test_leaky_readout_bad_time_constants():
+    from eventkit_train.models import LeakyReadout
+
+    for kw in ({"tau_mem": 0.0}, {"tau_mem": -5.0}, {"dt": 0.0}, {"tau_syn": -1.0}, {"tau_mem": math.nan}):
+        with pytest.raises(ParameterError, match="LeakyReadout"):
+            LeakyReadout(**kw)
+    assert float(LeakyReadout(tau_syn=0.0).params().alpha) == 0.0  # tau_syn = 0: no synaptic filter

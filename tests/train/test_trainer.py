@@ -216,3 +216,30 @@ def test_bad_device_and_labels(fake_nmnist, tmp_path):
     with pytest.raises(ParameterError, match="do not fit"):
         train(tiny_config(fake_nmnist, tmp_path / "y", arch="APk2s2-c4k3s1-LIF-MPk2s2-FC3-LIF", epochs=1),
               progress=False, stores=fake_nmnist["stores"])
+
+
+def test_run_epoch_sees_through_data_parallel_wrappers():
+    """DDP / DataParallel hide SpikingNet.output: a membrane net must still be scored by its
+    running maximum (not as spike counts) and its layers recorded under their own names."""
+    from torch.utils.data import DataLoader, TensorDataset
+
+    from eventkit_train.losses import max_over_time_ce
+    from eventkit_train.trainer import run_epoch
+
+    torch.manual_seed(0)
+    T, n = 6, 12
+    net = build("16-8-4", (16,), "cubalif", readout="membrane", alpha=0.0, beta=0.5, v_threshold=0.5)
+    frames = torch.randint(0, 3, (n, T, 16), dtype=torch.uint8)
+    labels = torch.randint(0, 4, (n,))
+    loader = DataLoader(TensorDataset(frames, labels), batch_size=4)
+    cfg = TrainConfig(T=T, batch_size=4)
+    kw = dict(amp=False, scale=1.0)
+    plain = run_epoch(net, loader, max_over_time_ce, cfg, torch.device("cpu"), **kw)
+    wrapped = run_epoch(torch.nn.DataParallel(net), loader, max_over_time_ce, cfg, torch.device("cpu"), **kw)
+    assert set(plain["spike_rates"]) == {"1_cubalif"}
+    assert wrapped == plain
+    # the scores really are the membrane's: the latency curve is the running-max prediction
+    with torch.no_grad():
+        u = net(frames.transpose(0, 1).float())
+    expected = [float((u[: t + 1].max(0).values.argmax(-1) == labels).float().mean()) for t in range(T)]
+    assert plain["latency_accuracy"] == pytest.approx(expected)

@@ -105,9 +105,9 @@ def _cifar10dvs(spec: "DatasetSpec", root: Path, split: str) -> list[Sample]:
             i = trailing_index(f.stem)
             if i is None or split_of_index(i, below) != split:
                 continue
-            found.append((i, f.suffix, f))
-        found.sort(key=lambda r: (r[0], r[1]))
-        out += [Sample(_rel(root, f), f, label) for _, _, f in found]
+            found.append((i, f.suffix, f.name, f))
+        found.sort(key=lambda r: r[:3])  # the name breaks ties: never the directory's listing order
+        out += [Sample(_rel(root, f), f, label) for *_, f in found]
     if not any_folder:
         raise spec.not_found(root, f"none of the class folders {', '.join(spec.classes)} is under {root}")
     if not out:

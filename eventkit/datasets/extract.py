@@ -3,22 +3,30 @@
 Every member is checked *before* anything is written: absolute paths, ``..``
 components, drive letters, links whose target leaves the destination, device files
 and fifos are refused with an :class:`EventFileError` naming the archive and the
-member. A single ``.gz`` file (not a tar) is decompressed to ``dest/<name without .gz>``.
+member. A truncated or corrupt archive is an :class:`EventFileError` too, and the member
+being written when it fails is removed (no partial file is left behind). A single ``.gz``
+file (not a tar) is decompressed to ``dest/<name without .gz>``.
 """
 from __future__ import annotations
 
 import gzip
+import lzma
 import os
 import shutil
 import stat
 import tarfile
 import zipfile
+import zlib
 from os import PathLike
 from pathlib import Path, PurePosixPath
 
 from eventkit.errors import EventFileError
 
 __all__ = ["safe_extract", "archive_kind", "unpack_dataset"]
+
+# what a truncated or corrupt compressed stream raises while it is read (tarfile/zipfile
+# do not wrap these into their own errors)
+_STREAM_ERRORS = (EOFError, zlib.error, lzma.LZMAError, gzip.BadGzipFile)
 
 
 def archive_kind(path: str | PathLike) -> str:
@@ -101,6 +109,17 @@ def _check_not_through_link(archive: Path, name: str, links: set[tuple[str, ...]
             )
 
 
+def _write_member(src, target: Path) -> None:
+    """Copy a member's stream to ``target``; a stream that fails mid-way (bad CRC, truncated
+    compressed data) leaves no partial file behind."""
+    try:
+        with open(target, "wb") as dst:
+            shutil.copyfileobj(src, dst, 1 << 20)
+    except BaseException:
+        target.unlink(missing_ok=True)
+        raise
+
+
 def _extract_zip(archive: Path, dest: Path) -> list[Path]:
     written: list[Path] = []
     with zipfile.ZipFile(archive) as zf:
@@ -119,8 +138,8 @@ def _extract_zip(archive: Path, dest: Path) -> list[Path]:
                 target.mkdir(parents=True, exist_ok=True)
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
-            with zf.open(info) as src, open(target, "wb") as dst:
-                shutil.copyfileobj(src, dst, 1 << 20)
+            with zf.open(info) as src:
+                _write_member(src, target)
             written.append(target)
     return written
 
@@ -130,12 +149,19 @@ def _extract_tar(archive: Path, dest: Path) -> list[Path]:
     with tarfile.open(archive, "r:*") as tf:
         members = tf.getmembers()
         links = {_rel_parts(m.name) for m in members if m.issym()}
+        files: set[tuple[str, ...]] = set()  # regular files met so far: what a hard link may copy
         for m in members:
             _member_target(archive, dest, m.name)
             _check_not_through_link(archive, m.name, links)
             if m.issym() or m.islnk():
                 _check_link(archive, dest, m.name, m.linkname, hard=m.islnk(), links=links)
-            elif not (m.isfile() or m.isdir()):
+                if m.islnk() and _rel_parts(m.linkname) not in files:
+                    raise EventFileError(
+                        archive, f"hard link {m.name!r} -> {m.linkname!r}: its target is not a file earlier in the archive"
+                    )
+            elif m.isfile():
+                files.add(_rel_parts(m.name))
+            elif not m.isdir():
                 raise EventFileError(archive, f"refusing member {m.name!r}: not a regular file or folder (device/fifo)")
         for m in members:
             target = _member_target(archive, dest, m.name)
@@ -154,8 +180,8 @@ def _extract_tar(archive: Path, dest: Path) -> list[Path]:
                 src = tf.extractfile(m)
                 if src is None:
                     raise EventFileError(archive, f"member {m.name!r} has no data")
-                with src, open(target, "wb") as dst:
-                    shutil.copyfileobj(src, dst, 1 << 20)
+                with src:
+                    _write_member(src, target)
             written.append(target)
     return written
 
@@ -166,7 +192,7 @@ def _extract_gz(archive: Path, dest: Path) -> list[Path]:
     try:
         with gzip.open(archive, "rb") as src, open(target, "wb") as dst:
             shutil.copyfileobj(src, dst, 1 << 20)
-    except (OSError, EOFError) as exc:
+    except (OSError, *_STREAM_ERRORS) as exc:
         target.unlink(missing_ok=True)
         raise EventFileError(archive, f"corrupt gzip stream: {exc}") from exc
     return [target]
@@ -192,8 +218,8 @@ def safe_extract(archive: str | PathLike, dest: str | PathLike) -> list[Path]:
         if kind == "tar":
             return _extract_tar(archive, dest)
         return _extract_gz(archive, dest)
-    except (zipfile.BadZipFile, tarfile.TarError) as exc:
-        raise EventFileError(archive, f"corrupt {kind} archive: {exc}") from exc
+    except (zipfile.BadZipFile, tarfile.TarError, *_STREAM_ERRORS) as exc:
+        raise EventFileError(archive, f"corrupt or truncated {kind} archive: {exc}") from exc
 
 
 def unpack_dataset(name: str, root: "str | PathLike | None" = None, *, checksums: bool = True) -> list[Path]:
@@ -207,6 +233,7 @@ def unpack_dataset(name: str, root: "str | PathLike | None" = None, *, checksums
     """
     from eventkit.datasets.checksums import verify_file
     from eventkit.datasets.spec import get_dataset, resolve_root
+    from eventkit.datasets.verify import find_archive
 
     spec = get_dataset(name)
     path = resolve_root(name, root)
@@ -214,7 +241,7 @@ def unpack_dataset(name: str, root: "str | PathLike | None" = None, *, checksums
     for a in spec.archives:
         if not a.unpack or a.alternative:
             continue
-        found = next((c for c in (path / a.file, path / "download" / a.file, path.parent / a.file) if c.is_file()), None)
+        found = find_archive(path, a.file)
         if found is None:
             continue
         if checksums and a.checksum:

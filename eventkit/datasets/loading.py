@@ -7,13 +7,18 @@ Conventions (the dataset layer owns them; readers return the files' raw content)
   mirrored), then stably sorted by ``t``. AEDAT 4 re-release: ``t - t0`` (timestamps
   are absolute epoch µs), no flip.
 * DVS128 Gesture: row ``k`` of the labels CSV, events ``start <= t < end`` cut by
-  :func:`eventkit.io.aedat31.read_gesture_samples`; timestamps stay absolute µs.
+  :func:`eventkit.io.aedat31.cut_gesture_samples` (only the rows asked for are copied);
+  timestamps stay absolute µs.
 * SHD / SSC: row ``k``: ``t = round(times[k] * 1e6)`` µs, ``x = units[k]``, ``p = 0``.
 * N-TIDIGITS18: key ``k`` of ``/<split>_labels``: ``t = round(timestamps * 1e6)`` µs,
   ``x = addresses`` (channel), ``p = 0``.
 
-Every sample's events are sorted by ``t`` and validated against the sensor; an
-out-of-range event raises :class:`InvalidEventsError` naming the dataset and sample id.
+Every sample's events are sorted by ``t`` (the readers return them sorted and the
+conventions keep the order) and validated against the sensor exactly once, here, where
+the sample id is known: an out-of-range or unsorted event raises
+:class:`InvalidEventsError` naming the dataset and sample id. The framing functions check
+their input again (for vision inside the counting kernel, at no extra pass), since they
+are public and take events from anywhere.
 """
 from __future__ import annotations
 
@@ -41,14 +46,16 @@ def cifar10dvs_flip(events: np.ndarray, size: int = 128, *, name: str = "events"
     """
     validate_events(events, (size, size, 2), name=f"{name} (raw DVS128 addresses)", require_sorted=False)
     out = events.copy()
-    out["x"] = (size - 1) - events["y"].astype(np.int64)
-    out["y"] = (size - 1) - events["x"].astype(np.int64)
-    out["p"] = 1 - events["p"].astype(np.int64)
+    # written straight into the output fields (no full-size int64 temporaries); the check above
+    # keeps the raw values below size, so nothing wraps for the release (uint16 fields)
+    np.subtract(np.int64(size - 1), events["y"], out=out["x"], casting="unsafe")
+    np.subtract(np.int64(size - 1), events["x"], out=out["y"], casting="unsafe")
+    np.subtract(np.int64(1), events["p"], out=out["p"], casting="unsafe")
     return sort_events(out)
 
 
 def _finish(spec: "DatasetSpec", events: np.ndarray, sample: "Sample") -> np.ndarray:
-    events = sort_events(events)
+    """The one validation of a sample's events (sorted, inside the sensor), naming the sample."""
     return validate_events(events, spec.sensor_size, name=f"{spec.name} sample {sample.sample_id}")
 
 
@@ -64,31 +71,38 @@ def _iter_cifar10dvs(spec, samples):
     from eventkit.io.aedat4 import read_aedat4
 
     size = int(spec.layout.params.get("flip_size", 128))
+    # the flip validates the raw addresses against (size, size, 2) and maps them onto the same
+    # square, sorted: when that is the dataset's sensor, a second check would repeat the first
+    flip_checks_sensor = (size, size, 2) == tuple(spec.sensor_size)
     for s in samples:
-        name = f"{spec.name} sample {s.sample_id}"
         if s.path.suffix == ".aedat4":
-            ev = read_aedat4(s.path)
+            ev = read_aedat4(s.path)  # a fresh array, sorted: shift it in place
             if ev.shape[0]:
-                ev = ev.copy()
-                ev["t"] -= ev["t"].min()
-        else:
-            ev = cifar10dvs_flip(read_aedat2(s.path), size, name=name)
-        yield _finish(spec, ev, s)
+                ev["t"] -= ev["t"][0]
+            yield _finish(spec, ev, s)
+            continue
+        ev = cifar10dvs_flip(read_aedat2(s.path), size, name=f"{spec.name} sample {s.sample_id}")
+        yield ev if flip_checks_sensor else _finish(spec, ev, s)
 
 
 def _iter_dvsgesture(spec, samples):
-    from eventkit.io.aedat31 import read_gesture_samples
+    from eventkit.io.aedat31 import cut_gesture_samples, read_aedat31, read_gesture_labels
 
     for path, group in itertools.groupby(samples, key=lambda s: s.path):
+        group = list(group)
         csv_path = path.with_name(path.stem + "_labels.csv")
-        cut = read_gesture_samples(path, csv_path)  # one read per recording
-        for s in group:
-            if not 0 <= s.index < len(cut):
-                raise EventFileError(csv_path, f"sample {s.sample_id}: row {s.index} not in the CSV ({len(cut)} rows)")
-            row = cut[s.index]
-            if row.label != s.label:
-                raise EventFileError(csv_path, f"sample {s.sample_id}: row {s.index} has class {row.label + 1}, "
-                                               f"the sample list says {s.label + 1} (file changed since discovery?)")
+        labels = read_gesture_labels(csv_path)
+        for s in group:  # checked before the (large) recording is read
+            if not 0 <= s.index < labels.shape[0]:
+                raise EventFileError(csv_path, f"sample {s.sample_id}: row {s.index} not in the CSV "
+                                               f"({labels.shape[0]} rows)")
+            if int(labels["label"][s.index]) != s.label:
+                raise EventFileError(csv_path, f"sample {s.sample_id}: row {s.index} has class "
+                                               f"{int(labels['label'][s.index]) + 1}, the sample list says "
+                                               f"{s.label + 1} (file changed since discovery?)")
+        # one read per recording; only this group's rows are cut out of it
+        cut = cut_gesture_samples(read_aedat31(path), labels, [s.index for s in group])
+        for s, row in zip(group, cut):
             yield _finish(spec, row.events, s)
 
 

@@ -56,7 +56,7 @@ def _check_hdf5_keys(spec, root: Path, warnings: list[str]) -> None:
                 if "extra/keys" not in f:
                     continue
                 keys = [k.decode() if isinstance(k, bytes) else str(k) for k in f["extra/keys"][()]]
-        except OSError:
+        except (OSError, RuntimeError):  # a damaged file: discovery/reading report it, this check is advisory
             continue
         if len(keys) != len(spec.classes):
             warnings.append(f"{fname}: /extra/keys has {len(keys)} names, the manifest {len(spec.classes)} classes")
@@ -70,7 +70,8 @@ def _check_hdf5_keys(spec, root: Path, warnings: list[str]) -> None:
         break
 
 
-def _find_archive(root: Path, file: str) -> Path | None:
+def find_archive(root: Path, file: str) -> Path | None:
+    """A downloaded archive ``file`` at ``root/<file>``, ``root/download/<file>`` or beside the root."""
     for cand in (root / file, root / "download" / file, root.parent / file):
         if cand.is_file():
             return cand
@@ -92,7 +93,7 @@ def verify_dataset(name: str, root: str | os.PathLike | None = None, *, checksum
     present_unpackable = []
     for a in spec.archives:
         entry: dict[str, Any] = {"file": a.file, "algorithm": a.algorithm, "expected": a.checksum}
-        found = _find_archive(path, a.file)
+        found = find_archive(path, a.file)
         if found is None:
             entry["status"] = "absent"
         elif not checksums:

@@ -105,7 +105,7 @@ def detect_format(path: PathType) -> str:
         try:
             with h5py.File(p, "r") as f:
                 keys = set(f.keys())
-        except OSError as exc:
+        except (OSError, RuntimeError) as exc:
             raise EventFileError(p, f"not a readable HDF5 file ({exc})") from None
         if "spikes" in keys and "labels" in keys:
             return "shd"

@@ -5,6 +5,7 @@ Private: nothing here is part of the public API.
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Union
 
@@ -146,6 +147,16 @@ def open_h5(path: PathType, what: str):
         raise EventFileError(p, f"corrupt or truncated HDF5 file, expected {what} (h5py: {exc})") from None
 
 
+@contextmanager
+def h5_errors(path: PathType, what: str):
+    """Turn what h5py raises on a corrupt file *after* it opened (``OSError`` on a damaged
+    chunk or heap, ``RuntimeError`` on damaged group metadata) into :class:`EventFileError`."""
+    try:
+        yield
+    except (OSError, RuntimeError) as exc:
+        raise EventFileError(as_path(path), f"corrupt HDF5 file, expected {what} (h5py: {exc})") from None
+
+
 def h5_dataset(f, name: str, path: PathType, what: str):
     """``f[name]`` as a dataset, or :class:`EventFileError` naming the missing path and the expected layout."""
     import h5py
@@ -159,30 +170,6 @@ def h5_dataset(f, name: str, path: PathType, what: str):
 
 def _is_sorted(t: np.ndarray) -> bool:
     return t.shape[0] < 2 or bool(np.all(t[1:] >= t[:-1]))
-
-
-def pack_vision(t: np.ndarray, x: np.ndarray, y: np.ndarray, p: np.ndarray) -> np.ndarray:
-    """Columns -> ``VISION_DTYPE`` events sorted by ``t``.
-
-    The sortedness check runs on the contiguous ``t`` column (cheap); a stable argsort is
-    applied only when the file order is not sorted.
-    """
-    from eventkit.events import make_events
-
-    if not _is_sorted(t):
-        order = np.argsort(t, kind="stable")
-        t, x, y, p = t[order], x[order], y[order], p[order]
-    return make_events(t, x, y, p)
-
-
-def pack_audio(t: np.ndarray, x: np.ndarray, p: np.ndarray) -> np.ndarray:
-    """Columns -> ``AUDIO_DTYPE`` events sorted by ``t`` (stable sort only when needed)."""
-    from eventkit.events import make_audio_events
-
-    if not _is_sorted(t):
-        order = np.argsort(t, kind="stable")
-        t, x, p = t[order], x[order], p[order]
-    return make_audio_events(t, x, p)
 
 
 def sort_by(out: np.ndarray, t: np.ndarray) -> np.ndarray:

@@ -38,7 +38,7 @@ from typing import Sequence
 
 import numpy as np
 
-from eventkit.errors import EventFileError, InvalidEventsError
+from eventkit.errors import EventFileError, InvalidEventsError, ParameterError
 from eventkit.events import VISION_DTYPE
 from eventkit.io._common import (
     PathType,
@@ -324,17 +324,22 @@ def write_gesture_labels(path: PathType, classes: Sequence[int], start_us: Seque
         fh.write("\n".join(lines) + "\n")
 
 
-def read_gesture_samples(aedat_path: PathType, labels_csv_path: PathType) -> list[GestureSample]:
-    """Cut an AEDAT 3.1 DVS128 Gesture recording into its labelled samples (one per CSV row).
+def cut_gesture_samples(
+    events: np.ndarray, labels: np.ndarray, rows: Sequence[int] | None = None
+) -> list[GestureSample]:
+    """Cut a recording's events (sorted by ``t``) at label rows ``start_us <= t < end_us``.
 
-    Each sample holds the events with ``start_us <= t < end_us`` (absolute µs); a class may
-    appear in several rows. Rows are returned in CSV order with ``index`` = row index.
+    ``labels``: a :func:`read_gesture_labels` array; ``rows``: which rows (CSV order, 0 =
+    first data row), default all. Only the requested rows are copied out of ``events``.
     """
-    events = read_aedat31(aedat_path)
-    labels = read_gesture_labels(labels_csv_path)
+    index = range(labels.shape[0]) if rows is None else [int(r) for r in rows]
+    for r in index:
+        if not 0 <= r < labels.shape[0]:
+            raise ParameterError(f"label row {r} out of range: the labels hold {labels.shape[0]} rows")
+    sel = labels[list(index)]
     t = events["t"]
-    lo = np.searchsorted(t, labels["start_us"], side="left")
-    hi = np.searchsorted(t, labels["end_us"], side="left")
+    lo = np.searchsorted(t, sel["start_us"], side="left")
+    hi = np.searchsorted(t, sel["end_us"], side="left")
     return [
         GestureSample(
             events=events[int(a):int(b)].copy(),
@@ -343,5 +348,16 @@ def read_gesture_samples(aedat_path: PathType, labels_csv_path: PathType) -> lis
             end_us=int(row["end_us"]),
             index=i,
         )
-        for i, (row, a, b) in enumerate(zip(labels, lo, hi))
+        for i, row, a, b in zip(index, sel, lo, hi)
     ]
+
+
+def read_gesture_samples(aedat_path: PathType, labels_csv_path: PathType) -> list[GestureSample]:
+    """Cut an AEDAT 3.1 DVS128 Gesture recording into its labelled samples (one per CSV row).
+
+    Each sample holds the events with ``start_us <= t < end_us`` (absolute µs); a class may
+    appear in several rows. Rows are returned in CSV order with ``index`` = row index.
+    (:func:`cut_gesture_samples` cuts only some rows of an already read recording.)
+    """
+    labels = read_gesture_labels(labels_csv_path)
+    return cut_gesture_samples(read_aedat31(aedat_path), labels)

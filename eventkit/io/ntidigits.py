@@ -28,6 +28,7 @@ from eventkit.io._common import (
     PathType,
     as_path,
     h5_dataset,
+    h5_errors,
     open_h5,
     seconds_to_us,
     sorted_by_t,
@@ -71,9 +72,11 @@ class NTidigitsFile:
     def keys(self, split: str) -> list[str]:
         """Utterance keys of ``split`` in file order (from ``/<split>_labels``)."""
         _check_split(self.path, split)
-        ds = h5_dataset(self._file, f"{split}_labels", self.path, _WHAT)
+        with h5_errors(self.path, _WHAT):
+            ds = h5_dataset(self._file, f"{split}_labels", self.path, _WHAT)
+            stored = ds[()]
         out = []
-        for i, k in enumerate(ds[()]):
+        for i, k in enumerate(stored):
             if isinstance(k, bytes):
                 k = k.decode("utf-8", errors="strict")
             elif not isinstance(k, str):
@@ -84,19 +87,20 @@ class NTidigitsFile:
     def read(self, split: str, key: str) -> np.ndarray:
         """Utterance ``key`` of ``split`` as audio events (t µs int64, x = channel, p = 0), sorted by ``t``."""
         _check_split(self.path, split)
-        grp_a = self._file.get(f"{split}_addresses")
-        grp_t = self._file.get(f"{split}_timestamps")
-        if grp_a is None or grp_t is None:
-            raise EventFileError(
-                self.path, f"no '/{split}_addresses' or '/{split}_timestamps' group (expected {_WHAT})"
-            )
-        if key not in grp_a or key not in grp_t:
-            raise ParameterError(
-                f"{self.path}: no utterance {key!r} in split {split!r} (see list_ntidigits_h5 for the keys)"
-            )
-        addr = np.asarray(grp_a[key][()]).reshape(-1)
-        ts = np.asarray(grp_t[key][()]).reshape(-1)
         where = f"{split}/{key}"
+        with h5_errors(self.path, f"{_WHAT}, utterance {where}"):
+            grp_a = self._file.get(f"{split}_addresses")
+            grp_t = self._file.get(f"{split}_timestamps")
+            if grp_a is None or grp_t is None:
+                raise EventFileError(
+                    self.path, f"no '/{split}_addresses' or '/{split}_timestamps' group (expected {_WHAT})"
+                )
+            if key not in grp_a or key not in grp_t:
+                raise ParameterError(
+                    f"{self.path}: no utterance {key!r} in split {split!r} (see list_ntidigits_h5 for the keys)"
+                )
+            addr = np.asarray(grp_a[key][()]).reshape(-1)
+            ts = np.asarray(grp_t[key][()]).reshape(-1)
         if addr.shape != ts.shape:
             raise EventFileError(
                 self.path, f"utterance {where}: {addr.shape[0]} addresses but {ts.shape[0]} timestamps"

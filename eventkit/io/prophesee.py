@@ -26,6 +26,8 @@ expelliarmus 1.1.12 changed 199475 of 219596 timestamps, so it is not trusted.
 """
 from __future__ import annotations
 
+import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -39,6 +41,7 @@ from eventkit.io._common import (
     check_range,
     check_record_size,
     read_all_bytes,
+    read_head,
     require_fields,
     sorted_by_t,
 )
@@ -79,7 +82,30 @@ def raw_evt_version(lines: list[str]) -> str | None:
     return None
 
 
-def _validate(path: PathType, data: bytes, encoding: str) -> None:
+_HEAD_BYTES = 1 << 16  # Prophesee headers are a few hundred bytes
+
+
+def _head_and_size(p: Path, what: str) -> tuple[bytes, int]:
+    """(the first bytes of the file, holding its whole '%' header, the file size in bytes).
+
+    Only the header is read here: expelliarmus reads the payload itself, so the file is not
+    read (and held in memory) twice.
+    """
+    head = read_head(p, _HEAD_BYTES)
+    if not head:
+        raise EventFileError(p, f"empty file (0 bytes), expected {what}", offset=0)
+    size = os.path.getsize(p)
+    if size > len(head):
+        start, _ = _header_end(head)
+        if start < 0 or start + 2 > len(head):  # header (or DAT's type/size bytes) runs past the head
+            head = read_all_bytes(p, what=what)
+            size = len(head)
+    return head, size
+
+
+def _validate(path: PathType, data: bytes, size: int, encoding: str) -> None:
+    """Check the header in ``data`` (the file's first bytes) and that the ``size``-byte file
+    holds whole records after it."""
     p = as_path(path)
     what = _WHAT[encoding]
     if data[0] != 0x25:
@@ -87,14 +113,14 @@ def _validate(path: PathType, data: bytes, encoding: str) -> None:
     start, lines = _header_end(data)
     if start < 0:
         raise EventFileError(p, f"truncated header: the last '%' line has no line end (expected {what})",
-                             offset=len(data))
+                             offset=size)
     if encoding == "DAT":
-        if len(data) < start + 2:
+        if size < start + 2:
             raise EventFileError(p, "truncated: the 2-byte event type/size after the header is missing", offset=start)
         ev_size = data[start + 1]
         if ev_size != 8:
             raise EventFileError(p, f"event size byte is {ev_size}, expected 8 (CD events)", offset=start + 1)
-        check_record_size(p, len(data), start + 2, 8, what)
+        check_record_size(p, size, start + 2, 8, what)
     else:
         version = raw_evt_version(lines)
         if version is None:
@@ -105,20 +131,20 @@ def _validate(path: PathType, data: bytes, encoding: str) -> None:
                 if version in ("EVT2", "EVT3") else f"header says {version}; only EVT2/EVT3 are supported",
                 offset=0,
             )
-        check_record_size(p, len(data), start, _WORD[encoding], what)
+        check_record_size(p, size, start, _WORD[encoding], what)
 
 
 def _read(path: PathType, encoding: str) -> np.ndarray:
     import expelliarmus  # imported where used
 
     p = as_path(path)
-    data = read_all_bytes(p, what=_WHAT[encoding])
-    _validate(p, data, encoding)
+    head, size = _head_and_size(p, _WHAT[encoding])
+    _validate(p, head, size, encoding)
     with tempfile.TemporaryDirectory(prefix="eventkit-") as tmp:
         src = p
         if p.suffix.lower() != _SUFFIX[encoding]:  # expelliarmus insists on the suffix (of the resolved path)
             src = Path(tmp) / ("events" + _SUFFIX[encoding])
-            src.write_bytes(data)
+            shutil.copyfile(p, src)
         try:
             arr = expelliarmus.Wizard(encoding=encoding, fpath=str(src)).read()
         except (AttributeError, ValueError, RuntimeError, OSError) as exc:

@@ -28,6 +28,7 @@ from eventkit.io._common import (
     PathType,
     as_path,
     h5_dataset,
+    h5_errors,
     open_h5,
     seconds_to_us,
     sorted_by_t,
@@ -49,10 +50,11 @@ class ShdFile:
         self.path = as_path(path)
         self._file = open_h5(self.path, _WHAT)
         try:
-            self._times = h5_dataset(self._file, "spikes/times", self.path, _WHAT)
-            self._units = h5_dataset(self._file, "spikes/units", self.path, _WHAT)
-            self._labels_ds = h5_dataset(self._file, "labels", self.path, _WHAT)
-            n = (self._times.shape[0], self._units.shape[0], self._labels_ds.shape[0])
+            with h5_errors(self.path, _WHAT):
+                self._times = h5_dataset(self._file, "spikes/times", self.path, _WHAT)
+                self._units = h5_dataset(self._file, "spikes/units", self.path, _WHAT)
+                self._labels_ds = h5_dataset(self._file, "labels", self.path, _WHAT)
+                n = (self._times.shape[0], self._units.shape[0], self._labels_ds.shape[0])
             if len(set(n)) != 1:
                 raise EventFileError(
                     self.path, f"inconsistent sample counts: /spikes/times {n[0]}, /spikes/units {n[1]}, /labels {n[2]}"
@@ -81,7 +83,8 @@ class ShdFile:
     def labels(self) -> np.ndarray:
         """All labels, ``[N]`` int64."""
         if self._labels is None:
-            self._labels = np.asarray(self._labels_ds[()]).astype(np.int64)
+            with h5_errors(self.path, _WHAT):
+                self._labels = np.asarray(self._labels_ds[()]).astype(np.int64)
         return self._labels
 
     def read(self, index: int) -> np.ndarray:
@@ -90,8 +93,9 @@ class ShdFile:
         if not -self._n <= i < self._n:
             raise ParameterError(f"{self.path}: sample index {index} out of range (file holds {self._n} samples)")
         i %= self._n
-        times = np.asarray(self._times[i])
-        units = np.asarray(self._units[i])
+        with h5_errors(self.path, f"{_WHAT}, sample {i}"):
+            times = np.asarray(self._times[i])
+            units = np.asarray(self._units[i])
         if times.shape != units.shape:
             raise EventFileError(
                 self.path, f"sample {i}: /spikes/times has {times.shape[0]} spikes, /spikes/units {units.shape[0]}"

@@ -10,7 +10,7 @@ import pytest
 from eventkit import testing as T
 from eventkit.datasets import Sample, get_dataset, resolve_root
 from eventkit.datasets.loading import cifar10dvs_flip
-from eventkit.errors import DatasetNotFound, InvalidEventsError
+from eventkit.errors import DatasetNotFound, EventFileError, InvalidEventsError
 from eventkit.events import VISION_DTYPE, make_audio_events, make_events
 from tests.conftest import shared_file
 
@@ -280,3 +280,73 @@ def test_arrange_nmnist_small_real(tmp_path):
     root2 = T.arrange_nmnist_small(src, labels_file, tmp_path / "nmnist", link=False)
     assert not (root2 / "Train/5/00001.bin").is_symlink()
     assert len(spec.samples(root2, "train")) == 900
+
+
+@pytest.mark.parametrize("name", ["cifar10dvs", "nmnist", "dvsgesture", "shd"])
+def test_each_sample_is_validated_once(tmp_path, monkeypatch, name):
+    """The dataset layer owns the sensor check (it knows the sample id): one validation pass
+    per sample, not one per convention step (the CIFAR10-DVS flip used to be checked twice)."""
+    import eventkit.datasets.loading as loading
+
+    make = {"cifar10dvs": T.make_cifar10dvs_root, "nmnist": T.make_nmnist_root,
+            "dvsgesture": T.make_dvsgesture_root, "shd": T.make_shd_root}[name]
+    root = make(tmp_path / name)
+    spec = get_dataset(name)
+    samples = spec.samples(root, "test")
+    calls = []
+    real = loading.validate_events
+
+    def counting(events, *args, **kwargs):
+        calls.append(kwargs.get("name"))
+        return real(events, *args, **kwargs)
+
+    monkeypatch.setattr(loading, "validate_events", counting)
+    events = list(spec.iter_events(samples))
+    assert len(events) == len(samples) == len(calls)
+    assert all(s.sample_id in c for s, c in zip(samples, calls))
+
+
+@pytest.mark.parametrize("name", ["cifar10dvs", "nmnist"])
+def test_sample_order_does_not_depend_on_directory_listing_order(tmp_path, monkeypatch, name):
+    """Two files with the same trailing index (``cifar10_cat_5.aedat`` and ``cat_5.aedat``)
+    used to keep whatever order ``iterdir`` gave: the split would differ between machines."""
+    from pathlib import Path
+
+    if name == "cifar10dvs":
+        root = T.make_cifar10dvs_root(tmp_path / name, per_class_train=2, per_class_test=2)
+        for f in sorted((root / "cat").iterdir()):
+            shutil.copy(f, f.with_name(f.name.replace("cifar10_cat_", "cat_")))
+    else:
+        root = T.make_nmnist_root(tmp_path / name)
+    spec = get_dataset(name)
+    forward = {split: spec.samples(root, split) for split in spec.splits}
+    real = Path.iterdir
+    monkeypatch.setattr(Path, "iterdir", lambda self: iter(sorted(real(self), reverse=True)))
+    backward = {split: spec.samples(root, split) for split in spec.splits}
+    assert backward == forward
+    if name == "cifar10dvs":
+        cat = [s.sample_id for s in forward["test"] if s.sample_id.startswith("cat/")]
+        assert cat == ["cat/cat_0.aedat", "cat/cifar10_cat_0.aedat", "cat/cat_1.aedat", "cat/cifar10_cat_1.aedat"]
+
+
+def test_dvsgesture_stale_sample_list_names_the_sample(tmp_path):
+    from eventkit.io.aedat31 import read_gesture_labels, write_gesture_labels
+
+    root = T.make_dvsgesture_root(tmp_path / "g")
+    spec = get_dataset("dvsgesture")
+    test = spec.samples(root, "test")
+    # a subset of one recording's rows, as one shard would ask for, equals the full cut
+    sub = [test[5], test[6]]
+    full = list(spec.iter_events(test))
+    for s, ev in zip(sub, spec.iter_events(sub)):
+        np.testing.assert_array_equal(ev, full[s.index])
+    csv = root / "DvsGesture" / "user24_lab_labels.csv"
+    rows = read_gesture_labels(csv)
+    classes = rows["label"] + 1
+    classes[3] = 11 if classes[3] != 11 else 1
+    write_gesture_labels(csv, classes, rows["start_us"], rows["end_us"])
+    with pytest.raises(EventFileError, match=r"sample DvsGesture/user24_lab.aedat#3: row 3 has class"):
+        list(spec.iter_events(test))
+    write_gesture_labels(csv, classes[:2], rows["start_us"][:2], rows["end_us"][:2])
+    with pytest.raises(EventFileError, match=r"sample DvsGesture/user24_lab.aedat#2: row 2 not in the CSV"):
+        list(spec.iter_events(test))

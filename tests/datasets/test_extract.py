@@ -114,3 +114,45 @@ def test_not_an_archive(tmp_path):
         safe_extract(p, tmp_path / "d")
     with pytest.raises(EventFileError, match="not found"):
         safe_extract(tmp_path / "missing.zip", tmp_path / "d")
+
+
+@pytest.mark.parametrize("mode", ["w:gz", "w:xz", "w:bz2"])
+def test_truncated_compressed_tar_is_an_event_file_error(tmp_path, mode):
+    """A download cut short: the compressed stream ends early. Error naming the archive, no file written."""
+    import os
+
+    good = _tar(tmp_path / "a.tar", [("data/a.bin", "file", os.urandom(200_000))], mode=mode)
+    raw = good.read_bytes()
+    cut = tmp_path / "cut.tar"
+    cut.write_bytes(raw[: len(raw) // 2])
+    dest = tmp_path / "out"
+    with pytest.raises(EventFileError, match="cut.tar") as info:
+        safe_extract(cut, dest)
+    assert info.value.path == str(cut)
+    assert not (dest / "data" / "a.bin").exists()
+
+
+def test_corrupt_zip_member_leaves_no_partial_file(tmp_path):
+    import os
+
+    arc = _zip(tmp_path / "a.zip", {"a.bin": os.urandom(100_000), "b.bin": b"x" * 1000})
+    raw = bytearray(arc.read_bytes())
+    raw[1000] ^= 0xFF  # inside a.bin's stored data: a CRC error while it is copied
+    arc.write_bytes(bytes(raw))
+    dest = tmp_path / "out"
+    with pytest.raises(EventFileError, match="a.bin"):
+        safe_extract(arc, dest)
+    assert not (dest / "a.bin").exists()
+
+
+def test_tar_hard_link_to_a_missing_member_is_an_event_file_error(tmp_path):
+    """A (corrupt) tar whose hard link names a member that is not there, or comes later:
+    EventFileError naming the archive, not a bare FileNotFoundError."""
+    t = _tar(tmp_path / "bad.tar.gz", [("ok.txt", "file", b"fine"), ("hard", "hard", "later.txt"),
+                                       ("later.txt", "file", b"late")])
+    with pytest.raises(EventFileError, match=r"bad\.tar\.gz.*hard link 'hard' -> 'later.txt'"):
+        safe_extract(t, tmp_path / "dest")
+    assert not (tmp_path / "dest" / "ok.txt").exists()  # refused before anything is written
+    good = _tar(tmp_path / "good.tar.gz", [("a/ok.txt", "file", b"fine"), ("a/hard", "hard", "a/ok.txt")])
+    safe_extract(good, tmp_path / "dest2")
+    assert (tmp_path / "dest2" / "a" / "hard").read_bytes() == b"fine"

@@ -222,3 +222,27 @@ def test_malformed_label_csv_names_file_and_line(tmp_path, text, match):
     with pytest.raises(EventFileError, match=match) as exc:
         read_gesture_labels(f)
     assert "labels.csv" in str(exc.value)
+
+
+def test_cut_gesture_samples_copies_only_the_rows_asked_for():
+    """The dataset layer cuts only the rows of one shard out of a recording (not all 12)."""
+    from eventkit.errors import ParameterError
+    from eventkit.io.aedat31 import cut_gesture_samples
+
+    labels = read_gesture_labels(shared_file(LABELS_CSV))
+    rng = np.random.default_rng(6)
+    n = 20_000
+    t = np.sort(rng.integers(40_000_000, 190_000_000, n))
+    ev = make_events(t, rng.integers(0, 128, n), rng.integers(0, 128, n), rng.integers(0, 2, n))
+    everything = cut_gesture_samples(ev, labels)
+    some = cut_gesture_samples(ev, labels, [9, 2, 9])
+    assert [s.index for s in some] == [9, 2, 9]
+    for s in some:
+        ref = everything[s.index]
+        assert (s.label, s.start_us, s.end_us) == (ref.label, ref.start_us, ref.end_us)
+        mask = (ev["t"] >= s.start_us) & (ev["t"] < s.end_us)
+        np.testing.assert_array_equal(s.events, ev[mask])
+        assert not np.shares_memory(s.events, ev)  # a copy: the recording is not pinned
+    assert cut_gesture_samples(ev, labels, []) == []
+    with pytest.raises(ParameterError, match="row 12"):
+        cut_gesture_samples(ev, labels, [0, 12])

@@ -70,3 +70,20 @@ def test_bad_input(tmp_path):
         read_ntidigits_h5(h, "train", "a-b-1")
     with pytest.raises(ParameterError, match="duplicate keys"):
         write_ntidigits_h5(tmp_path / "d.hdf5", train=[("a-b-1", make_audio_events([1], [2], [0]))] * 2)
+
+
+def test_damaged_group_metadata_is_an_event_file_error_and_the_file_is_closed(tmp_path):
+    """Damaged B-tree nodes make h5py raise RuntimeError after a successful open: EventFileError instead."""
+    import h5py
+
+    ev = make_audio_events(np.arange(0, 40_000, 1000), np.arange(40) % 64, 0)
+    f = tmp_path / "n-tidigits.hdf5"
+    write_ntidigits_h5(f, train=[("man-a-1", ev), ("man-b-2", ev)], test=[("woman-c-o", ev)])
+    bad = tmp_path / "damaged.hdf5"
+    bad.write_bytes(f.read_bytes().replace(b"TREE", b"XXXX"))
+    with pytest.raises(EventFileError, match=r"damaged\.hdf5"):
+        list_ntidigits_h5(bad, "train")
+    with pytest.raises(EventFileError, match=r"damaged\.hdf5"):
+        read_ntidigits_h5(bad, "train", "man-a-1")
+    open_files = [i.name for i in h5py.h5f.get_obj_ids(types=h5py.h5f.OBJ_FILE)]
+    assert str(bad).encode() not in open_files

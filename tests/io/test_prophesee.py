@@ -100,3 +100,35 @@ def test_writer_rejects(tmp_path):
         write_evt2(tmp_path / "a.raw", make_events([5, 1], [0, 0], [0, 0], [0, 0]))
     with pytest.raises(InvalidEventsError, match="no events"):
         write_prophesee_dat(tmp_path / "a.dat", make_events([], [], [], []))
+
+
+def test_payload_is_read_by_expelliarmus_only(tmp_path, monkeypatch):
+    """eventkit checks the header and the file size; it does not read (and hold) the whole
+    payload a second time beside expelliarmus. Files with another suffix are copied on disk."""
+    import eventkit.io.prophesee as prophesee
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the whole file was read by eventkit")
+
+    monkeypatch.setattr(prophesee, "read_all_bytes", refuse)
+    ref = read_evt2(shared_file(EVT2))
+    assert ref.shape[0] == 521252
+    renamed = tmp_path / "sparklers.evt2"
+    renamed.write_bytes(shared_file(EVT2).read_bytes())
+    np.testing.assert_array_equal(read_evt2(renamed), ref)
+
+
+@pytest.mark.parametrize("reader,src,record", [(read_prophesee_dat, NCARS, 8), (read_evt2, EVT2, 4)])
+def test_header_longer_than_the_first_read(tmp_path, reader, src, record):
+    """A '%' header of more than 64 KiB: still parsed whole, truncation still found at its offset."""
+    data = shared_file(src).read_bytes()
+    nl = data.index(b"\n") + 1
+    padding = b"".join(b"%% comment line %06d\n" % i for i in range(4000))  # ~88 KiB
+    long = data[:nl] + padding + data[nl:]
+    f = tmp_path / ("long" + (".dat" if reader is read_prophesee_dat else ".raw"))
+    f.write_bytes(long)
+    np.testing.assert_array_equal(reader(f), reader(shared_file(src)))
+    f.write_bytes(long[:-1])
+    with pytest.raises(EventFileError, match="partial record") as exc:
+        reader(f)
+    assert exc.value.offset == len(long) - record

@@ -84,3 +84,22 @@ def test_bad_input(tmp_path):
         h.create_dataset("labels", data=np.zeros(1, dtype=np.uint16))
     with pytest.raises(EventFileError, match="sample 0: /spikes/times has 2 spikes"):
         read_shd(bad, 0)
+
+
+def test_damaged_data_is_an_event_file_error_and_the_file_is_closed(tmp_path):
+    """A file that opens but whose vlen heap is damaged: h5py's OSError becomes EventFileError
+    naming the file and sample; no HDF5 handle stays open afterwards."""
+    rng = np.random.default_rng(0)
+    samples = [make_audio_events(np.sort(rng.integers(0, 10**6, 40)), rng.integers(0, 700, 40), 0) for _ in range(3)]
+    f = tmp_path / "shd_train.h5"
+    write_shd(f, samples, [0, 1, 2])
+    raw = f.read_bytes()
+    assert raw.count(b"GCOL") >= 1  # the global heap collection that holds the vlen spikes
+    bad = tmp_path / "damaged.h5"
+    bad.write_bytes(raw.replace(b"GCOL", b"XXXX"))
+    with pytest.raises(EventFileError, match=r"damaged\.h5.*sample 1"):
+        read_shd(bad, 1)
+    with pytest.raises(EventFileError, match=r"damaged\.h5"):
+        read_events(bad, index=1)
+    open_files = [i.name for i in h5py.h5f.get_obj_ids(types=h5py.h5f.OBJ_FILE)]
+    assert str(bad).encode() not in open_files

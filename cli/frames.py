@@ -46,8 +46,9 @@ def cluster_scheduler(cluster: str | None, jobs: int, cluster_option: dict[str, 
         return scheduler
     if scheduler is not None:
         raise click.BadParameter("give --cluster or --scheduler, not both", param_hint="--cluster")
-    from eventkit.cluster import make_cluster
+    from eventkit.cluster import make_cluster, quiet_logs
 
+    stack.enter_context(quiet_logs())  # the jobqueue scheduler runs in this process: no INFO lines
     handle = stack.enter_context(make_cluster(cluster, jobs=jobs, **cluster_option))
     return handle.scheduler_address
 

@@ -33,6 +33,7 @@ and 64 MiB whenever one sample is below 8 MiB; a larger sample is a shard of its
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import os
@@ -59,6 +60,8 @@ RETRIES = 2
 SHARD_TARGET_BYTES = 16 * 2**20
 #: encoders of ``eventkit encode``
 ENCODERS = ("rate", "poisson", "direct", "latency")
+#: encoders whose spikes depend on ``seed`` (the others are deterministic: their stores ignore it)
+STOCHASTIC_ENCODERS = ("rate", "poisson")
 SPLIT_BY = ("count", "time")
 DTYPES = ("uint8", "uint16")
 
@@ -191,7 +194,8 @@ def frames_params(spec, split: str, *, T: int, split_by: str = "count", dtype: s
         "T": T,
         "split_by": split_by,
         "dtype": dtype,
-        "merge_polarity": bool(merge_polarity),
+        # one polarity (the audio datasets): merging changes no byte, so it changes no hash either
+        "merge_polarity": bool(merge_polarity) and int(spec.sensor_size[-1]) > 1,
         "sensor_size": [int(v) for v in spec.sensor_size],
         "manifest_sha256": spec.manifest_sha256,
     }
@@ -218,7 +222,9 @@ def encode_params(spec, split: str, *, T: int, encoder: str, seed: int = 0,
 
     Stored values are uint8: spikes (0/1; Poisson counts clipped at 255) for
     rate/poisson/latency, raw intensities 0..255 repeated T times for ``direct``
-    (``value_scale = 1/255`` tells the loader how to rescale to [0, 1]).
+    (``value_scale = 1/255`` tells the loader how to rescale to [0, 1]). ``seed`` is kept
+    for rate/poisson only (None for latency/direct, whose bytes do not depend on it), so
+    the store hash covers exactly what changes the bytes.
     """
     T = _check_T(T)
     if encoder not in ENCODERS:
@@ -238,7 +244,8 @@ def encode_params(spec, split: str, *, T: int, encoder: str, seed: int = 0,
         "kind": "static",
         "T": T,
         "encoder": encoder,
-        "seed": int(seed),
+        # only rate/poisson draw random numbers: latency and direct bytes do not depend on the seed
+        "seed": int(seed) if encoder in STOCHASTIC_ENCODERS else None,
         "dtype": "uint8",
         "image_shape": [int(v) for v in (image_shape if image_shape is not None else _static_shape(spec))],
         "value_scale": (1.0 / 255.0) if encoder == "direct" else 1.0,
@@ -397,16 +404,15 @@ def _encode_images(images: np.ndarray, start: int, params: dict[str, Any]) -> np
 
     from eventkit.encode import encode, sample_generator
 
+    if encoder == "latency":  # deterministic and elementwise: the whole shard in one call, [T, n, ...]
+        spikes = encode(torch.from_numpy(np.ascontiguousarray(images)), T, encoder, dtype=torch.uint8)
+        return np.ascontiguousarray(np.moveaxis(spikes.numpy(), 0, 1))
     out = np.zeros((n, T, *images.shape[1:]), dtype=np.uint8)
     seed = int(params["seed"])
-    for j in range(n):
+    for j in range(n):  # one generator per sample: its spikes do not depend on the shard layout
         image = torch.from_numpy(np.ascontiguousarray(images[j]))  # uint8: the encoders scale by 1/255
-        if encoder == "latency":
-            spikes = encode(image, T, encoder, dtype=torch.uint8)
-        else:
-            spikes = encode(image, T, encoder, generator=sample_generator(seed, start + j, "cpu"),
-                            dtype=torch.uint8)
-        out[j] = spikes.numpy()
+        out[j] = encode(image, T, encoder, generator=sample_generator(seed, start + j, "cpu"),
+                        dtype=torch.uint8).numpy()
     return out
 
 
@@ -467,30 +473,74 @@ class _Task:
 def _fail(task: _Task, exc: BaseException) -> EventkitError:
     if isinstance(exc, EventkitError):
         return exc
-    return BuildError(f"{task.what} failed after {RETRIES + 1} attempts: {type(exc).__name__}: {exc}")
+    detail = " ".join(str(exc).split())  # one line: e.g. distributed's KilledWorker spans several
+    return BuildError(f"{task.what} failed after {RETRIES + 1} attempts: {type(exc).__name__}: {detail}")
 
 
 class _Progress:
-    """tqdm bar over samples with events/s and samples/s postfix (stderr)."""
+    """Progress over samples with events/s and samples/s, on stderr.
 
-    def __init__(self, total: int, initial: int, desc: str, enabled: bool):
-        from tqdm import tqdm
+    A terminal gets a tqdm bar redrawn in place. Anything else (a log file, a pipe, a
+    batch job's output) gets plain newline-terminated lines: one every
+    :attr:`LINE_EVERY_S` seconds while shards finish and one at the end — never the
+    carriage-return redraws that pile up on one line there.
+    """
 
-        self.bar = tqdm(total=total, initial=initial, desc=desc, unit="sample", file=sys.stderr,
-                        disable=not enabled, dynamic_ncols=True, leave=True)
-        self.t0 = time.perf_counter()
+    #: seconds between two plain progress lines (non-terminal stderr)
+    LINE_EVERY_S = 30.0
+
+    def __init__(self, total: int, initial: int, desc: str, enabled: bool, stream=None):
+        self.stream = sys.stderr if stream is None else stream
+        self.total, self.initial, self.desc = int(total), int(initial), desc
+        self.enabled = bool(enabled)
+        self.t0 = self.last_line = time.perf_counter()
         self.samples = 0
         self.events = 0
+        self.closed = False
+        self.bar = None
+        if self.enabled and _isatty(self.stream):
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, initial=initial, desc=desc, unit="sample", file=self.stream,
+                            dynamic_ncols=True, leave=True)
+
+    def _rates(self) -> str:
+        dt = max(time.perf_counter() - self.t0, 1e-9)
+        return f"{self.events / dt:,.0f} ev/s, {self.samples / dt:,.1f} samples/s"
+
+    def _line(self) -> None:
+        done = self.initial + self.samples
+        resumed = f" ({self.initial} already built)" if self.initial else ""
+        rates = f", {self._rates()}, {time.perf_counter() - self.t0:.1f} s" if self.samples else ""
+        self.stream.write(f"{self.desc}: {done}/{self.total} samples{resumed}{rates}\n")
+        self.stream.flush()
 
     def update(self, n: int, events: int) -> None:
         self.samples += n
         self.events += events
-        dt = max(time.perf_counter() - self.t0, 1e-9)
-        self.bar.set_postfix_str(f"{self.events / dt:,.0f} ev/s, {self.samples / dt:,.1f} samples/s", refresh=False)
-        self.bar.update(n)
+        if self.bar is not None:
+            self.bar.set_postfix_str(self._rates(), refresh=False)
+            self.bar.update(n)
+        elif self.enabled and time.perf_counter() - self.last_line >= self.LINE_EVERY_S:
+            self.last_line = time.perf_counter()
+            self._line()
 
-    def close(self) -> None:
-        self.bar.close()
+    def close(self, *, failed: bool = False) -> None:
+        """End the bar (a final plain line off a terminal, unless the build ``failed``)."""
+        if self.closed:
+            return
+        self.closed = True
+        if self.bar is not None:
+            self.bar.close()
+        elif self.enabled and not failed:
+            self._line()
+
+
+def _isatty(stream) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
 
 
 def _run_sync(tasks: list[_Task], progress: _Progress) -> None:
@@ -512,10 +562,10 @@ def _run_sync(tasks: list[_Task], progress: _Progress) -> None:
 def _run_distributed(tasks: list[_Task], progress: _Progress, *, workers: int, scheduler: str | None) -> None:
     from distributed import Client, as_completed
 
-    from eventkit.cluster import local_cluster
+    from eventkit.cluster import local_cluster, quiet_logs
 
-    cluster = None
-    try:
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(quiet_logs())  # no scheduler/nanny INFO lines on start and stop
         if scheduler is not None:
             try:
                 client = Client(scheduler, timeout="30s")
@@ -527,6 +577,7 @@ def _run_distributed(tasks: list[_Task], progress: _Progress, *, workers: int, s
             except (OSError, RuntimeError, TimeoutError) as exc:
                 raise BuildError(f"could not start a local Dask cluster of {workers} worker processes "
                                  f"({type(exc).__name__}: {exc}); rerun with --workers 1") from exc
+            stack.callback(cluster.close)  # after the client (closed first), before the logs are restored
             client = Client(cluster)
         with client:
             futures = [client.submit(task.fn, *task.args, retries=RETRIES, pure=False) for task in tasks]
@@ -539,9 +590,6 @@ def _run_distributed(tasks: list[_Task], progress: _Progress, *, workers: int, s
                     raise _fail(task, exc) from None
                 _, n, events = fut.result()
                 progress.update(n, events)
-    finally:
-        if cluster is not None:
-            cluster.close()
 
 
 def _execute(tasks: list[_Task], progress: _Progress, *, workers: int | None, scheduler: str | None) -> None:
@@ -602,8 +650,12 @@ def _open_or_create(url: str, meta: dict[str, Any], frame_shape: tuple[int, ...]
             return existing
     if shard_size is None:
         shard_size = default_shard_size(frame_shape, dtype, n_samples)
-    return CacheStore.create(url, meta=meta, frame_shape=frame_shape, dtype=np.dtype(dtype), n_samples=n_samples,
-                             shard_size=int(shard_size))
+    try:
+        return CacheStore.create(url, meta=meta, frame_shape=frame_shape, dtype=np.dtype(dtype),
+                                 n_samples=n_samples, shard_size=int(shard_size))
+    except OSError as exc:  # e.g. --cache under a file, or a read-only folder
+        raise CacheError(f"{url}: cannot create the cache store ({type(exc).__name__}: {exc}); "
+                         "choose another --cache") from exc
 
 
 def _finish(stores: dict[str, Any], t0: float, progress: _Progress, *, name: str, T: int,
@@ -688,7 +740,7 @@ def build_cache(name: str, *, T: int, split_by: str = "count", dtype: str = "uin
     try:
         _execute(tasks, bar, workers=workers, scheduler=scheduler)
     except BaseException:
-        bar.close()
+        bar.close(failed=True)
         raise
     return _finish(stores, t0, bar, name=spec.name, T=T, split_by=split_by, representation="frames")
 
@@ -743,7 +795,7 @@ def encode_cache(name: str, *, T: int, encoder: str, seed: int = 0, root=None, c
     try:
         _execute(tasks, bar, workers=workers, scheduler=scheduler)
     except BaseException:
-        bar.close()
+        bar.close(failed=True)
         raise
     return _finish(stores, t0, bar, name=spec.name, T=T, split_by=None, representation=encoder)
 
@@ -772,6 +824,10 @@ def verify_store(url: str, *, root=None, n_shards: int | None = 3, seed: int = 0
     from eventkit.cache import CacheStore
     from eventkit.datasets import resolve_root
 
+    if n_shards is not None and (isinstance(n_shards, bool) or int(n_shards) < 0):
+        raise ParameterError(f"n_shards (--shards) must be an integer >= 0, got {n_shards!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or int(seed) < 0:
+        raise ParameterError(f"seed (--seed) of the shard draw must be an integer >= 0, got {seed!r}")
     store = CacheStore.open(url, require_complete=False)
     meta = store.meta
     params = meta["params"]
@@ -825,7 +881,8 @@ def verify_store(url: str, *, root=None, n_shards: int | None = 3, seed: int = 0
                                      for i in range(lo, hi))
             continue
         for j, i in enumerate(range(lo, hi)):
-            same = (got_frames.shape[1:] == frames.shape[1:] and np.array_equal(got_frames[j], frames[j])
+            same = (got_frames.shape[1:] == frames.shape[1:] and got_frames.dtype == frames.dtype
+                    and np.array_equal(got_frames[j], frames[j])
                     and int(got_labels[j]) == int(labels[j]) and int(stored_events[i]) == int(n_events[j])
                     and stored_ids[i] == ids[j])
             if not same:

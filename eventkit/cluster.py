@@ -9,16 +9,23 @@ script is ``cluster.job_script()``; nothing is submitted before ``jobs >= 1`` sc
 
 ``local_cluster(n_workers)`` is the embedded ``distributed.LocalCluster`` used by
 ``build_cache(workers=N)`` (N processes, one thread each, quiet logs, no dashboard).
+``quiet_logs()`` silences the in-process Dask loggers (scheduler, nanny, client) for
+the time of a build: ``LocalCluster(silence_logs=...)`` only quiets the worker
+processes and dask's own stderr handler, while an application that configured the
+root logger (``logging.basicConfig``, as the ``eventkit`` command does) would
+otherwise print every INFO line of the scheduler's start and stop.
 """
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
+from collections.abc import Iterator
 from typing import Any
 
 from eventkit.errors import ParameterError
 
-__all__ = ["CLUSTER_KINDS", "WORKER_ENV", "make_cluster", "local_cluster"]
+__all__ = ["CLUSTER_KINDS", "WORKER_ENV", "DASK_LOGGERS", "make_cluster", "local_cluster", "quiet_logs"]
 
 #: dask-jobqueue cluster class per ``--cluster`` value
 CLUSTER_KINDS: dict[str, str] = {"slurm": "SLURMCluster", "pbs": "PBSCluster"}
@@ -30,6 +37,36 @@ WORKER_ENV: dict[str, str] = {
     "MKL_NUM_THREADS": "1",
     "OPENBLAS_NUM_THREADS": "1",
 }
+
+
+#: loggers of the in-process Dask scheduler, nanny and client (and their web/IO stack)
+DASK_LOGGERS = ("distributed", "dask_jobqueue", "tornado", "bokeh")
+
+
+@contextlib.contextmanager
+def quiet_logs(level: int = logging.CRITICAL) -> Iterator[None]:
+    """Raise the Dask loggers to ``level`` inside the block, then restore them.
+
+    Left alone when the ``eventkit`` logger is at DEBUG (``eventkit -vv``): then the
+    Dask logs are what was asked for.
+    """
+    if logging.getLogger("eventkit").isEnabledFor(logging.DEBUG):
+        yield
+        return
+    import distributed  # noqa: F401 - its import sets the levels this block overrides
+
+    loggers = [logging.getLogger(name) for name in DASK_LOGGERS]
+    loggers += [logger for name, logger in list(logging.root.manager.loggerDict.items())
+                if isinstance(logger, logging.Logger) and "." in name and name.split(".")[0] in DASK_LOGGERS
+                and logger.level != logging.NOTSET]  # e.g. distributed.client, set to WARNING by dask
+    old = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(max(level, logger.level))
+    try:
+        yield
+    finally:
+        for logger, value in zip(loggers, old):
+            logger.setLevel(value)
 
 
 def _jobqueue():

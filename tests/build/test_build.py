@@ -389,3 +389,131 @@ def test_complete_store_of_another_eventkit_version_is_reused(nmnist_fake, tmp_p
     Path(url, "completion", "1.json").unlink()
     with pytest.raises(CacheError, match="eventkit_version"):
         build_cache("nmnist", T=3, root=nmnist_fake, cache=tmp_path, splits=["test"], progress=False)
+
+
+# ------------------------------------------------------------------ review fixes
+
+def test_progress_off_a_terminal_is_plain_lines(nmnist_fake, tmp_path, capsys):
+    """stderr that is not a terminal (a log, a pipe) gets newline-terminated lines, never tqdm's
+    carriage-return redraws (which printed the bar twice on one line)."""
+    kw = dict(T=3, root=nmnist_fake, cache=tmp_path, splits=["test"], shard_size=5, progress=True)
+    build_cache("nmnist", **kw)
+    err = capsys.readouterr().err
+    assert "\r" not in err and err.endswith("\n") and len(err.splitlines()) == 1, repr(err)
+    assert err.startswith("nmnist T=3: 10/10 samples,") and "ev/s" in err and "samples/s" in err
+    build_cache("nmnist", **kw)  # nothing left to build: one line saying so, no rates
+    err = capsys.readouterr().err
+    assert err == "nmnist T=3: 10/10 samples (10 already built)\n", repr(err)
+
+
+def test_progress_on_a_terminal_is_a_tqdm_bar():
+    import io
+
+    import eventkit.build as build
+
+    class Tty(io.StringIO):
+        def isatty(self):
+            return True
+
+    stream = Tty()
+    bar = build._Progress(4, 0, "x", True, stream=stream)
+    bar.update(4, 100)
+    bar.close()
+    bar.close()  # idempotent
+    assert "4/4" in stream.getvalue() and "ev/s" in stream.getvalue()
+    quiet = Tty()
+    build._Progress(4, 0, "x", False, stream=quiet).close()
+    assert quiet.getvalue() == ""
+
+
+def test_a_failed_build_prints_no_final_progress_line(nmnist_fake, tmp_path, capsys):
+    root = tmp_path / "raw"
+    shutil.copytree(nmnist_fake, root)
+    get_dataset("nmnist").samples(root, "test")[0].path.write_bytes(b"\x01\x02")
+    with pytest.raises(BuildError):
+        build_cache("nmnist", T=3, root=root, cache=tmp_path / "c", splits=["test"], progress=True)
+    assert capsys.readouterr().err == ""
+
+
+def test_seed_is_hashed_only_for_stochastic_encoders():
+    """latency/direct bytes do not depend on the seed: one store whatever --seed; rate/poisson: one per seed."""
+    for encoder in ("latency", "direct"):
+        assert (encode_store_url("mnist", "test", T=4, encoder=encoder, seed=0, cache="/c")
+                == encode_store_url("mnist", "test", T=4, encoder=encoder, seed=7, cache="/c"))
+    for encoder in ("rate", "poisson"):
+        assert (encode_store_url("mnist", "test", T=4, encoder=encoder, seed=0, cache="/c")
+                != encode_store_url("mnist", "test", T=4, encoder=encoder, seed=7, cache="/c"))
+
+
+def test_an_unwritable_cache_is_a_cache_error_naming_the_store(nmnist_fake, tmp_path):
+    (tmp_path / "afile").write_text("not a folder")
+    with pytest.raises(CacheError, match="cannot create the cache store") as info:
+        build_cache("nmnist", T=3, root=nmnist_fake, cache=tmp_path / "afile" / "c", splits=["test"],
+                    progress=False)
+    assert str(tmp_path / "afile" / "c" / "nmnist" / "test") in str(info.value)
+
+
+def test_verify_compares_the_frame_dtype(nmnist_fake, tmp_path):
+    """A store whose frames are uint8 while its params say uint16 holds other bytes: a mismatch,
+    even though every count is equal."""
+    import json
+
+    r = build_cache("nmnist", T=3, dtype="uint8", root=nmnist_fake, cache=tmp_path, splits=["test"],
+                    progress=False)
+    url = r.stores["test"]
+    assert verify_store(url, root=nmnist_fake, all_shards=True).ok
+    zjson = Path(url) / "zarr.json"
+    doc = json.loads(zjson.read_text())
+    doc["attributes"]["eventkit"]["params"]["dtype"] = "uint16"
+    zjson.write_text(json.dumps(doc))
+    report = verify_store(url, root=nmnist_fake, all_shards=True)
+    assert not report.ok and len(report.mismatches) == 10
+
+
+def test_quiet_logs_silences_dask_and_restores_the_levels():
+    import logging
+
+    from eventkit.cluster import quiet_logs
+
+    pytest.importorskip("distributed")
+    sched, client = logging.getLogger("distributed.scheduler"), logging.getLogger("distributed.client")
+    before = (logging.getLogger("distributed").level, client.level)
+    with quiet_logs():
+        assert not sched.isEnabledFor(logging.ERROR) and not client.isEnabledFor(logging.ERROR)
+    assert (logging.getLogger("distributed").level, client.level) == before
+    eventkit_logger = logging.getLogger("eventkit")
+    old = eventkit_logger.level
+    eventkit_logger.setLevel(logging.DEBUG)  # eventkit -vv: the Dask logs are wanted
+    try:
+        with quiet_logs():
+            assert logging.getLogger("distributed").level == before[0]
+    finally:
+        eventkit_logger.setLevel(old)
+
+
+def test_verify_refuses_a_negative_draw(nmnist_fake, tmp_path):
+    r = build_cache("nmnist", T=3, root=nmnist_fake, cache=tmp_path, splits=["test"], shard_size=5, progress=False)
+    with pytest.raises(ParameterError, match="seed"):
+        verify_store(r.stores["test"], root=nmnist_fake, n_shards=1, seed=-1)  # numpy's ValueError before
+    with pytest.raises(ParameterError, match="n_shards"):
+        verify_store(r.stores["test"], root=nmnist_fake, n_shards=-2)
+
+
+def test_a_foreign_task_failure_is_one_line_naming_the_shard():
+    import eventkit.build as build
+
+    task = build._Task("file:///c/s.zarr", 3, 2, "nmnist/test shard 3 (samples 'Test/0/1.bin' .. 'Test/0/2.bin')",
+                       print, ())
+    err = build._fail(task, RuntimeError("Attempted to run task on 3 workers,\nbut all those workers died.\n"))
+    assert isinstance(err, BuildError) and "\n" not in str(err)
+    assert str(err).startswith("nmnist/test shard 3 (samples 'Test/0/1.bin' .. 'Test/0/2.bin') failed after 3")
+    assert "workers, but all those workers died." in str(err)
+
+
+def test_merge_polarity_of_a_single_polarity_sensor_is_not_hashed():
+    """SHD/SSC/N-TIDIGITS have P=1: --merge-polarity gives the same bytes, hence the same store."""
+    for name in ("shd", "ntidigits18"):
+        assert (frames_store_url(name, "test", T=4, merge_polarity=True, cache="/c")
+                == frames_store_url(name, "test", T=4, cache="/c"))
+    assert (frames_store_url("nmnist", "test", T=4, merge_polarity=True, cache="/c")
+            != frames_store_url("nmnist", "test", T=4, cache="/c"))

@@ -238,3 +238,40 @@ def test_cluster_options_reach_the_factory_and_the_build_runs_on_it(tmp_path, mo
     assert seen["kwargs"] == {"queue": "cpu", "cores": 4, "memory": "8GB"}
     assert json.loads(r.stdout)["samples"] == 20
     assert seen["cluster"].status.name == "closed"
+
+
+def test_workers_2_output_is_clean_off_a_terminal(tmp_path):
+    """A real `eventkit frames --workers 2` with stderr to a file (a batch job's log): stdout is the
+    text summary, stderr exactly one progress line — no scheduler/nanny INFO lines from the local
+    cluster's start and stop (the CLI's logging.basicConfig used to let them through), no tqdm redraws."""
+    root = testing.make_nmnist_root(tmp_path / "nmnist", per_class_train=1, per_class_test=1)
+    cmd = [sys.executable, "-c", "from eventkit.cli.main import cli; cli()", "frames", "--T", "3", "nmnist",
+           "--root", str(root), "--cache", str(tmp_path / "c"), "--split", "test", "--shard-size", "4",
+           "--workers", "2"]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
+    assert r.returncode == 0, r.stderr
+    assert "\r" not in r.stderr and r.stderr.startswith("nmnist T=3: 10/10 samples,"), r.stderr
+    assert len(r.stderr.splitlines()) == 1, r.stderr
+    assert r.stdout.splitlines()[0].startswith("test: ") and "built 10 samples" in r.stdout
+
+
+def test_an_unwritable_cache_is_one_line_exit_2(tmp_path):
+    root = testing.make_nmnist_root(tmp_path / "nmnist", per_class_train=1, per_class_test=1)
+    (tmp_path / "afile").write_text("")
+    r = CliRunner().invoke(cli, ["frames", "--T", "3", "nmnist", "--root", str(root), "--cache",
+                                 str(tmp_path / "afile"), "--json"])
+    assert r.exit_code == 2 and r.stdout == "" and "Traceback" not in r.output
+    assert r.stderr.startswith("error: ") and len(r.stderr.splitlines()) == 1 and "afile" in r.stderr
+
+
+def test_docs_cli_help_texts_are_the_real_ones():
+    """docs/cli.md reproduces every command's `--help` verbatim (as an 80-column terminal shows it)."""
+    import re
+
+    doc = (REPO / "docs" / "cli.md").read_text(encoding="utf-8")
+    sections = re.findall(r"### `eventkit ((?:[a-z]+ )*)--help`\n\n```text\n(.*?)```", doc, flags=re.S)
+    assert len(sections) == 13, [s[0] for s in sections]
+    for words, text in sections:
+        r = CliRunner().invoke(cli, [*words.split(), "--help"], prog_name="eventkit", terminal_width=78)
+        assert r.exit_code == 0, r.output
+        assert r.output == text, f"docs/cli.md: `eventkit {words}--help` differs from the command's"

@@ -10,10 +10,12 @@ DEMO_CACHE ?= .cache
 setup:            ## .venv with torch==2.13.0 (CPU) first, then eventkit[dev]
 	bash scripts/setup.sh
 
-demo: setup       ## real N-MNIST recordings in the release layout -> sharded Zarr frame cache
+demo: setup       ## real N-MNIST recordings in the release layout -> sharded Zarr frame cache, verified
 	$(PY) scripts/prepare_demo_data.py --dst $(DEMO_ROOT)
 	$(EK) frames --T 10 --root $(DEMO_ROOT) --cache $(DEMO_CACHE) nmnist
-	$(EK) cache verify --all --root $(DEMO_ROOT) $$(ls -d $(DEMO_CACHE)/nmnist/test/*.zarr | head -n 1)
+	$(EK) frames --T 10 --root $(DEMO_ROOT) --cache $(DEMO_CACHE) nmnist --json > $(DEMO_CACHE)/demo-build.json
+	$(EK) cache verify --all --root $(DEMO_ROOT) \
+	    $$($(PY) -c "import json; print(json.load(open('$(DEMO_CACHE)/demo-build.json'))['stores']['test'])")
 
 test: setup       ## the test suite (what CI runs)
 	$(PY) -m pytest -q

@@ -360,21 +360,26 @@ def _compute_frames_shard(name: str, split: str, k: int, samples: Sequence, para
     labels = np.fromiter((s.label for s in samples), dtype=np.int64, count=n)
     n_events = np.zeros(n, dtype=np.int64)
     it = iter(spec.iter_events(samples))
-    for j, sample in enumerate(samples):
-        try:
-            events = next(it)
-        except StopIteration:
-            raise BuildError(f"{_where(name, split, k, sample)}: the reader yielded only {j} of {n} samples",
-                             sample.sample_id, str(sample.path)) from None
-        except Exception as exc:  # noqa: BLE001 - re-raised with the sample named
-            raise BuildError(f"{_where(name, split, k, sample)}: {type(exc).__name__}: {exc}",
-                             sample.sample_id, str(sample.path)) from exc
-        try:
-            frames[j] = frame(events)
-        except Exception as exc:  # noqa: BLE001
-            raise BuildError(f"{_where(name, split, k, sample)}: framing failed: {type(exc).__name__}: {exc}",
-                             sample.sample_id, str(sample.path)) from exc
-        n_events[j] = len(events)
+    try:  # close the reader (and any HDF5 file it holds) even when a sample fails
+        for j, sample in enumerate(samples):
+            try:
+                events = next(it)
+            except StopIteration:
+                raise BuildError(f"{_where(name, split, k, sample)}: the reader yielded only {j} of {n} samples",
+                                 sample.sample_id, str(sample.path)) from None
+            except Exception as exc:  # noqa: BLE001 - re-raised with the sample named
+                raise BuildError(f"{_where(name, split, k, sample)}: {type(exc).__name__}: {exc}",
+                                 sample.sample_id, str(sample.path)) from exc
+            try:
+                frames[j] = frame(events)
+            except Exception as exc:  # noqa: BLE001
+                raise BuildError(f"{_where(name, split, k, sample)}: framing failed: {type(exc).__name__}: {exc}",
+                                 sample.sample_id, str(sample.path)) from exc
+            n_events[j] = len(events)
+    finally:
+        close = getattr(it, "close", None)
+        if close is not None:
+            close()
     return frames, labels, n_events, [s.sample_id for s in samples]
 
 

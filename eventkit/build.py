@@ -63,6 +63,8 @@ ENCODERS = ("rate", "poisson", "direct", "latency")
 #: encoders whose spikes depend on ``seed`` (the others are deterministic: their stores ignore it)
 STOCHASTIC_ENCODERS = ("rate", "poisson")
 SPLIT_BY = ("count", "time")
+# how samples are ordered in an event store (hashed with the parameters); see store_order
+SAMPLE_ORDER = "shuffled-files-v1"
 DTYPES = ("uint8", "uint16")
 
 
@@ -162,6 +164,29 @@ def _spec(name: str):
     return get_dataset(name)
 
 
+def store_order(samples: Sequence, *, seed: int = 0) -> list:
+    """The order in which an event dataset's samples are written to its store.
+
+    Dataset listings are grouped by class (one folder per class), so a store in that order
+    has single-class shards, and a streaming loader (shard shuffle + shuffle buffer) would
+    serve batches of one or two classes. Instead the raw files are put in a fixed
+    pseudo-random order (``numpy.random.default_rng(seed)``), the samples of one file kept
+    together in file order, so every shard mixes classes while a file holding several
+    samples (a DVS Gesture recording) is still read once per shard. A split stored in a
+    single file (SHD / SSC / N-TIDIGITS HDF5, random access) is permuted sample by sample.
+    ``sample_id`` in the store maps each row back to its raw file.
+    """
+    groups: dict[Any, list] = {}
+    for sample in samples:
+        groups.setdefault(sample.path, []).append(sample)
+    rng = np.random.default_rng(seed)
+    if len(groups) == 1:
+        (only,) = groups.values()
+        return [only[i] for i in rng.permutation(len(only))]
+    files = list(groups)
+    return [sample for g in rng.permutation(len(files)) for sample in groups[files[g]]]
+
+
 def frames_params(spec, split: str, *, T: int, split_by: str = "count", dtype: str = "uint16",
                   merge_polarity: bool = False, n_channels: int | None = None) -> dict[str, Any]:
     """Full parameter dict of an event dataset's ``frames`` store (hashed into its path).
@@ -197,6 +222,7 @@ def frames_params(spec, split: str, *, T: int, split_by: str = "count", dtype: s
         # one polarity (the audio datasets): merging changes no byte, so it changes no hash either
         "merge_polarity": bool(merge_polarity) and int(spec.sensor_size[-1]) > 1,
         "sensor_size": [int(v) for v in spec.sensor_size],
+        "sample_order": SAMPLE_ORDER,
         "manifest_sha256": spec.manifest_sha256,
     }
     if spec.kind == "audio":
@@ -726,7 +752,7 @@ def build_cache(name: str, *, T: int, split_by: str = "count", dtype: str = "uin
     total = done = 0
     for split in run_splits:
         params = params_by_split[split]
-        samples = list(spec.samples(root_path, split))
+        samples = store_order(spec.samples(root_path, split))
         url = store_path(croot, spec.name, split, "frames", params)
         store = _open_or_create(url, _meta(spec, params), _frame_shape(params), params["dtype"], len(samples),
                                 shard_size)
@@ -865,7 +891,7 @@ def verify_store(url: str, *, root=None, n_shards: int | None = 3, seed: int = 0
                              f"{root_path} has {images.shape[0]}: it was built from other raw data")
         all_ids = _static_ids(spec, root_path, split, images.shape[0])
     else:
-        samples = list(spec.samples(root_path, split))
+        samples = store_order(spec.samples(root_path, split))
         if len(samples) != store.n_samples:
             raise CacheError(f"{url}: the store holds {store.n_samples} samples but {spec.name}/{split} under "
                              f"{root_path} has {len(samples)}: it was built from other raw data")

@@ -13,6 +13,7 @@ from eventkit.build import (
     BuildError,
     BuildResult,
     build_cache,
+    store_order,
     default_shard_size,
     encode_cache,
     encode_store_url,
@@ -74,7 +75,8 @@ def test_param_change_gives_another_store(nmnist_fake, tmp_path):
     assert "eventkit_version" in meta and "eventkit_version" not in meta["params"]
     assert meta["params"] == {"dataset": "nmnist", "split": "test", "representation": "frames", "kind": "vision",
                               "T": 4, "split_by": "count", "dtype": "uint16", "merge_polarity": False,
-                              "sensor_size": [34, 34, 2], "manifest_sha256": spec.manifest_sha256}
+                              "sensor_size": [34, 34, 2], "sample_order": "shuffled-files-v1",
+                              "manifest_sha256": spec.manifest_sha256}
 
 
 def test_store_with_other_attrs_is_refused(nmnist_fake, tmp_path):
@@ -122,7 +124,7 @@ def test_vision_datasets_build_and_read_back(name, maker, kwargs, tmp_path):
     total_samples = total_events = 0
     for split, url in result.stores.items():
         frames, labels, ids, n_events = _read_all(url)
-        samples = spec.samples(root, split)
+        samples = store_order(spec.samples(root, split))
         assert ids == [s.sample_id for s in samples]
         assert labels.tolist() == [s.label for s in samples]
         W, H, P = spec.sensor_size
@@ -148,7 +150,7 @@ def test_shd_time_bins_share_one_time_base(tmp_path):
         assert store.frame_shape == (T, P, C)
         assert store.meta["params"]["dt_us"] == math.ceil(spec.duration_us / T) == 14_000
         frames, labels, ids, n_events = _read_all(url)
-        for i, s in enumerate(spec.samples(root, split)):
+        for i, s in enumerate(store_order(spec.samples(root, split))):
             events = spec.load_events(s)
             np.testing.assert_array_equal(frames[i], ref_audio_time_frames(events, T, spec.duration_us, C, P))
             assert labels[i] == s.label and ids[i] == s.sample_id
@@ -178,7 +180,7 @@ def test_ntidigits18_builds_and_reads_back(tmp_path):
     r = build_cache("ntidigits18", T=4, root=root, cache=tmp_path / "c", progress=False)
     for split, url in r.stores.items():
         frames, labels, ids, n_events = _read_all(url)
-        samples = spec.samples(root, split)
+        samples = store_order(spec.samples(root, split))
         assert ids == [s.sample_id for s in samples] and labels.tolist() == [s.label for s in samples]
         C, _, P = spec.sensor_size
         assert frames.shape == (len(samples), 4, P, C)
@@ -283,7 +285,7 @@ def test_a_failing_sample_is_named(nmnist_fake, tmp_path):
     root = tmp_path / "raw"
     shutil.copytree(nmnist_fake, root)
     spec = get_dataset("nmnist")
-    bad = spec.samples(root, "test")[4]
+    bad = store_order(spec.samples(root, "test"))[4]  # the 5th sample written: shard 1 of size 3
     bad.path.write_bytes(b"\x01\x02\x03")  # not a multiple of the 5-byte event
     with pytest.raises(BuildError) as info:
         build_cache("nmnist", T=4, root=root, cache=tmp_path / "c", splits=["test"], shard_size=3, progress=False)
@@ -517,3 +519,25 @@ def test_merge_polarity_of_a_single_polarity_sensor_is_not_hashed():
                 == frames_store_url(name, "test", T=4, cache="/c"))
     assert (frames_store_url("nmnist", "test", T=4, merge_polarity=True, cache="/c")
             != frames_store_url("nmnist", "test", T=4, cache="/c"))
+
+
+def test_store_order_mixes_classes_and_keeps_files_together(tmp_path):
+    """Stores are written in a fixed shuffled order: class-sorted listings give mixed shards,
+    samples of one multi-sample file stay consecutive, a single-file split is permuted."""
+    from eventkit.datasets import Sample
+
+    listing = [Sample(f"{c}/{i}.bin", tmp_path / f"{c}/{i}.bin", c) for c in range(10) for i in range(20)]
+    order = store_order(listing)
+    assert sorted(s.sample_id for s in order) == sorted(s.sample_id for s in listing)  # a permutation
+    assert order == store_order(listing)  # deterministic
+    first_shard = order[:20]
+    assert len({s.label for s in first_shard}) >= 5  # the listing's first 20 are all class 0
+    recordings = [Sample(f"r{f}.aedat#{k}", tmp_path / f"r{f}.aedat", k % 11, k) for f in range(6) for k in range(12)]
+    order = store_order(recordings)
+    for f in range(6):
+        pos = [i for i, s in enumerate(order) if s.path.name == f"r{f}.aedat"]
+        assert pos == list(range(pos[0], pos[0] + 12))  # one file's samples stay together...
+        assert [order[i].index for i in pos] == list(range(12))  # ...in file order
+    one_file = [Sample(f"shd_train.h5#{k}", tmp_path / "shd_train.h5", k % 20, k) for k in range(100)]
+    order = store_order(one_file)
+    assert [s.index for s in order] != list(range(100)) and sorted(s.index for s in order) == list(range(100))

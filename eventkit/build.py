@@ -4,7 +4,8 @@
 (static image datasets, representation = encoder name) share one plan:
 
 1. resolve the raw root (``eventkit.datasets.resolve_root``) and list the split's
-   samples (``spec.samples(root, split)``, deterministic order);
+   samples (``spec.samples(root, split)``), put for event datasets in the fixed shuffled
+   :func:`store_order` so every shard mixes classes;
 2. build the full parameter dict (dataset, split, representation, T, split_by, dtype,
    polarity merge, sensor size, channels, audio time base, manifest sha256 — never the
    eventkit version, which only goes to the attrs) and the store URL

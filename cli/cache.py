@@ -14,16 +14,7 @@ from typing import Any
 
 import click
 
-from eventkit.cli.options import json_option, positive_int
-
-
-def _human_bytes(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"  # pragma: no cover
+from eventkit.cli.options import human_bytes, json_option, positive_int
 
 
 def store_info(path: str) -> dict[str, Any]:
@@ -74,7 +65,7 @@ def info(path: str, as_json: bool) -> None:
         f"params:     {json.dumps(data['params'], sort_keys=True)}",
         f"samples:    {data['n_samples']} x {tuple(data['frame_shape'])} {data['dtype']}",
         f"shards:     {data['n_shards']} x {data['shard_size']} samples, {state}",
-        f"disk:       {_human_bytes(data['disk_bytes'])} ({data['bytes_per_sample']:.0f} B/sample)",
+        f"disk:       {human_bytes(data['disk_bytes'])} ({data['bytes_per_sample']:.0f} B/sample)",
         f"eventkit:   {data['eventkit_version']}, manifest sha256 {data['manifest_sha256']}",
     ]
     click.echo("\n".join(lines))

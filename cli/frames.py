@@ -12,6 +12,7 @@ from typing import Any
 import click
 
 from eventkit.cli.options import (
+    human_bytes,
     T_option,
     cache_option,
     cluster_options,
@@ -25,15 +26,6 @@ from eventkit.cli.options import (
     split_option,
     workers_option,
 )
-
-
-def _human_bytes(n: int) -> str:
-    size = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if size < 1024 or unit == "TiB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{n} B"  # pragma: no cover
 
 
 def cluster_scheduler(cluster: str | None, jobs: int, cluster_option: dict[str, Any], scheduler: str | None,
@@ -62,7 +54,7 @@ def print_result(result, as_json: bool, *, extra: dict[str, Any] | None = None) 
         return
     for split, url in result.stores.items():
         size = result.store_bytes.get(split)
-        click.echo(f"{split}: {url}" + (f"  ({_human_bytes(size)})" if size is not None else ""))
+        click.echo(f"{split}: {url}" + (f"  ({human_bytes(size)})" if size is not None else ""))
     rate = result.built_events / result.seconds if result.seconds > 0 else 0.0
     built = (f"built {result.built_samples} samples ({result.built_events:,} events) in {result.seconds:.1f} s, "
              f"{rate:,.0f} events/s" if result.built_samples else
@@ -70,7 +62,7 @@ def print_result(result, as_json: bool, *, extra: dict[str, Any] | None = None) 
     total = sum(result.store_bytes.values())
     click.echo(f"{result.dataset}: {result.samples} samples, {result.events:,} "
                f"{'events' if result.representation == 'frames' else 'nonzero entries'}, "
-               f"{_human_bytes(total)} on disk; {built}")
+               f"{human_bytes(total)} on disk; {built}")
 
 
 @click.command("frames")

@@ -31,7 +31,7 @@ __all__ = [
     "positive_int", "parse_key_value", "parse_cluster_options", "progress_enabled",
     "dataset_argument", "root_option", "cache_option", "workers_option", "json_option",
     "T_option", "seed_option", "shard_size_option", "scheduler_option", "cluster_options",
-    "split_option",
+    "split_option", "human_bytes",
 ]
 
 
@@ -199,3 +199,12 @@ def split_option(f: F) -> F:
     return click.option("--split", "splits", multiple=True, metavar="NAME",
                         help="Build only this split (repeatable; default: all splits).")(f)
 
+
+def human_bytes(n: int) -> str:
+    """``n`` bytes as ``"512 B"``, ``"2.1 MiB"``, ... (binary units)."""
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024:
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{size:.1f} TiB"

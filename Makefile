@@ -21,13 +21,15 @@ test: setup       ## the test suite (what CI runs)
 	$(PY) -m pytest -q
 
 bench-env: setup  ## SpikingJelly and snnTorch for the side-by-side benchmarks (not dependencies)
-	$(PY) -m pip install -q --no-deps spikingjelly snntorch
+	$(PY) -m pip install -q --no-deps spikingjelly snntorch   # --no-deps: their requirements would replace the torch pin
+	$(PY) -m pip install -q loguru                           # imported by spikingjelly.activation_based
 
 bench: bench-env  ## speed comparisons; results land in benchmarks/results/
 	$(PY) benchmarks/bench_frames.py
 	$(PY) benchmarks/bench_readers.py
 	$(PY) benchmarks/bench_cache.py
 	$(PY) benchmarks/bench_loader.py
+	$(PY) benchmarks/bench_neurons.py
 
 clean-demo:
 	rm -rf $(DEMO_ROOT) $(DEMO_CACHE)

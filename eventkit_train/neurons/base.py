@@ -20,7 +20,8 @@ from torch import Tensor
 
 from eventkit.errors import ParameterError
 
-__all__ = ["scan", "hard_reset", "soft_reset", "compute_dtype", "check_sequence", "parse_reset", "ScanResult"]
+__all__ = ["scan", "hard_reset", "soft_reset", "compute_dtype", "check_sequence", "parse_reset", "ScanResult",
+           "no_autocast"]
 
 StepFn = Callable[[Tensor, Any, Any], "tuple[Tensor, Tensor, Any]"]
 
@@ -64,6 +65,8 @@ def parse_reset(reset: str, v_reset: float | None, who: str) -> tuple[bool, floa
 
 def hard_reset(h: Tensor, s: Tensor, v_reset: float | Tensor) -> Tensor:
     """``V = H(1 - S) + V_reset·S`` (``001_…`` eq. 4)."""
+    if isinstance(v_reset, (int, float)) and v_reset == 0:
+        return h * (1.0 - s)  # the same values and gradients without the V_reset·S pass
     return h * (1.0 - s) + v_reset * s
 
 
@@ -72,7 +75,8 @@ def soft_reset(h: Tensor, s: Tensor, v_threshold: float | Tensor) -> Tensor:
     return h - v_threshold * s
 
 
-def _no_autocast(device_type: str):
+def no_autocast(device_type: str):
+    """A context that disables autocast on ``device_type`` when it is on (else does nothing)."""
     try:
         enabled = torch.is_autocast_enabled(device_type)
     except TypeError:  # torch < 2.4: no device argument
@@ -89,7 +93,7 @@ def scan(step: StepFn, x: Tensor, state: Any, params: Any, *, return_membrane: b
     """
     out_dtype = x.dtype
     xc = x.to(compute_dtype(x))
-    ctx = _no_autocast(x.device.type)
+    ctx = no_autocast(x.device.type)
     spikes: list[Tensor] = []
     membranes: list[Tensor] = []
     with ctx:

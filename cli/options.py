@@ -106,7 +106,10 @@ def _check_dataset(ctx: click.Context, param: click.Parameter, value: str) -> st
 
 
 def progress_enabled(as_json: bool, stream: Any = None) -> bool:
-    """Progress bars are shown unless ``--json`` is given and stderr is not a terminal."""
+    """Progress is shown unless ``eventkit -q`` was given, or ``--json`` is given and stderr is not a terminal."""
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and ctx.find_root().params.get("quiet"):
+        return False
     stream = sys.stderr if stream is None else stream
     if not as_json:
         return True

@@ -63,7 +63,8 @@ def train(name: str, config_file: str | None, root, cache, T, arch, neuron, neur
         if has_neuron_tokens(parse_spec(config.arch)):
             click.echo(f"warning: --neuron {neuron} is unused: the arch names its neurons; "
                        f"use --neuron-map OLD={neuron} to replace them", err=True)
-    summary = run_training(config, resume=resume, progress=progress)
+    quiet = bool(click.get_current_context().find_root().params.get("quiet"))  # eventkit -q: no progress
+    summary = run_training(config, resume=resume, progress=progress and not quiet)
     if as_json:
         click.echo(json.dumps(summary))
     else:

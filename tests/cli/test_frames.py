@@ -275,3 +275,19 @@ def test_docs_cli_help_texts_are_the_real_ones():
         r = CliRunner().invoke(cli, [*words.split(), "--help"], prog_name="eventkit", terminal_width=78)
         assert r.exit_code == 0, r.output
         assert r.output == text, f"docs/cli.md: `eventkit {words}--help` differs from the command's"
+
+
+def test_quiet_flag_hides_progress(tmp_path):
+    """`eventkit -q frames ...` prints the summary but no progress line on stderr."""
+    from click.testing import CliRunner
+
+    from eventkit.cli.main import cli
+    from eventkit.testing import make_nmnist_root
+
+    root = make_nmnist_root(tmp_path / "raw", per_class_train=1, per_class_test=1, seed=0)
+    runner = CliRunner()
+    loud = runner.invoke(cli, ["frames", "--T", "3", "--root", str(root), "--cache", str(tmp_path / "a"), "nmnist"])
+    quiet = runner.invoke(cli, ["-q", "frames", "--T", "3", "--root", str(root), "--cache", str(tmp_path / "b"), "nmnist"])
+    assert loud.exit_code == 0 and quiet.exit_code == 0, (loud.output, quiet.output)
+    assert "samples/s" in loud.stderr
+    assert "samples/s" not in quiet.stderr and "nmnist: " in quiet.stdout

@@ -183,8 +183,9 @@ def _ntidigits(spec: "DatasetSpec", root: Path, split: str) -> list[Sample]:
     return out
 
 
-def _idx(spec: "DatasetSpec", root: Path, split: str) -> list[Sample]:
-    from eventkit.datasets.static import find_idx_file, read_idx
+def idx_files(spec: "DatasetSpec", root: Path, split: str) -> tuple[Path, Path]:
+    """The (images, labels) IDX files of a split (``.gz`` or not), or the dataset's not-found error."""
+    from eventkit.datasets.static import find_idx_file
 
     params = spec.layout.params
     images = find_idx_file(root, params["images"][split])
@@ -192,6 +193,13 @@ def _idx(spec: "DatasetSpec", root: Path, split: str) -> list[Sample]:
     if images is None or labels is None:
         missing = params["images"][split] if images is None else params["labels"][split]
         raise spec.not_found(root, f"{root / missing}[.gz] is missing")
+    return images, labels
+
+
+def _idx(spec: "DatasetSpec", root: Path, split: str) -> list[Sample]:
+    from eventkit.datasets.static import read_idx
+
+    images, labels = idx_files(spec, root, split)
     lab = read_idx(labels, expect_ndim=1)
     rel = _rel(root, images)
     return [Sample(f"{rel}#{i}", images, int(v), i) for i, v in enumerate(lab)]

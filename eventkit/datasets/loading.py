@@ -159,8 +159,8 @@ def iter_events(spec: "DatasetSpec", samples: Sequence["Sample"]) -> Iterator[np
 
 def load_images(spec: "DatasetSpec", root: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     """uint8 images ``[N, C, H, W]`` and int64 labels ``[N]`` of a static dataset split."""
-    from eventkit.datasets.discovery import cifar10_folder
-    from eventkit.datasets.static import find_idx_file, read_cifar10_bin, read_idx
+    from eventkit.datasets.discovery import cifar10_folder, idx_files
+    from eventkit.datasets.static import read_cifar10_bin, read_idx
 
     if spec.kind != "static":
         raise ParameterError(f"{spec.name} is an event dataset; load_images is for static datasets (mnist, ...)")
@@ -169,12 +169,7 @@ def load_images(spec: "DatasetSpec", root: Path, split: str) -> tuple[np.ndarray
         raise spec.not_found(root, f"data folder {root} does not exist")
     W, H, C = spec.sensor_size
     if spec.layout.family == "idx":
-        params = spec.layout.params
-        ip = find_idx_file(root, params["images"][split])
-        lp = find_idx_file(root, params["labels"][split])
-        if ip is None or lp is None:
-            missing = params["images"][split] if ip is None else params["labels"][split]
-            raise spec.not_found(root, f"{root / missing}[.gz] is missing")
+        ip, lp = idx_files(spec, root, split)
         images = read_idx(ip, expect_ndim=3)
         labels = read_idx(lp, expect_ndim=1).astype(np.int64)
         if images.dtype != np.uint8 or images.shape[1:] != (H, W):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Union
+from typing import Any, Union
 
 import numpy as np
 
@@ -178,3 +178,21 @@ def sort_by(out: np.ndarray, t: np.ndarray) -> np.ndarray:
     if _is_sorted(t):
         return out
     return out[np.argsort(t, kind="stable")]
+
+
+class H5Reader:
+    """Base of the open-HDF5-file readers (``ShdFile``, ``NTidigitsFile``): context manager
+    whose ``close()`` is idempotent; subclasses set ``self.path`` and ``self._file``."""
+
+    _file: Any
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the HDF5 file (idempotent)."""
+        if self._file:
+            self._file.close()

@@ -25,6 +25,7 @@ import numpy as np
 from eventkit.errors import EventFileError, InvalidEventsError, ParameterError
 from eventkit.events import AUDIO_DTYPE
 from eventkit.io._common import (
+    H5Reader,
     PathType,
     as_path,
     h5_dataset,
@@ -51,23 +52,12 @@ def label_of_key(key: str) -> str:
     return key.rsplit("-", 1)[-1]
 
 
-class NTidigitsFile:
+class NTidigitsFile(H5Reader):
     """An open N-TIDIGITS18 HDF5 file for reading many utterances (context manager)."""
 
     def __init__(self, path: PathType):
         self.path = as_path(path)
         self._file = open_h5(self.path, _WHAT)
-
-    def __enter__(self) -> "NTidigitsFile":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Close the HDF5 file (idempotent)."""
-        if self._file:
-            self._file.close()
 
     def keys(self, split: str) -> list[str]:
         """Utterance keys of ``split`` in file order (from ``/<split>_labels``)."""

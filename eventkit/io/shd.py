@@ -25,6 +25,7 @@ import numpy as np
 from eventkit.errors import EventFileError, InvalidEventsError, ParameterError
 from eventkit.events import AUDIO_DTYPE
 from eventkit.io._common import (
+    H5Reader,
     PathType,
     as_path,
     h5_dataset,
@@ -39,7 +40,7 @@ N_CHANNELS = 700
 _WHAT = "an SHD/SSC HDF5 file (/spikes/times, /spikes/units, /labels)"
 
 
-class ShdFile:
+class ShdFile(H5Reader):
     """An open SHD/SSC file for reading many samples (context manager).
 
     >>> with ShdFile("shd_train.h5") as f:          # doctest: +SKIP
@@ -67,17 +68,6 @@ class ShdFile:
 
     def __len__(self) -> int:
         return self._n
-
-    def __enter__(self) -> "ShdFile":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Close the HDF5 file (idempotent)."""
-        if self._file:
-            self._file.close()
 
     @property
     def labels(self) -> np.ndarray:

@@ -837,7 +837,8 @@ def _check_shard_bytes(store, k: int) -> str | None:
     try:
         if store.check_shard(k):
             return None
-        return "frames bytes (or n_events) differ from the sha256 completion marker, or do not decode"
+        return ("frames, n_events, labels or sample ids differ from the sha256 hashes of the completion marker, "
+                "or do not decode")
     except Exception as exc:  # noqa: BLE001 - any decode failure is a corrupt shard
         return f"{type(exc).__name__}: {exc}"
 

@@ -330,7 +330,8 @@ class CacheStore:
                                fill_value="", config=config)
         if MARKER_GROUP not in set(group.group_keys()):
             group.create_group(MARKER_GROUP, attributes={
-                "description": "eventkit per-shard completion markers <k>.json (n_samples, n_events, sha256)"})
+                "description": "eventkit per-shard completion markers <k>.json (n_samples, n_events, sha256 of the frames, "
+                               "labels_sha256 of the labels and sample ids)"})
 
     # -- shards ---------------------------------------------------------------------
 
@@ -380,10 +381,27 @@ class CacheStore:
         self._label[start:stop] = labels_arr
         self._n_events[start:stop] = n_events_arr
         self._sample_id[start:stop] = np.array(ids, dtype=object)
-        # zarr's setitem returns after the store accepted the bytes: the data are flushed
+        self._sync_shard_data(k)  # the data reach the disk before the marker that vouches for them
         marker = {"format_version": FORMAT_VERSION, "shard": int(k), "start": start, "stop": stop,
-                  "n_samples": n, "n_events": int(n_events_arr.sum()), "sha256": _frames_sha256(frames)}
+                  "n_samples": n, "n_events": int(n_events_arr.sum()), "sha256": _frames_sha256(frames),
+                  "labels_sha256": _labels_sha256(labels_arr, ids)}
         self._write_marker(k, (canonical_json(marker) + "\n").encode("ascii"))
+
+    def _sync_shard_data(self, k: int) -> None:
+        """fsync shard ``k``'s files (frames shard, label/n_events/sample_id chunks) and their
+        directories on a local store, so that a power loss after the (fsynced) marker cannot
+        leave a marker vouching for data that never reached the disk. Object stores: no-op
+        (a completed put is durable)."""
+        if _is_url(self.url):
+            return
+        paths = [Path(self._shard_key(k))] + [Path(f"{self._root}/{name}/c/{k}")
+                                              for name in ("label", "n_events", "sample_id")]
+        for path in paths:
+            if path.exists():
+                _fsync_path(path)
+        for folder in {path.parent for path in paths}:
+            if folder.exists():
+                _fsync_path(folder)
 
     def _write_frames_shard(self, k: int, frames: np.ndarray) -> None:
         """Encode shard ``k`` of ``frames`` as one Zarr v3 sharding-codec file and put it.
@@ -411,7 +429,7 @@ class CacheStore:
             self._fs.pipe_file(key, payload)
             return
         Path(key).parent.mkdir(parents=True, exist_ok=True)
-        _replace_atomically(Path(key), payload, fsync=False)
+        _replace_atomically(Path(key), payload, fsync=True)
 
     def _write_marker(self, k: int, payload: bytes) -> None:
         key = self._marker_key(k)
@@ -482,8 +500,17 @@ class CacheStore:
             n_events = np.asarray(self._n_events[start:stop])
         except Exception:  # noqa: BLE001 - undecodable bytes are a corrupt shard
             return False
-        return (marker["sha256"] == _frames_sha256(frames) and marker.get("n_events") == int(n_events.sum())
-                and marker.get("n_samples") == stop - start)
+        if not (marker["sha256"] == _frames_sha256(frames) and marker.get("n_events") == int(n_events.sum())
+                and marker.get("n_samples") == stop - start):
+            return False
+        if "labels_sha256" in marker:  # markers of stores built before this field existed hash the frames only
+            try:
+                labels = np.asarray(self._label[start:stop], dtype=np.int64)
+                ids = [str(v) for v in np.asarray(self._sample_id[start:stop]).tolist()]
+            except Exception:  # noqa: BLE001 - undecodable bytes are a corrupt shard
+                return False
+            return marker["labels_sha256"] == _labels_sha256(labels, ids)
+        return True
 
     def _incomplete_message(self, missing: list[int]) -> str:
         m = self.meta
@@ -682,6 +709,7 @@ def _replace_atomically(path: Path, payload: bytes, *, fsync: bool) -> None:
     """Write ``payload`` to a temporary file beside ``path`` and rename it over ``path``.
 
     A reader sees the old file or the whole new one; a failed write leaves no temporary file.
+    ``fsync``: the file is on disk before the rename, and the rename before the return.
     """
     tmp = Path(f"{path}.{os.getpid()}.tmp")
     try:
@@ -694,6 +722,35 @@ def _replace_atomically(path: Path, payload: bytes, *, fsync: bool) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    if fsync:
+        _fsync_path(path.parent)
+
+
+def _fsync_path(path: Path) -> None:
+    """fsync a file or a directory (a directory's fsync makes renames in it durable)."""
+    flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) if path.is_dir() else os.O_RDONLY
+    try:
+        fd = os.open(path, flags)
+    except OSError:  # e.g. directories cannot be opened on some platforms
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # filesystems without fsync on directories
+        pass
+    finally:
+        os.close(fd)
+
+
+def _labels_sha256(labels: np.ndarray, sample_ids: Sequence[str]) -> str:
+    """sha256 of a shard's labels (int64 little-endian) then its sample ids (each UTF-8,
+    preceded by its byte length as uint32 little-endian): what the marker vouches for
+    besides the frames."""
+    h = hashlib.sha256(np.ascontiguousarray(labels, dtype="<i8").tobytes())
+    for sid in sample_ids:
+        raw = str(sid).encode("utf-8")
+        h.update(len(raw).to_bytes(4, "little"))
+        h.update(raw)
+    return h.hexdigest()
 
 
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import pickle
 import uuid
 import warnings
@@ -336,3 +337,63 @@ def test_failed_shard_write_leaves_no_temp_file_and_no_marker(tmp_path, monkeypa
         store.write_shard(1, frames[3:6], labels[3:6], n_events[3:6], ids[3:6])
     assert not list(url.rglob("*.tmp"))
     assert store.missing_shards() == [1, 2, 3, 4, 5, 6]
+
+
+def test_marker_vouches_for_labels_and_sample_ids(tmp_path):
+    """A label or sample id swapped behind the store's back fails check_shard, as frames do."""
+    url = tmp_path / "toy.zarr"
+    write_store(str(url), 20, 3)
+    store = CacheStore.open(str(url))
+    assert all(store.check_shard(k) for k in range(store.n_shards))
+    # rewrite shard 1's label chunk and shard 2's sample-id chunk with plain zarr (valid bytes, wrong data)
+    group = zarr.open_group(str(url), mode="r+")
+    labels = np.asarray(group["label"][3:6])
+    group["label"][3:6] = labels[::-1] if labels[0] != labels[-1] else labels + 1
+    group["sample_id"][7] = "train/0/tampered.bin#0"
+    fresh = CacheStore.open(str(url))
+    assert not fresh.check_shard(1) and not fresh.check_shard(2)
+    assert fresh.check_shard(0) and fresh.check_shard(3)
+
+
+def test_marker_without_labels_hash_still_accepted(tmp_path):
+    """Stores whose markers predate labels_sha256 stay readable and verifiable (frames hash only)."""
+    url = tmp_path / "toy.zarr"
+    write_store(str(url), 20, 3)
+    path = url / "completion" / "0.json"
+    marker = json.loads(path.read_text())
+    del marker["labels_sha256"]
+    path.write_text(json.dumps(marker))
+    store = CacheStore.open(str(url))
+    assert store.is_shard_complete(0) and store.check_shard(0)
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="names fsynced descriptors through /proc")
+def test_shard_data_fsynced_before_marker(tmp_path, monkeypatch):
+    """Every file of a shard (frames shard, label/n_events/sample_id chunks) is fsynced before
+    its marker is written: a power loss cannot leave a marker for data not on disk."""
+    import eventkit.cache as cache_mod
+
+    url = tmp_path / "toy.zarr"
+    store = write_store(str(url), 20, 3, order=[], complete=False)
+    frames, labels, n_events, ids = toy_data(20)
+    events: list[tuple[str, str]] = []
+    real_fsync, real_replace = cache_mod.os.fsync, cache_mod.os.replace
+
+    def fsync(fd):
+        events.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+        return real_fsync(fd)
+
+    def replace(src, dst):
+        events.append(("replace", str(dst)))
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(cache_mod.os, "fsync", fsync)
+    monkeypatch.setattr(cache_mod.os, "replace", replace)
+    store.write_shard(2, frames[6:9], labels[6:9], n_events[6:9], ids[6:9])
+    marker_at = events.index(("replace", str(url / "completion" / "2.json")))
+    synced_before = {Path(p) for kind, p in events[:marker_at] if kind == "fsync"}
+    for name in ("label", "n_events", "sample_id"):
+        assert url / name / "c" / "2" in synced_before, name
+    assert url / "frames" / "c" / "2" / "0" / "0" / "0" / "0" in synced_before
+    assert url / "frames" / "c" / "2" / "0" / "0" / "0" in synced_before  # the rename of the shard file
+    assert ("fsync", str(url / "completion")) in events[marker_at:]  # the marker's rename itself

@@ -38,7 +38,7 @@ def _neuron_map(ctx: click.Context, param: click.Parameter, values: tuple[str, .
 @click.option("--out", default=None, help="Run directory (default runs/NAME-<UTC time>).")
 @click.option("--workers", type=int, default=None, help="DataLoader worker processes.")
 @click.option("--threads", type=int, default=None, help="torch CPU threads.")
-@click.option("--resume", is_flag=True, help="Continue from RUN_DIR/checkpoint.pt (needs --out).")
+@click.option("--resume", is_flag=True, help="Continue from RUN_DIR/checkpoint.pt (needs --out); with no checkpoint there, start fresh and say so.")
 @click.option("--progress/--no-progress", default=True, help="tqdm bars and per-epoch lines on stderr.")
 @click.option("--json", "as_json", is_flag=True, help="Last stdout line: one JSON object with the results.")
 def train(name: str, config_file: str | None, root, cache, T, arch, neuron, neuron_map, loss, epochs, batch_size,

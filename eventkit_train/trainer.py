@@ -388,6 +388,8 @@ def train(config: TrainConfig, *, resume: bool = False, progress: bool = True,
     optimizer = make_optimizer(config, model.parameters())
     scheduler = make_scheduler(config, optimizer)
     start_epoch, best = 0, -1.0
+    if resume and not ckpt_path.exists():  # a requeued cluster job passes --resume on its first run too
+        print(f"--resume: no checkpoint at {ckpt_path}; starting a fresh run", file=sys.stderr)
     if resume and ckpt_path.exists():
         ck = load_checkpoint(ckpt_path, map_location=device)
         old = ck.get("config", {})

@@ -200,6 +200,16 @@ def test_resume_continues_and_matches(fake_nmnist, tmp_path):
               stores=stores)
 
 
+def test_resume_without_checkpoint_starts_fresh_and_says_so(fake_nmnist, tmp_path, capsys):
+    """A requeued job passes --resume on its first run: it trains from epoch 0 and names the missing file."""
+    cfg = tiny_config(fake_nmnist, tmp_path / "new", epochs=1, scheduler="none")
+    summary = train(cfg, resume=True, progress=False, stores=fake_nmnist["stores"])
+    assert summary["epochs"] == 1
+    assert [r["epoch"] for r in read_metrics(tmp_path / "new")] == [0]
+    err = capsys.readouterr().err
+    assert "no checkpoint at" in err and str(tmp_path / "new" / "checkpoint.pt") in err
+
+
 def test_membrane_loss_builds_readout(fake_nmnist, tmp_path):
     cfg = tiny_config(fake_nmnist, tmp_path / "mot", arch="2312-32-10", neuron="cubalif", loss="max_over_time_ce",
                       optimizer="adamax", epochs=1, scheduler="none")

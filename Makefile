@@ -26,6 +26,7 @@ bench-env: setup  ## SpikingJelly and snnTorch for the side-by-side benchmarks (
 
 bench: bench-env  ## speed comparisons; results land in benchmarks/results/
 	$(PY) benchmarks/bench_frames.py
+	$(PY) benchmarks/bench_frames_floor.py
 	$(PY) benchmarks/bench_readers.py
 	$(PY) benchmarks/bench_cache.py
 	$(PY) benchmarks/bench_loader.py

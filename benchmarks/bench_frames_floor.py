@@ -17,6 +17,9 @@ times each on the same events, single-threaded, median of repeats:
 * ``validation over contiguous columns``: the checks on four separate columns (had the
   events been columns rather than records).
 
+Also timed: the public ``validate_events`` / ``sort_events`` on the same events (Numba
+fast path for the contract dtypes vs the NumPy checks used for other layouts).
+
 ``SpikingJelly / 5`` is the time the whole call would need to meet the target. Writes
 ``benchmarks/results/frames_floor.md`` and ``.json``. Speed is measured here, never in tests.
 """
@@ -33,7 +36,9 @@ from numba import njit
 
 from bench_frames import (SHARED, cpu_model, load_spikingjelly, median_seconds, synthetic_events,
                           tiled_recording, versions)
+from eventkit.events import sort_events, validate_events
 from eventkit.frames import to_frames
+from eventkit.kernels import events as _kv
 from eventkit.kernels import frames as _k
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -92,7 +97,7 @@ def measure(name: str, ev: np.ndarray, T: int, repeats: int, sj) -> dict:
     parts = {
         "to_frames count": lambda: to_frames(ev, T, sensor),
         "fused kernel": lambda: _k.accumulate_records(ev, lo, hi, out, W, H, P, H * W, 65535),
-        "validation only": lambda: _k.check_records(ev, 0, n, W, H, P),
+        "validation only": lambda: _kv.first_invalid_vision(ev, 0, n, W, H, P, True),
         "counting only": lambda: count_unchecked(ev, lo, hi, out, W, H, P, H * W),
         "read every field": lambda: read_fields(ev),
         "validation over contiguous columns": lambda: validate_columns(cols["t"], cols["x"], cols["y"], cols["p"],
@@ -103,8 +108,20 @@ def measure(name: str, ev: np.ndarray, T: int, repeats: int, sj) -> dict:
         assert np.array_equal(f(cols, "number", T, H, W), ref)
         parts = {"SpikingJelly number": lambda: f(cols, "number", T, H, W), **parts}
     seconds = {k: median_seconds(fn, repeats) for k, fn in parts.items()}
+    # the public validation on the same events: Numba fast path vs the NumPy checks it replaced
+    # (the NumPy path still runs for other layouts, and to word the error when an event is bad)
+    wide = np.empty(n, dtype=[("t", "<i8"), ("x", "<i4"), ("y", "<i4"), ("p", "<i2")])
+    for f in ("t", "x", "y", "p"):
+        wide[f] = ev[f]
+    public = {
+        "validate_events (VISION_DTYPE, Numba)": lambda: validate_events(ev, sensor),
+        "validate_events (other layout, NumPy)": lambda: validate_events(wide, sensor),
+        "sort_events on sorted input (Numba check)": lambda: sort_events(ev),
+        "NumPy sortedness check `np.all(t[1:] >= t[:-1])`": lambda: bool(np.all(ev["t"][1:] >= ev["t"][:-1])),
+    }
+    validation = {k: median_seconds(fn, repeats) for k, fn in public.items()}
     row = {"case": name, "events": n, "T": T, "seconds": seconds,
-           "ns_per_event": {k: v / n * 1e9 for k, v in seconds.items()}}
+           "ns_per_event": {k: v / n * 1e9 for k, v in seconds.items()}, "validation_seconds": validation}
     if sj is not None:
         row["budget_seconds_for_5x"] = seconds["SpikingJelly number"] / 5
         row["speedup_to_frames_vs_sj"] = seconds["SpikingJelly number"] / seconds["to_frames count"]
@@ -122,6 +139,8 @@ def write_results(results: dict, md_path: Path, json_path: Path) -> str:
                   "| part | ms | ns / event |", "|---|---:|---:|"]
         for k, v in row["seconds"].items():
             lines.append(f"| {k} | {v * 1e3:.3f} | {row['ns_per_event'][k]:.2f} |")
+        lines += ["", "| public validation | ms |", "|---|---:|"]
+        lines += [f"| {k} | {v * 1e3:.3f} |" for k, v in row["validation_seconds"].items()]
         if "budget_seconds_for_5x" in row:
             lines += ["", f"Budget for 5× SpikingJelly: {row['budget_seconds_for_5x'] * 1e3:.3f} ms for the whole call. "
                       f"to_frames: {row['speedup_to_frames_vs_sj']:.2f}× SpikingJelly; the unchecked counting loop "

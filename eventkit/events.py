@@ -13,6 +13,7 @@ from typing import Sequence
 import numpy as np
 
 from eventkit.errors import InvalidEventsError
+from eventkit.kernels import events as _kv
 
 VISION_DTYPE = np.dtype([("t", "<i8"), ("x", "<u2"), ("y", "<u2"), ("p", "u1")])
 AUDIO_DTYPE = np.dtype([("t", "<i8"), ("x", "<u2"), ("p", "u1")])
@@ -50,9 +51,25 @@ def is_audio(events: np.ndarray) -> bool:
 def sort_events(events: np.ndarray) -> np.ndarray:
     """Return events stably sorted by ``t`` (the input itself when already sorted)."""
     t = events["t"]
-    if t.shape[0] < 2 or bool(np.all(t[1:] >= t[:-1])):
+    if t.shape[0] < 2:
+        return events
+    if t.dtype == np.int64:  # the contract's t: one Numba pass over the field, no temporaries
+        if _kv.is_sorted(t):
+            return events
+    elif bool(np.all(t[1:] >= t[:-1])):
         return events
     return events[np.argsort(t, kind="stable")]
+
+
+def _first_invalid(events: np.ndarray, bounds: tuple[int, int, int] | None, check_sorted: bool) -> int | None:
+    """Fast path of :func:`validate_events` for the contract dtypes: the first invalid event's
+    index, ``-1`` when all are valid, ``None`` for other dtypes (checked with NumPy instead)."""
+    W, H, P = bounds if bounds is not None else (_kv.NO_BOUND,) * 3
+    if events.dtype == VISION_DTYPE:
+        return int(_kv.first_invalid_vision(events.view(np.ndarray), 0, events.shape[0], W, H, P, check_sorted))
+    if events.dtype == AUDIO_DTYPE:
+        return int(_kv.first_invalid_audio(events.view(np.ndarray), 0, events.shape[0], W, P, check_sorted))
+    return None
 
 
 def validate_events(
@@ -87,6 +104,13 @@ def validate_events(
         raise InvalidEventsError(f"{name}: expected a 1-D event array, got shape {events.shape}")
     if events.shape[0] == 0:
         return events
+    bounds = None
+    if sensor_size is not None:
+        if len(sensor_size) != 3:
+            raise InvalidEventsError(f"{name}: sensor_size must be (W, H, P), got {tuple(sensor_size)}")
+        bounds = tuple(min(max(int(v), 0), _kv.NO_BOUND) for v in sensor_size)
+    if (bounds is not None or require_sorted) and _first_invalid(events, bounds, require_sorted) == -1:
+        return events  # all valid; otherwise the NumPy checks below name the first problem
     t = events["t"]
     if require_sorted:
         bad = np.flatnonzero(t[1:] < t[:-1])
@@ -97,8 +121,6 @@ def validate_events(
                 f"(sort with eventkit.events.sort_events)"
             )
     if sensor_size is not None:
-        if len(sensor_size) != 3:
-            raise InvalidEventsError(f"{name}: sensor_size must be (W, H, P), got {tuple(sensor_size)}")
         W, H, P = (int(v) for v in sensor_size)
         checks = [("x", W, "W")] + ([("y", H, "H")] if "y" in names else []) + [("p", P, "P")]
         for field, bound, label in checks:

@@ -35,6 +35,7 @@ import numpy as np
 
 from eventkit.errors import InvalidEventsError, ParameterError
 from eventkit.events import VISION_DTYPE, validate_events
+from eventkit.kernels import events as _kv
 from eventkit.kernels import frames as _k
 
 __all__ = [
@@ -199,11 +200,11 @@ def _count_windows(
     out = np.empty((n, 1 if merge else P, H, W), dtype=dt)  # every frame is zeroed by the kernel
     covered_lo = int(lo[0]) if n else N
     covered_hi = int(hi[-1]) if n else N
-    bad = _k.check_records(ev, 0, covered_lo, W, H, P) if covered_lo > 0 else -1
+    bad = _kv.first_invalid_vision(ev, 0, covered_lo, W, H, P, True) if covered_lo > 0 else -1
     if bad < 0 and n:
         bad = _k.accumulate_records(ev, lo, hi, out.reshape(-1), W, H, P, 0 if merge else H * W, _cap(dt))
     if bad < 0 and covered_hi < N:
-        bad = _k.check_records(ev, covered_hi, N, W, H, P)
+        bad = _kv.first_invalid_vision(ev, covered_hi, N, W, H, P, True)
     if bad >= 0:
         _raise_for(ev, int(bad), sensor, name)
     return out

@@ -155,24 +155,6 @@ def accumulate_records(ev, lo, hi, out, W, H, P, pstride, cap):
     return -1
 
 
-@njit(cache=True, nogil=True)
-def check_records(ev, a, b, W, H, P):
-    """Validate ``ev[a:b]`` (bounds and sortedness, without counting); first bad index or ``-1``."""
-    if b <= a:
-        return -1
-    Wu = np.uint64(W)
-    Hu = np.uint64(H)
-    Pu = np.uint64(P)
-    prev = ev[a - 1].t if a > 0 else ev[a].t
-    for i in range(np.uint64(a), np.uint64(b)):
-        e = ev[i]
-        ti = e.t
-        if (ti < prev) | (np.uint64(e.x) >= Wu) | (np.uint64(e.y) >= Hu) | (np.uint64(e.p) >= Pu):
-            return np.int64(i)
-        prev = ti
-    return -1
-
-
 # --------------------------------------------------------------- column kernels
 
 

@@ -664,6 +664,8 @@ def _open_or_create(url: str, meta: dict[str, Any], frame_shape: tuple[int, ...]
     """
     from eventkit.cache import CacheStore
 
+    if shard_size is not None:  # a shard never holds more samples than the split (its index has one slot per sample)
+        shard_size = min(int(shard_size), max(1, int(n_samples)))
     existing = None
     try:
         existing = CacheStore.open(url, require_complete=False)

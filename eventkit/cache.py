@@ -176,6 +176,9 @@ class CacheStore:
         except KeyError as exc:
             raise CacheError(f"{url}: cache store lacks the array {exc}; it is damaged — delete it and "
                              "rebuild (`eventkit frames ...`)") from None
+        except Exception as exc:  # noqa: BLE001 - e.g. an array's zarr.json cut short
+            raise CacheError(f"{url}: cannot open the store's arrays ({type(exc).__name__}: {exc}); it is "
+                             "damaged — delete it and rebuild (`eventkit frames ...`)") from exc
 
     def __repr__(self) -> str:
         m = self.meta
@@ -211,7 +214,11 @@ class CacheStore:
         fs, root = fsspec.core.url_to_fs(url)
         group_json = f"{root}/zarr.json"
         if fs.exists(group_json):
-            group = zarr.open_group(url, mode="r+")
+            try:
+                group = zarr.open_group(url, mode="r+")
+            except Exception as exc:  # noqa: BLE001 - e.g. a zarr.json cut short: an unreadable store
+                raise CacheError(f"{url}: cannot open the existing Zarr group ({type(exc).__name__}: {exc}); "
+                                 "it is damaged — delete it and rebuild") from exc
             old = group.attrs.get(ATTRS_KEY)
             if not isinstance(old, dict):
                 raise CacheError(f"{url} is a Zarr group but not an eventkit cache store; refusing to write "
@@ -219,7 +226,11 @@ class CacheStore:
             cls._check_version(url, old)
             if _without_complete(old) != _without_complete(attrs):
                 raise CacheError(_mismatch_message(url, old, attrs))
-            cls._ensure_arrays(group, attrs)
+            try:
+                cls._ensure_arrays(group, attrs)
+            except Exception as exc:  # noqa: BLE001 - e.g. an array's zarr.json cut short
+                raise CacheError(f"{url}: cannot open the store's arrays ({type(exc).__name__}: {exc}); it is "
+                                 "damaged — delete it and rebuild") from exc
             return cls(url, group, _plain(old), writable=True)
         if fs.exists(root) and fs.isdir(root) and fs.ls(root, detail=False):
             raise CacheError(f"{url} exists and is not empty but is not a Zarr store; refusing to write "
@@ -408,8 +419,11 @@ class CacheStore:
 
         Same bytes as zarr's own writer for this layout (zstd per inner chunk, chunks in
         C order from offset 0, then the index of little-endian uint64 (offset, nbytes)
-        pairs and its crc32c), without zarr's per-chunk async overhead. Local files are
-        written to a temporary name and renamed, so a killed build never leaves a torn shard.
+        pairs and its crc32c), without zarr's per-chunk async overhead -- except for an
+        all-zero sample, which zarr leaves out of the shard (index entry "absent", read
+        back as the fill value 0) and this writer stores compressed; both read back the
+        same frames. Local files are written to a temporary name and renamed, so a killed
+        build never leaves a torn shard.
         """
         s = self.shard_size
         pieces: list[bytes] = []

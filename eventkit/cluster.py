@@ -82,13 +82,15 @@ def _jobqueue():
 def make_cluster(kind: str, *, jobs: int = 0, **kwargs: Any):
     """A dask-jobqueue cluster of ``kind`` ("slurm" or "pbs") scaled to ``jobs`` batch jobs.
 
-    Defaults (each overridable through ``kwargs``): ``cores=1``, ``processes=cores`` (one
-    single-threaded worker per core), ``memory="4GB"``, ``walltime="01:00:00"``, worker
+    Defaults (each overridable through ``kwargs``): ``cores=1`` (or ``processes`` when
+    only that is given), ``processes=cores`` (one single-threaded worker per core; more
+    processes than cores is refused), ``memory="4GB"``, ``walltime="01:00:00"``, worker
     environment :data:`WORKER_ENV` exported at the top of the job script. ``jobs=0``
     creates the cluster (and its scheduler, in this process) without submitting anything,
     which is how ``cluster.job_script()`` can be rendered on a machine with no queue.
 
-    Raises :class:`ParameterError` for an unknown kind, ``jobs < 0``, an argument
+    Raises :class:`ParameterError` for an unknown kind, ``jobs < 0``, ``cores``/``processes``
+    that are not integers with ``cores >= processes >= 1``, an argument
     dask-jobqueue refuses, ``jobs > 0`` without the batch system's submit command
     (``sbatch``/``qsub``) on the PATH, or a missing dask-jobqueue (with the
     ``pip install 'eventkit[hpc]'`` fix).
@@ -105,8 +107,8 @@ def make_cluster(kind: str, *, jobs: int = 0, **kwargs: Any):
             f"--cluster {kind} submits jobs with `{submit[0]}`, which is not on this machine's PATH: run the "
             f"build from a {kind.upper()} login node (or start workers yourself and pass --scheduler ADDR)")
     options: dict[str, Any] = dict(kwargs)
-    cores = int(options.setdefault("cores", 1))
-    options.setdefault("processes", cores)
+    cores, processes = _cores_and_processes(options.get("cores"), options.get("processes"))
+    options["cores"], options["processes"] = cores, processes
     options.setdefault("memory", "4GB")
     options.setdefault("walltime", "01:00:00")
     prologue = [f"export {k}={v}" for k, v in WORKER_ENV.items()]
@@ -119,6 +121,31 @@ def make_cluster(kind: str, *, jobs: int = 0, **kwargs: Any):
     if jobs:
         cluster.scale(jobs=int(jobs))
     return cluster
+
+
+def _cores_and_processes(cores: Any, processes: Any) -> tuple[int, int]:
+    """Cores per job and worker processes per job: integers with ``cores >= processes >= 1``.
+
+    Either defaults to the other (both to 1), so ``processes=4`` alone asks for 4 cores:
+    one single-threaded worker per core, never more workers than the job's cores.
+    """
+    values = {}
+    for name, value in (("cores", cores), ("processes", processes)):
+        if value is None:
+            continue
+        try:
+            number = int(str(value))
+        except ValueError:
+            raise ParameterError(f"--cluster-option {name} must be an integer >= 1, got {value!r}") from None
+        if number < 1:
+            raise ParameterError(f"--cluster-option {name} must be an integer >= 1, got {number}")
+        values[name] = number
+    c = values.get("cores", values.get("processes", 1))
+    p = values.get("processes", c)
+    if p > c:
+        raise ParameterError(f"--cluster-option processes={p} exceeds cores={c}: each worker is single-threaded "
+                             "and needs a core of its own")
+    return c, p
 
 
 def local_cluster(n_workers: int):

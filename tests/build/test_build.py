@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -77,6 +78,17 @@ def test_param_change_gives_another_store(nmnist_fake, tmp_path):
                               "T": 4, "split_by": "count", "dtype": "uint16", "merge_polarity": False,
                               "sensor_size": [34, 34, 2], "sample_order": "shuffled-files-v1",
                               "manifest_sha256": spec.manifest_sha256}
+
+
+def test_shard_size_is_capped_at_the_split_size(nmnist_fake, tmp_path):
+    """--shard-size larger than the split: one shard of all samples (not an index of 10**7 slots), also on rerun."""
+    from eventkit.cache import CacheStore
+
+    kw = dict(T=4, root=nmnist_fake, cache=tmp_path / "c", splits=["test"], shard_size=10**7, progress=False)
+    r = build_cache("nmnist", **kw)
+    store = CacheStore.open(r.stores["test"])
+    assert store.shard_size == r.samples == 10 and store.n_shards == 1
+    assert build_cache("nmnist", **kw).stores == r.stores  # the same request reuses it
 
 
 def test_store_with_other_attrs_is_refused(nmnist_fake, tmp_path):
@@ -331,6 +343,24 @@ def test_jobqueue_clusters_render_job_scripts():
     with make_cluster("pbs", queue="workq", cores=2, memory="4GB") as cluster:
         script = cluster.job_script()
         assert "#PBS -q workq" in script and "ncpus=2" in script and "export NUMBA_NUM_THREADS=1" in script
+    with make_cluster("slurm", processes=3) as cluster:  # processes alone: as many cores, 1 thread each
+        script = cluster.job_script()
+        assert "#SBATCH --cpus-per-task=3" in script and "--nworkers 3" in script and "--nthreads 1" in script
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"cores": 0}, "cores must be an integer >= 1, got 0"),
+    ({"cores": -2}, "cores must be an integer >= 1, got -2"),
+    ({"cores": "four"}, "cores must be an integer >= 1, got 'four'"),
+    ({"processes": 0}, "processes must be an integer >= 1, got 0"),
+    ({"cores": 2, "processes": 4}, "processes=4 exceeds cores=2"),
+])
+def test_cluster_cores_and_processes_are_checked(options, message):
+    pytest.importorskip("dask_jobqueue")
+    from eventkit.cluster import make_cluster
+
+    with pytest.raises(ParameterError, match=re.escape(message)):
+        make_cluster("slurm", **options)
 
 
 def test_cluster_factory_errors(monkeypatch):

@@ -266,6 +266,25 @@ def test_direct_shard_writer_matches_zarr_bytes(tmp_path):
     assert np.array_equal(zarr.open_group(str(tmp_path / "sTrue.zarr"), mode="r")["frames"][:], frames)
 
 
+def test_all_zero_sample_reads_back_as_zeros_from_both_writers(tmp_path):
+    """zarr leaves an all-zero inner chunk out of its shard; eventkit stores it: same frames either way."""
+    import zarr
+
+    frames = np.random.default_rng(1).integers(1, 5, size=(3, 3, 2, 5, 5)).astype(np.uint16)
+    frames[1] = 0  # e.g. a recording with no events
+    meta = {"dataset": "x", "split": "train", "representation": "frames", "params": {"T": 3}}
+    for fast in (True, False):
+        url = str(tmp_path / f"z{fast}.zarr")
+        st = CacheStore.create(url, meta=meta, frame_shape=(3, 2, 5, 5), dtype=np.uint16, n_samples=3, shard_size=3)
+        st._fast = fast
+        st.write_shard(0, frames, [0, 1, 2], [1, 0, 1], ["a", "b", "c"])
+        st.mark_complete()
+        back = CacheStore.open(url)
+        assert np.array_equal(back.read_shard(0)[0], frames) and np.array_equal(back.read_sample(1)[0], frames[1])
+        assert np.array_equal(zarr.open_group(url, mode="r")["frames"][:], frames)
+        assert back.check_shard(0)
+
+
 def _rewrite_shard(path: Path, chunks: list[bytes], s: int) -> None:
     """Write a sharding-codec file of ``chunks`` (then absent entries) with a valid index and crc32c."""
     import google_crc32c
@@ -397,3 +416,22 @@ def test_shard_data_fsynced_before_marker(tmp_path, monkeypatch):
     assert url / "frames" / "c" / "2" / "0" / "0" / "0" / "0" in synced_before
     assert url / "frames" / "c" / "2" / "0" / "0" / "0" in synced_before  # the rename of the shard file
     assert ("fsync", str(url / "completion")) in events[marker_at:]  # the marker's rename itself
+
+
+@pytest.mark.parametrize("damaged", ["zarr.json", "label/zarr.json"])
+def test_cut_metadata_is_a_cache_error_for_open_create_and_loaders(tmp_path, damaged):
+    """A group or array zarr.json cut short (a killed write) is a CacheError naming the store, never a JSONDecodeError."""
+    from eventkit.loader import FrameDataset, FrameStream
+
+    url = tmp_path / "toy.zarr"
+    write_store(str(url), 20, 3)
+    path = url / damaged
+    path.write_bytes(path.read_bytes()[: len(path.read_bytes()) // 2])
+    frames, *_ = toy_data(20)
+    calls = [lambda: CacheStore.open(str(url)), lambda: FrameDataset(str(url)), lambda: FrameStream(str(url)),
+             lambda: CacheStore.create(str(url), meta=dict(META), frame_shape=frames.shape[1:], dtype=frames.dtype,
+                                       n_samples=20, shard_size=3)]
+    for call in calls:
+        with pytest.raises(CacheError, match="damaged|cannot open") as info:
+            call()
+        assert str(url) in str(info.value)

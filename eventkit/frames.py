@@ -61,6 +61,8 @@ def _check_int(value: Any, name: str, minimum: int) -> int:
         raise ParameterError(f"{name} must be an integer >= {minimum}, got {value!r} ({type(value).__name__})")
     if int(value) < minimum:
         raise ParameterError(f"{name} must be an integer >= {minimum}, got {int(value)}")
+    if int(value) > _INT64_MAX:
+        raise ParameterError(f"{name} must fit in a signed 64-bit integer, got {int(value)}")
     return int(value)
 
 
@@ -116,6 +118,15 @@ def _check_bool(value: Any, name: str) -> bool:
 def _cap(dt: np.dtype) -> int:
     """Largest count the output dtype holds (as an int64 for the kernel)."""
     return min(int(np.iinfo(dt).max), _INT64_MAX)
+
+
+def _empty(shape: tuple[int, ...], dtype: Any, why: str, *, zeros: bool = False) -> np.ndarray:
+    """``np.empty``/``np.zeros`` of ``shape``, or a ParameterError naming the parameter that asked for it."""
+    try:
+        return np.zeros(shape, dtype=dtype) if zeros else np.empty(shape, dtype=dtype)
+    except (ValueError, MemoryError) as exc:
+        raise ParameterError(f"{why} needs an array of shape {shape} ({np.dtype(dtype)}), which does not fit "
+                             f"in memory ({type(exc).__name__})") from None
 
 
 # ---------------------------------------------------------------------- events
@@ -195,9 +206,10 @@ def _count_windows(
     W, H, P = sensor
     n = lo.shape[0]
     N = ev.shape[0]
+    shape = (n, 1 if merge else P, H, W)
     if N == 0:
-        return np.zeros((n, 1 if merge else P, H, W), dtype=dt)
-    out = np.empty((n, 1 if merge else P, H, W), dtype=dt)  # every frame is zeroed by the kernel
+        return _empty(shape, dt, f"{n} frames", zeros=True)
+    out = _empty(shape, dt, f"{n} frames")  # every frame is zeroed by the kernel
     covered_lo = int(lo[0]) if n else N
     covered_hi = int(hi[-1]) if n else N
     bad = _kv.first_invalid_vision(ev, 0, covered_lo, W, H, P, True) if covered_lo > 0 else -1
@@ -252,7 +264,7 @@ def to_frames(
     merge = _check_bool(merge_polarity, "merge_polarity")
     ev = _kernel_events(events, "events")
     N = ev.shape[0]
-    bounds = np.empty(T + 1, dtype=np.int64)
+    bounds = _empty((T + 1,), np.int64, f"T={T}")
     if N == 0:
         bounds[:] = 0
     elif by_time:
@@ -294,6 +306,8 @@ def to_frames_by_duration(
     complete_only = not _check_bool(include_incomplete, "include_incomplete")
     if start_us is not None and (isinstance(start_us, (bool, np.bool_)) or not isinstance(start_us, (int, np.integer))):
         raise ParameterError(f"start_us must be an integer time in µs or None, got {start_us!r}")
+    if start_us is not None and not -_INT64_MAX - 1 <= int(start_us) <= _INT64_MAX:
+        raise ParameterError(f"start_us must fit in a signed 64-bit integer (µs), got {int(start_us)}")
     ev = _kernel_events(events, "events")
     N = ev.shape[0]
     if N == 0:
@@ -303,7 +317,7 @@ def to_frames_by_duration(
         t0 = int(ev["t"][0]) if start_us is None else int(start_us)
         span = int(ev["t"][N - 1]) - t0 + 1
         n = 0 if span <= 0 else (span // d if complete_only else -(-span // d))
-    bounds = np.zeros(n + 1, dtype=np.int64)
+    bounds = _empty((n + 1,), np.int64, f"duration_us={d} over {n} windows", zeros=True)
     if N:
         _k.edge_bounds(ev["t"], t0, d, n, bounds)
     return _count_windows(ev, bounds[:-1], bounds[1:], sensor, dt, merge, "events")

@@ -14,6 +14,7 @@ Shared arguments
 """
 from __future__ import annotations
 
+import numpy as np
 from numba import njit
 
 
@@ -27,6 +28,9 @@ def audio_frames_by_time(t, x, p, start, dt, factor, merge, clip, out, maxval):
     """
     n = t.shape[0]
     T = out.shape[0]
+    Tu = np.uint64(T)
+    dtu = np.uint64(dt)
+    startu = np.uint64(start)
     dropped = 0
     for i in range(n):
         ti = t[i]
@@ -36,13 +40,16 @@ def audio_frames_by_time(t, x, p, start, dt, factor, merge, clip, out, maxval):
                 continue
             j = 0
         else:
-            j = (ti - start) // dt
-            if j >= T:
+            # the offset from start as a uint64: exact for ti >= start whatever the values
+            # (int64 ti - start can overflow when start is far below ti)
+            ju = (np.uint64(ti) - startu) // dtu
+            if ju >= Tu:
                 if not clip:
                     # t is sorted: every later event is past the end as well
                     dropped += n - i
                     break
-                j = T - 1
+                ju = Tu - np.uint64(1)
+            j = np.int64(ju)
         c = x[i] // factor
         q = 0 if merge else p[i]
         if out[j, q, c] < maxval:

@@ -33,13 +33,20 @@ from numba import njit, prange
 
 
 @njit(cache=True, nogil=True)
-def lower_bound(t, start, stop, value):
-    """First index ``i`` in ``[start, stop)`` with ``t[i] >= value`` (``stop`` if none); ``t`` sorted."""
+def lower_bound_offset(t, start, stop, t0, offset):
+    """First index ``i`` in ``[start, stop)`` with ``t[i] >= t0 + offset`` (``stop`` if none).
+
+    ``offset`` is a uint64 and the test is made on ``t[i] - t0`` as a uint64, which is
+    exact for ``t[i] >= t0`` whatever the values: no int64 overflow near the limits
+    (recordings with absolute or very large timestamps). ``t`` sorted.
+    """
     lo = start
     hi = stop
+    t0u = np.uint64(t0)
     while lo < hi:
         mid = (lo + hi) >> 1
-        if t[mid] < value:
+        tm = t[mid]
+        if (tm < t0) or (np.uint64(tm) - t0u < offset):
             lo = mid + 1
         else:
             hi = mid
@@ -62,15 +69,18 @@ def time_bounds(t, start, n, T, bounds):
     ``dt = floor((t_last - t_first) / T)``; window ``j`` is ``[t_first + j*dt,
     t_first + (j+1)*dt)`` and the last one runs to the end, so ``bounds[j]`` is the
     first index with ``t >= t_first + j*dt`` (``bounds[0] = start``, ``bounds[T] =
-    start + n``). Bounds are forced non-decreasing so that unsorted input still
-    partitions ``[start, start+n)`` (the accumulation kernel then reports it).
+    start + n``). The span and the edges are computed as uint64 offsets from
+    ``t_first`` (exact for any int64 timestamps). Bounds are forced non-decreasing so
+    that unsorted input still partitions ``[start, start+n)`` (the accumulation kernel
+    then reports it).
     """
     stop = start + n
-    t0 = np.int64(t[start])
-    dt = (np.int64(t[stop - 1]) - t0) // T
+    t0 = t[start]
+    span = np.uint64(t[stop - 1]) - np.uint64(t0) if t[stop - 1] >= t0 else np.uint64(0)
+    dt = span // np.uint64(T)
     bounds[0] = start
     for j in range(1, T):
-        b = lower_bound(t, start, stop, t0 + dt * j)
+        b = lower_bound_offset(t, start, stop, t0, dt * np.uint64(j))
         if b < bounds[j - 1]:
             b = bounds[j - 1]
         bounds[j] = b
@@ -79,11 +89,20 @@ def time_bounds(t, start, n, T, bounds):
 
 @njit(cache=True, nogil=True)
 def edge_bounds(t, t0, d, n_windows, bounds):
-    """``bounds[j]`` = first index with ``t >= t0 + j*d`` for ``j = 0..n_windows`` (non-decreasing)."""
+    """``bounds[j]`` = first index with ``t >= t0 + j*d`` for ``j = 0..n_windows`` (non-decreasing).
+
+    Edges are uint64 offsets from ``t0``; an edge past every representable offset
+    (``j*d >= 2**64``) is past every event.
+    """
     n = t.shape[0]
+    du = np.uint64(d)
+    limit = np.uint64(0xFFFFFFFFFFFFFFFF) // du  # largest j whose offset j*d fits in uint64
     prev = 0
     for j in range(n_windows + 1):
-        b = lower_bound(t, 0, n, t0 + d * j)
+        if np.uint64(j) > limit:
+            b = n
+        else:
+            b = lower_bound_offset(t, 0, n, t0, np.uint64(j) * du)
         if b < prev:
             b = prev
         bounds[j] = b

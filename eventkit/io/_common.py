@@ -11,7 +11,7 @@ from typing import Any, Union
 
 import numpy as np
 
-from eventkit.errors import EventFileError, InvalidEventsError
+from eventkit.errors import EventFileError, EventkitError, InvalidEventsError
 from eventkit.events import sort_events
 
 PathType = Union[str, "os.PathLike[str]"]
@@ -85,6 +85,14 @@ def sorted_by_t(events: np.ndarray) -> np.ndarray:
     return sort_events(events)
 
 
+MAX_SECONDS = 9.0e12  # below 2**63 µs (about 9.22e12 s): the largest float time that converts to int64 µs
+
+
+def seconds_in_range(times: np.ndarray) -> bool:
+    """True when every float time (seconds) is finite, ``>= 0`` and below :data:`MAX_SECONDS`."""
+    return times.size == 0 or bool(np.isfinite(times).all() and times.min() >= 0 and times.max() < MAX_SECONDS)
+
+
 def seconds_to_us(times: np.ndarray) -> np.ndarray:
     """Float seconds (float16/32/64, as stored in SHD / N-TIDIGITS18 HDF5) -> int64 µs, rounded to nearest.
 
@@ -149,12 +157,18 @@ def open_h5(path: PathType, what: str):
 
 @contextmanager
 def h5_errors(path: PathType, what: str):
-    """Turn what h5py raises on a corrupt file *after* it opened (``OSError`` on a damaged
-    chunk or heap, ``RuntimeError`` on damaged group metadata) into :class:`EventFileError`."""
+    """Turn what h5py raises on a corrupt file *after* it opened into :class:`EventFileError`:
+    ``OSError`` (a damaged chunk or heap), ``RuntimeError`` (damaged group metadata),
+    ``KeyError`` (an object header it cannot open), ``TypeError`` (a damaged link that
+    resolves to a non-dataset), ``ValueError``/``UnicodeDecodeError`` (undecodable
+    contents). eventkit's own errors raised inside pass through unchanged."""
     try:
         yield
-    except (OSError, RuntimeError) as exc:
-        raise EventFileError(as_path(path), f"corrupt HDF5 file, expected {what} (h5py: {exc})") from None
+    except EventkitError:
+        raise
+    except (OSError, RuntimeError, KeyError, TypeError, ValueError) as exc:
+        raise EventFileError(as_path(path), f"corrupt HDF5 file, expected {what} "
+                                            f"({type(exc).__name__}: {exc})") from None
 
 
 def h5_dataset(f, name: str, path: PathType, what: str):

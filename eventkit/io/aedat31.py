@@ -57,6 +57,7 @@ _POLARITY = np.dtype([("data", "<u4"), ("ts", "<i4")])
 END_HEADER = b"#!END-HEADER"
 
 LABEL_DTYPE = np.dtype([("label", "<i8"), ("start_us", "<i8"), ("end_us", "<i8")])
+_INT64_MAX = int(np.iinfo(np.int64).max)
 
 
 def _parse_header(path: PathType, data: bytes) -> int:
@@ -309,6 +310,9 @@ def read_gesture_labels(path: PathType) -> np.ndarray:
             raise EventFileError(
                 p, f"line {lineno}: window [{start}, {end}) µs is empty or negative", offset=line_offset
             )
+        if max(cls, end) > _INT64_MAX:
+            raise EventFileError(p, f"line {lineno}: {max(cls, end)} does not fit in a signed 64-bit integer",
+                                 offset=line_offset)
         rows.append((cls - 1, start, end))
     return np.array(rows, dtype=LABEL_DTYPE)
 

@@ -25,12 +25,14 @@ import numpy as np
 from eventkit.errors import EventFileError, InvalidEventsError, ParameterError
 from eventkit.events import AUDIO_DTYPE
 from eventkit.io._common import (
+    MAX_SECONDS,
     H5Reader,
     PathType,
     as_path,
     h5_dataset,
     h5_errors,
     open_h5,
+    seconds_in_range,
     seconds_to_us,
     sorted_by_t,
     us_to_seconds,
@@ -65,17 +67,20 @@ class NTidigitsFile(H5Reader):
         with h5_errors(self.path, _WHAT):
             ds = h5_dataset(self._file, f"{split}_labels", self.path, _WHAT)
             stored = ds[()]
-        out = []
-        for i, k in enumerate(stored):
-            if isinstance(k, bytes):
-                k = k.decode("utf-8", errors="strict")
-            elif not isinstance(k, str):
-                raise EventFileError(self.path, f"/{split}_labels[{i}] is {type(k).__name__}, expected a string key")
-            out.append(k)
+            out = []
+            for i, k in enumerate(np.asarray(stored).reshape(-1)):
+                if isinstance(k, bytes):
+                    k = k.decode("utf-8", errors="strict")  # a damaged key: UnicodeDecodeError -> EventFileError
+                elif not isinstance(k, str):
+                    raise EventFileError(self.path,
+                                         f"/{split}_labels[{i}] is {type(k).__name__}, expected a string key")
+                out.append(k)
         return out
 
     def read(self, split: str, key: str) -> np.ndarray:
         """Utterance ``key`` of ``split`` as audio events (t µs int64, x = channel, p = 0), sorted by ``t``."""
+        import h5py
+
         _check_split(self.path, split)
         where = f"{split}/{key}"
         with h5_errors(self.path, f"{_WHAT}, utterance {where}"):
@@ -86,19 +91,29 @@ class NTidigitsFile(H5Reader):
                     self.path, f"no '/{split}_addresses' or '/{split}_timestamps' group (expected {_WHAT})"
                 )
             if key not in grp_a or key not in grp_t:
+                if key in self.keys(split):  # listed by the file itself: the file is inconsistent
+                    raise EventFileError(self.path, f"utterance {where} is listed in /{split}_labels but has no "
+                                                    f"/{split}_addresses or /{split}_timestamps dataset")
                 raise ParameterError(
                     f"{self.path}: no utterance {key!r} in split {split!r} (see list_ntidigits_h5 for the keys)"
                 )
-            addr = np.asarray(grp_a[key][()]).reshape(-1)
-            ts = np.asarray(grp_t[key][()]).reshape(-1)
+            data = []
+            for group, name in ((grp_a, "addresses"), (grp_t, "timestamps")):
+                obj = group[key]
+                if not isinstance(obj, h5py.Dataset):
+                    raise EventFileError(self.path, f"/{split}_{name}/{key} is a {type(obj).__name__}, "
+                                                    f"expected a dataset ({_WHAT})")
+                data.append(np.asarray(obj[()]).reshape(-1))
+            addr, ts = data
         if addr.shape != ts.shape:
             raise EventFileError(
                 self.path, f"utterance {where}: {addr.shape[0]} addresses but {ts.shape[0]} timestamps"
             )
         if ts.dtype.kind != "f":
             raise EventFileError(self.path, f"utterance {where}: timestamps have dtype {ts.dtype}, expected float seconds")
-        if ts.size and not (np.isfinite(ts).all() and ts.min() >= 0):
-            raise EventFileError(self.path, f"utterance {where}: timestamps must be finite and >= 0 seconds")
+        if not seconds_in_range(ts):
+            raise EventFileError(self.path, f"utterance {where}: timestamps must be finite, >= 0 and below "
+                                            f"{MAX_SECONDS:.0e} seconds (int64 µs)")
         if addr.dtype.kind == "f":
             if addr.size and not np.array_equal(addr, np.rint(addr)):
                 raise EventFileError(self.path, f"utterance {where}: non-integer addresses")

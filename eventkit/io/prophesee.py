@@ -103,9 +103,9 @@ def _head_and_size(p: Path, what: str) -> tuple[bytes, int]:
     return head, size
 
 
-def _validate(path: PathType, data: bytes, size: int, encoding: str) -> None:
+def _validate(path: PathType, data: bytes, size: int, encoding: str) -> int:
     """Check the header in ``data`` (the file's first bytes) and that the ``size``-byte file
-    holds whole records after it."""
+    holds whole records after it; returns the byte offset where the records start."""
     p = as_path(path)
     what = _WHAT[encoding]
     if data[0] != 0x25:
@@ -121,6 +121,7 @@ def _validate(path: PathType, data: bytes, size: int, encoding: str) -> None:
         if ev_size != 8:
             raise EventFileError(p, f"event size byte is {ev_size}, expected 8 (CD events)", offset=start + 1)
         check_record_size(p, size, start + 2, 8, what)
+        return start + 2
     else:
         version = raw_evt_version(lines)
         if version is None:
@@ -132,6 +133,7 @@ def _validate(path: PathType, data: bytes, size: int, encoding: str) -> None:
                 offset=0,
             )
         check_record_size(p, size, start, _WORD[encoding], what)
+        return start
 
 
 def _read(path: PathType, encoding: str) -> np.ndarray:
@@ -139,7 +141,8 @@ def _read(path: PathType, encoding: str) -> np.ndarray:
 
     p = as_path(path)
     head, size = _head_and_size(p, _WHAT[encoding])
-    _validate(p, head, size, encoding)
+    if _validate(p, head, size, encoding) == size:  # a header and no event: an empty (valid) recording
+        return np.empty(0, dtype=VISION_DTYPE)
     with tempfile.TemporaryDirectory(prefix="eventkit-") as tmp:
         src = p
         if p.suffix.lower() != _SUFFIX[encoding]:  # expelliarmus insists on the suffix (of the resolved path)
@@ -152,7 +155,8 @@ def _read(path: PathType, encoding: str) -> np.ndarray:
         else:
             err = None
     if arr is None:
-        raise EventFileError(p, f"expelliarmus could not decode it as {_WHAT[encoding]} ({err})")
+        why = f"{type(err).__name__}: {err}" if err is not None else "it returned no array"
+        raise EventFileError(p, f"expelliarmus could not decode it as {_WHAT[encoding]} ({why})")
     out = np.empty(arr.shape[0], dtype=VISION_DTYPE)
     out["t"] = arr["t"]
     out["x"] = arr["x"]

@@ -25,12 +25,14 @@ import numpy as np
 from eventkit.errors import EventFileError, InvalidEventsError, ParameterError
 from eventkit.events import AUDIO_DTYPE
 from eventkit.io._common import (
+    MAX_SECONDS,
     H5Reader,
     PathType,
     as_path,
     h5_dataset,
     h5_errors,
     open_h5,
+    seconds_in_range,
     seconds_to_us,
     sorted_by_t,
     us_to_seconds,
@@ -94,8 +96,9 @@ class ShdFile(H5Reader):
             raise EventFileError(
                 self.path, f"sample {i}: expected float times and integer units, got {times.dtype} / {units.dtype}"
             )
-        if times.size and not (np.isfinite(times).all() and times.min() >= 0):
-            raise EventFileError(self.path, f"sample {i}: spike times must be finite and >= 0 seconds")
+        if not seconds_in_range(times):
+            raise EventFileError(self.path, f"sample {i}: spike times must be finite, >= 0 and below "
+                                            f"{MAX_SECONDS:.0e} seconds (int64 µs)")
         if units.size and (int(units.min()) < 0 or int(units.max()) > 0xFFFF):
             raise EventFileError(self.path, f"sample {i}: unit ids outside 0..65535")
         out = np.empty(times.shape[0], dtype=AUDIO_DTYPE)

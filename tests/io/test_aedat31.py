@@ -214,6 +214,8 @@ def test_label_csv_roundtrip(tmp_path):
         ("class,startTime_usec,endTime_usec\r\n1,2,3,4\r\n", "line 2: expected three integers"),
         ("class,startTime_usec,endTime_usec\n0,2,3\n", "line 2: class 0"),
         ("class,startTime_usec,endTime_usec\n1,5,5\n", "line 2: window"),
+        ("class,startTime_usec,endTime_usec\n1,0,99999999999999999999\n", "line 2: 99999999999999999999 does not fit"),
+        ("class,startTime_usec,endTime_usec\n99999999999999999999,0,5\n", "line 2: 99999999999999999999 does not fit"),
     ],
 )
 def test_malformed_label_csv_names_file_and_line(tmp_path, text, match):

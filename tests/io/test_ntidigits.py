@@ -70,6 +70,15 @@ def test_bad_input(tmp_path):
         read_ntidigits_h5(h, "train", "a-b-1")
     with pytest.raises(ParameterError, match="duplicate keys"):
         write_ntidigits_h5(tmp_path / "d.hdf5", train=[("a-b-1", make_audio_events([1], [2], [0]))] * 2)
+    far = tmp_path / "far.hdf5"  # a time that does not fit in int64 µs: refused, never a wrapped cast
+    with h5py.File(far, "w") as hh:
+        hh.create_dataset("train_labels", data=np.array([b"a-b-1", b"a-b-2"]))
+        hh.create_dataset("train_timestamps/a-b-1", data=np.array([0.1, 1e15]))
+        hh.create_dataset("train_addresses/a-b-1", data=np.array([1, 2], dtype=np.uint8))
+    with pytest.raises(EventFileError, match="below 9e\\+12 seconds"):
+        read_ntidigits_h5(far, "train", "a-b-1")
+    with pytest.raises(EventFileError, match="listed in /train_labels but has no"):
+        read_ntidigits_h5(far, "train", "a-b-2")
 
 
 def test_damaged_group_metadata_is_an_event_file_error_and_the_file_is_closed(tmp_path):
@@ -87,3 +96,31 @@ def test_damaged_group_metadata_is_an_event_file_error_and_the_file_is_closed(tm
         read_ntidigits_h5(bad, "train", "man-a-1")
     open_files = [i.name for i in h5py.h5f.get_obj_ids(types=h5py.h5f.OBJ_FILE)]
     assert str(bad).encode() not in open_files
+
+
+def test_byte_flips_anywhere_give_event_file_errors_only(tmp_path):
+    """Seeded byte flips over a whole file: every read either succeeds or raises EventFileError
+    (h5py's KeyError/TypeError/UnicodeDecodeError on damaged objects included), never anything else."""
+    rng = np.random.default_rng(4)
+    utterances = [(f"man-a{i}-{'o123456789z'[i % 11]}",
+                   make_audio_events(np.sort(rng.integers(0, 10**6, n)), rng.integers(0, 64, n), 0))
+                  for i, n in enumerate(rng.integers(1, 400, 8))]
+    src = tmp_path / "n-tidigits.hdf5"
+    write_ntidigits_h5(src, train=utterances[:5], test=utterances[5:])
+    data = src.read_bytes()
+    outcomes = {"ok": 0, "EventFileError": 0}
+    for k in range(120):
+        damaged = bytearray(data)
+        for _ in range(int(rng.integers(1, 6))):
+            damaged[int(rng.integers(0, len(damaged)))] = int(rng.integers(0, 256))
+        bad = tmp_path / f"flip{k}.hdf5"
+        bad.write_bytes(bytes(damaged))
+        try:
+            for split in ("train", "test"):
+                for key, _ in list_ntidigits_h5(bad, split):
+                    read_ntidigits_h5(bad, split, key)
+            outcomes["ok"] += 1
+        except EventFileError as exc:
+            assert bad.name in str(exc)
+            outcomes["EventFileError"] += 1
+    assert outcomes["EventFileError"] > 0  # the flips did damage something

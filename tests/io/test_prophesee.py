@@ -132,3 +132,21 @@ def test_header_longer_than_the_first_read(tmp_path, reader, src, record):
     with pytest.raises(EventFileError, match="partial record") as exc:
         reader(f)
     assert exc.value.offset == len(long) - record
+
+
+@pytest.mark.parametrize("reader,src,extra", [(read_prophesee_dat, NCARS, 2), (read_evt2, EVT2, 0),
+                                              (read_evt3, EVT3, 0)])
+def test_header_only_recording_is_empty_not_an_error(tmp_path, reader, src, extra):
+    """A valid header followed by no event (a recording with nothing in it) reads as 0 events,
+    as the AEDAT readers do; one record's worth of bytes cut in half is still an error."""
+    data = shared_file(src).read_bytes()
+    pos = 0
+    while data[pos:pos + 1] == b"%":
+        pos = data.index(b"\n", pos) + 1
+    f = tmp_path / ("empty" + (".dat" if reader is read_prophesee_dat else ".raw"))
+    f.write_bytes(data[:pos + extra])
+    out = reader(f)
+    assert out.shape == (0,) and out.dtype == VISION_DTYPE
+    f.write_bytes(data[:pos + extra + 1])
+    with pytest.raises(EventFileError, match="partial record"):
+        reader(f)

@@ -84,6 +84,13 @@ def test_bad_input(tmp_path):
         h.create_dataset("labels", data=np.zeros(1, dtype=np.uint16))
     with pytest.raises(EventFileError, match="sample 0: /spikes/times has 2 spikes"):
         read_shd(bad, 0)
+    far = tmp_path / "far.h5"  # a time that does not fit in int64 µs: refused, never a wrapped cast
+    with h5py.File(far, "w") as h:
+        h.create_dataset("spikes/times", (1,), dtype=h5py.vlen_dtype(np.float64))[0] = np.array([0.1, 1e15])
+        h.create_dataset("spikes/units", (1,), dtype=h5py.vlen_dtype(np.uint16))[0] = np.array([1, 2], np.uint16)
+        h.create_dataset("labels", data=np.zeros(1, dtype=np.uint16))
+    with pytest.raises(EventFileError, match="sample 0: spike times must be finite, >= 0 and below"):
+        read_shd(far, 0)
 
 
 def test_damaged_data_is_an_event_file_error_and_the_file_is_closed(tmp_path):

@@ -69,7 +69,13 @@ _DTYPE_NAMES = {v: k for k, v in _DTYPES.items()}
 
 def _as_tensor(images, name: str = "images") -> torch.Tensor:
     if isinstance(images, np.ndarray):
-        images = torch.from_numpy(np.ascontiguousarray(images))
+        if not images.dtype.isnative:  # e.g. big-endian '>f4' from a file: torch takes native byte order only
+            images = images.astype(images.dtype.newbyteorder("="))
+        try:
+            images = torch.from_numpy(np.ascontiguousarray(images))
+        except TypeError as exc:  # a dtype torch has no tensor type for (object, uint32 on old torch, ...)
+            raise ParameterError(f"{name} dtype {images.dtype} not supported: pass floats in [0, 1] or uint8 "
+                                 f"in 0..255 ({exc})") from None
     if not isinstance(images, torch.Tensor):
         raise ParameterError(
             f"{name} must be a torch.Tensor or NumPy array [C, H, W] or [B, C, H, W], got {type(images).__name__}"

@@ -207,6 +207,13 @@ def test_numpy_and_uint8_inputs():
     as_float = rate_encode(torch.from_numpy(arr).float() / 255, 5, seed=2)
     assert from_np.device.type == "cpu" and torch.equal(from_np, as_float)
     assert torch.equal(latency_encode(arr[:, ::-1], 4), latency_encode(torch.from_numpy(arr[:, ::-1].copy()), 4))
+    img = np.linspace(0, 1, 12, dtype=np.float32).reshape(1, 3, 4)
+    big = img.astype(">f4")  # e.g. read from a big-endian file: same spikes as the native array
+    for enc in (rate_encode, latency_encode):
+        assert torch.equal(enc(big, 4, seed=1) if enc is rate_encode else enc(big, 4),
+                           enc(img, 4, seed=1) if enc is rate_encode else enc(img, 4))
+    with pytest.raises(ParameterError, match="dtype object not supported"):
+        rate_encode(np.empty((1, 2, 2), dtype=object), 3)
 
 
 def test_input_errors():

@@ -102,6 +102,9 @@ def verify(path: str, root: Path | None, n_shards: int, all_shards: bool, seed: 
         click.echo(f"recomputed: {len(data['checked_shards'])} of {data['n_shards']} shards ({checked})")
         for k in data["incomplete_shards"]:
             click.echo(f"INCOMPLETE shard {k}: no completion marker (resume the build)")
+        if not data["marked_complete"] and not data["incomplete_shards"]:
+            click.echo("INCOMPLETE store: every shard is written but the store was never marked complete "
+                       "(rerun the build command to finish it)")
         for k, problem in data["corrupt_shards"]:
             click.echo(f"CORRUPT    shard {k}: {problem}")
         for k, i, sample_id in data["mismatches"]:

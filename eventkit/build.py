@@ -117,7 +117,9 @@ class VerifyReport:
     ``checked_shards``: shards recomputed from the raw files; ``mismatches``:
     ``(shard, sample_index, sample_id)`` whose frames, label, event count or id differ;
     ``corrupt_shards``: ``(shard, problem)`` whose bytes fail their sha256 marker or do
-    not decode; ``incomplete_shards``: shards without a completion marker.
+    not decode; ``incomplete_shards``: shards without a completion marker;
+    ``marked_complete``: the store's ``complete`` flag (False after a build that wrote
+    every shard but stopped before marking the store; loaders refuse such a store).
     """
 
     url: str
@@ -126,16 +128,17 @@ class VerifyReport:
     mismatches: list[tuple[int, int, str]] = field(default_factory=list)
     corrupt_shards: list[tuple[int, str]] = field(default_factory=list)
     incomplete_shards: list[int] = field(default_factory=list)
+    marked_complete: bool = True
 
     @property
     def ok(self) -> bool:
-        return not (self.mismatches or self.corrupt_shards or self.incomplete_shards)
+        return self.marked_complete and not (self.mismatches or self.corrupt_shards or self.incomplete_shards)
 
     def to_json(self) -> dict[str, Any]:
         return {"url": self.url, "ok": self.ok, "n_shards": self.n_shards, "checked_shards": self.checked_shards,
                 "mismatches": [list(m) for m in self.mismatches],
                 "corrupt_shards": [list(c) for c in self.corrupt_shards],
-                "incomplete_shards": self.incomplete_shards}
+                "incomplete_shards": self.incomplete_shards, "marked_complete": self.marked_complete}
 
 
 # ---------------------------------------------------------------------------------------
@@ -868,7 +871,8 @@ def verify_store(url: str, *, root=None, n_shards: int | None = 3, seed: int = 0
     params = meta["params"]
     spec = _spec(meta["dataset"])
     split = meta["split"]
-    report = VerifyReport(url=store.url, n_shards=int(store.n_shards), checked_shards=[])
+    report = VerifyReport(url=store.url, n_shards=int(store.n_shards), checked_shards=[],
+                          marked_complete=bool(meta.get("complete")))
     complete = []
     for k in range(store.n_shards):
         if not store.is_shard_complete(k):

@@ -104,6 +104,20 @@ def test_verify_end_to_end_on_real_nmnist_samples(tmp_path, runner):
     (chunks / "1" / "0" / "0" / "0" / "0").write_bytes((chunks / "0" / "0" / "0" / "0" / "0").read_bytes())
     bad = runner.invoke(cli, ["cache", "verify", url, "--root", str(tmp_path / "raw"), "--all"])
     assert bad.exit_code == 1 and "MISMATCH   shard 1 sample 4 (Train/" in bad.output
+    # every shard written but the store never marked complete (a build killed at the very end)
+    import zarr
+
+    from eventkit.cache import ATTRS_KEY
+
+    url = build.build_cache("nmnist", T=4, root=tmp_path / "raw", cache=str(tmp_path / "cache2"), workers=1,
+                            splits=["train"], shard_size=4, progress=False).stores["train"]
+    assert runner.invoke(cli, ["cache", "verify", url, "--root", str(tmp_path / "raw"), "--all"]).exit_code == 0
+    group = zarr.open_group(url, mode="r+")
+    group.attrs.put({ATTRS_KEY: {**group.attrs[ATTRS_KEY], "complete": False}})
+    unmarked = runner.invoke(cli, ["cache", "verify", url, "--root", str(tmp_path / "raw"), "--all"])
+    assert unmarked.exit_code == 1 and "never marked complete" in unmarked.output
+    data = json.loads(runner.invoke(cli, ["cache", "verify", url, "--root", str(tmp_path / "raw"), "--json"]).output)
+    assert data["marked_complete"] is False and data["ok"] is False and not data["incomplete_shards"]
 
 
 def test_info_reads_each_marker_once(tmp_path, runner, monkeypatch):

@@ -182,13 +182,11 @@ def seed_everything(seed: int) -> None:
 
 
 def loss_input(loss: str) -> str:
-    """``"spikes"`` or ``"membrane"``: what the loss consumes (``losses.LOSS_INPUT``)."""
-    from eventkit_train.losses import LOSS_INPUT
+    """``"spikes"`` or ``"membrane"``: what the loss consumes (``losses.LOSS_INPUT``); the
+    name is read as :func:`~eventkit_train.losses.get_loss` reads it."""
+    from eventkit_train.losses import get_loss
 
-    key = loss.lower()
-    if key not in LOSS_INPUT:
-        raise ParameterError(f"unknown loss {loss!r}; one of {sorted(LOSS_INPUT)}")
-    return LOSS_INPUT[key]
+    return get_loss(loss).loss_input
 
 
 def prepare_data(config: TrainConfig, *, progress: bool = True) -> dict[str, str]:
@@ -241,6 +239,24 @@ def make_scheduler(config: TrainConfig, optimizer: torch.optim.Optimizer):
     if config.scheduler.lower() == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, config.t_max or config.epochs))
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda epoch: 1.0)
+
+
+def replan_cosine(scheduler, config: TrainConfig) -> None:
+    """After a resume with another ``epochs`` (or ``t_max``): stretch the restored cosine
+    schedule to the new period, continuing from the current epoch on the closed form
+    ``lr(e) = eta_min + (lr0 - eta_min) (1 + cos(pi e / T_max)) / 2`` (the restored period
+    would take the rate to ``eta_min`` at the old end and then back up). No-op otherwise."""
+    if not isinstance(scheduler, torch.optim.lr_scheduler.CosineAnnealingLR):
+        return
+    t_max = max(1, config.t_max or config.epochs)
+    if scheduler.T_max == t_max:
+        return
+    scheduler.T_max = t_max
+    e = min(scheduler.last_epoch, t_max)
+    factor = (1 + math.cos(math.pi * e / t_max)) / 2
+    for group, base in zip(scheduler.optimizer.param_groups, scheduler.base_lrs):
+        group["lr"] = scheduler.eta_min + (base - scheduler.eta_min) * factor
+    scheduler._last_lr = [group["lr"] for group in scheduler.optimizer.param_groups]
 
 
 def _store_scale(meta: Mapping[str, Any]) -> float:
@@ -400,6 +416,7 @@ def train(config: TrainConfig, *, resume: bool = False, progress: bool = True,
         model.load_state_dict(ck["model"])
         optimizer.load_state_dict(ck["optimizer"])
         scheduler.load_state_dict(ck["scheduler"])
+        replan_cosine(scheduler, config)
         start_epoch, best = int(ck["epoch"]) + 1, float(ck["best"])
         if "rng" in ck:
             torch.set_rng_state(ck["rng"].cpu())

@@ -33,6 +33,16 @@ _NEURON_CLASS = {"if": "IF", "lif": "LIF", "plif": "PLIF", "cubalif": "CUBALIF",
 _NEURON_NAMES = frozenset(_NEURON_CLASS)
 
 
+def _canonical_neuron(name: str) -> str:
+    """A neuron written as a notation token (``SITB``, ``CUBA-LIF``) or a ``make_neuron`` name
+    (``sit-bursting``, ``cubalif``), case-insensitive, as the ``make_neuron`` name."""
+    raw = str(name).strip()
+    key = raw.upper().replace("-", "").replace("_", "")
+    if key == "SITBURSTING":
+        return "sit-bursting"
+    return NEURON_TOKENS.get(key, raw.lower())
+
+
 class SpikingNet(nn.Module):
     """A time-first network: ``x [T, B, *input_shape] -> [T, B, n_classes]``.
 
@@ -189,7 +199,12 @@ def build(spec: str, input_shape: Sequence[int], neuron: str = "lif", *, readout
     if width <= 0:
         raise ParameterError(f"width must be > 0, got {width}")
     layers = parse_spec(spec)
-    mapping = {k.lower(): v.lower() for k, v in (neuron_map or {}).items()}
+    mapping = {_canonical_neuron(k): _canonical_neuron(v) for k, v in (neuron_map or {}).items()}
+    for key in mapping:
+        if key not in _NEURON_NAMES:
+            raise ParameterError(f"neuron_map: {key!r} is not a neuron; keys are neurons of the network "
+                                 f"({sorted(_NEURON_NAMES)} or their tokens {sorted(NEURON_TOKENS)})")
+    neuron = _canonical_neuron(neuron)
     auto = not has_neuron_tokens(layers)
     has_li = any(layer.kind == "readout" for layer in layers)
     if readout is None:
@@ -207,6 +222,8 @@ def build(spec: str, input_shape: Sequence[int], neuron: str = "lif", *, readout
         for i, layer in enumerate(layers):
             seq.append(layer)
             nxt = layers[i + 1].kind if i + 1 < len(layers) else None
+            if nxt == "readout":  # an explicit LI integrates the dense currents, not spikes
+                continue
             if layer.kind in ("dense", "sumpool") or (layer.kind == "conv" and nxt != "bn") or \
                     (layer.kind == "bn" and i > 0 and layers[i - 1].kind == "conv"):
                 seq.append(LayerSpec("neuron", "(auto)", {"name": neuron.lower()}))
@@ -226,6 +243,7 @@ def build(spec: str, input_shape: Sequence[int], neuron: str = "lif", *, readout
     modules: list[tuple[str, nn.Module]] = []
     neuron_names: list[str] = []
     neuron_kinds: set[str] = set()
+    mapped_from: set[str] = set()  # neurons of the spec before neuron_map
 
     def add(kind: str, module: nn.Module) -> str:
         name = f"{len(modules)}_{kind}"
@@ -275,6 +293,7 @@ def build(spec: str, input_shape: Sequence[int], neuron: str = "lif", *, readout
             add("fc", TimeFolded(nn.Linear(shape[0], out, bias=bias)))
             shape = (out,)
         elif kind == "neuron":
+            mapped_from.add(a["name"])
             name = mapping.get(a["name"], a["name"])
             if name not in _NEURON_NAMES:
                 raise ParameterError(f"neuron_map sends {a['name']!r} to unknown neuron {name!r}")
@@ -290,6 +309,9 @@ def build(spec: str, input_shape: Sequence[int], neuron: str = "lif", *, readout
     if len(shape) != 1:
         raise ParameterError(f"network spec {spec!r} ends with a {list(shape)} map; end it with a dense layer")
     _check_unused_kwargs(spec, neuron_kinds, neuron_kwargs)
+    unused = sorted(set(mapping) - mapped_from)
+    if unused:
+        raise ParameterError(f"neuron_map: {unused} match no neuron of {spec!r} (its neurons: {sorted(mapped_from)})")
     if n_classes is not None and shape[0] != n_classes:
         raise ParameterError(f"network spec {spec!r} has {shape[0]} outputs but the dataset has {n_classes} classes")
     return SpikingNet(modules, spec=spec, input_shape=input_shape, n_classes=shape[0],

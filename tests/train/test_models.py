@@ -115,6 +115,23 @@ def test_sit_variants_and_neuron_map():
     assert repr(sit["2_sit"]) != repr(burst["2_sit_bursting"])  # Table 2: different a, b, d
     plif = build(spec, (2, 8, 8), neuron_map={"LIF": "plif"})
     assert any(isinstance(m, PLIF) for _, m in plif.spiking_layers())
+    # tokens or names, any case; keys that are no neuron, or none of this network's, are errors
+    swapped = build("FC20-SITB-FC10-CUBALIF", (8,), neuron_map={"SITB": "lif", "CUBA-LIF": "plif"})
+    assert [n for n, _ in swapped.spiking_layers()] == ["1_lif", "3_plif"]
+    with pytest.raises(ParameterError, match="'lfi' is not a neuron"):
+        build("FC20-SITB-FC10-CUBALIF", (8,), neuron_map={"lfi": "plif"})
+    with pytest.raises(ParameterError, match=r"\['lif'\] match no neuron"):
+        build("FC20-SITB-FC10-CUBALIF", (8,), neuron_map={"LIF": "plif"})
+
+
+def test_explicit_li_readout_equals_membrane_readout_in_slayer_notation():
+    """`700-200-20-LI` and `700-200-20` with readout='membrane': the same layers (no spiking
+    layer between the last dense layer and the readout)."""
+    a = build("700-200-20", (1, 700), "cubalif", readout="membrane")
+    b = build("700-200-20-LI", (1, 700), "cubalif")
+    names = [n for n, _ in a.layers.named_children()]
+    assert names == [n for n, _ in b.layers.named_children()] == ["0_flatten", "1_fc", "2_cubalif", "3_fc",
+                                                                  "4_readout"]
 
 
 def test_neuron_kwargs_filtered_per_class():

@@ -200,6 +200,29 @@ def test_resume_continues_and_matches(fake_nmnist, tmp_path):
               stores=stores)
 
 
+def test_loss_names_read_like_get_loss():
+    from eventkit_train.trainer import loss_input
+
+    assert loss_input("max-over-time-ce") == loss_input("MAX_OVER_TIME_CE") == "membrane"
+    assert loss_input("rate_mse") == "spikes"
+    with pytest.raises(ParameterError, match="unknown loss"):
+        loss_input("maxovertime")
+
+
+def test_resume_with_more_epochs_stretches_the_cosine_schedule(fake_nmnist, tmp_path):
+    """2 epochs of cosine, then --resume --epochs 4: the rate follows the 4-epoch closed form
+    from epoch 2 on (0.5, 0.146 of the base) instead of climbing back up from 0."""
+    import math
+
+    cfg = tiny_config(fake_nmnist, tmp_path / "cos", epochs=2, scheduler="cosine")
+    train(cfg, progress=False, stores=fake_nmnist["stores"])
+    train(cfg.replace(epochs=4), resume=True, progress=False, stores=fake_nmnist["stores"])
+    lrs = [r["lr"] for r in read_metrics(tmp_path / "cos")]
+    base = cfg.lr
+    assert lrs[:2] == pytest.approx([base, base * (1 + math.cos(math.pi / 2)) / 2])  # the 2-epoch plan
+    assert lrs[2:] == pytest.approx([base * (1 + math.cos(math.pi * e / 4)) / 2 for e in (2, 3)])
+
+
 def test_resume_without_checkpoint_starts_fresh_and_says_so(fake_nmnist, tmp_path, capsys):
     """A requeued job passes --resume on its first run: it trains from epoch 0 and names the missing file."""
     cfg = tiny_config(fake_nmnist, tmp_path / "new", epochs=1, scheduler="none")

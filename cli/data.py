@@ -137,5 +137,9 @@ def unpack(name: str, root: Path | None, skip_checksums: bool) -> None:
     """Check and safely unpack the downloaded archives of NAME into its root."""
     from eventkit.datasets.extract import unpack_dataset
 
-    for archive in unpack_dataset(name, root, checksums=not skip_checksums):
+    unpacked = unpack_dataset(name, root, checksums=not skip_checksums)
+    for archive in unpacked:
         click.echo(f"unpacked {archive}")
+    if not unpacked:
+        click.echo(f"{name}: nothing to unpack (its files are read as downloaded"
+                   + ("" if skip_checksums else "; checksums verified") + ")")

@@ -35,6 +35,8 @@ def cluster_scheduler(cluster: str | None, jobs: int, cluster_option: dict[str, 
     if cluster is None:
         if cluster_option:
             raise click.BadParameter("--cluster-option needs --cluster slurm|pbs", param_hint="--cluster-option")
+        if jobs != 1:
+            raise click.BadParameter("--jobs needs --cluster slurm|pbs", param_hint="--jobs")
         return scheduler
     if scheduler is not None:
         raise click.BadParameter("give --cluster or --scheduler, not both", param_hint="--cluster")

@@ -166,7 +166,7 @@ class CacheStore:
         self.dtype = np.dtype(meta["dtype"])
         self._group = group
         self._writable = writable
-        self._fs, self._root = fsspec.core.url_to_fs(url)
+        self._fs, self._root = _url_to_fs(url)
         self._labels_cache: np.ndarray | None = None
         try:
             self._frames = group["frames"]
@@ -211,7 +211,7 @@ class CacheStore:
         """
         url = _normalize(url)
         attrs = cls._build_attrs(meta, frame_shape, dtype, n_samples, shard_size)
-        fs, root = fsspec.core.url_to_fs(url)
+        fs, root = _url_to_fs(url)
         group_json = f"{root}/zarr.json"
         if fs.exists(group_json):
             try:
@@ -257,7 +257,7 @@ class CacheStore:
         shards are missing — the message says which command resumes the build.
         """
         url = _normalize(url)
-        fs, root = fsspec.core.url_to_fs(url)
+        fs, root = _url_to_fs(url)
         if not fs.exists(f"{root}/zarr.json"):
             what = "folder is not a Zarr store" if fs.exists(root) else "nothing found"
             raise CacheError(f"{url}: no eventkit cache store ({what}); build it with `eventkit frames NAME --T N` "
@@ -718,6 +718,16 @@ class CacheStore:
 # ---------------------------------------------------------------------------------------
 # helpers
 # ---------------------------------------------------------------------------------------
+
+def _url_to_fs(url: str):
+    """``fsspec.core.url_to_fs(url)``, or a CacheError naming the URL (unknown protocol, or the
+    filesystem package for it not installed, e.g. s3fs for ``s3://``)."""
+    try:
+        return fsspec.core.url_to_fs(url)
+    except (ImportError, ValueError) as exc:
+        raise CacheError(f"{url}: cannot open this location ({type(exc).__name__}: {exc}); for object stores "
+                         "install the fsspec filesystem package of the protocol (s3fs, gcsfs, adlfs, ...)") from None
+
 
 def _replace_atomically(path: Path, payload: bytes, *, fsync: bool) -> None:
     """Write ``payload`` to a temporary file beside ``path`` and rename it over ``path``.

@@ -279,10 +279,12 @@ def arrange_nmnist_small(src_dir: str | PathLike, labels_file: str | PathLike, d
         src = src_dir / f"{sid}.bs2"
         if not src.is_file():
             raise DatasetNotFound(f"N-MNIST small sample {src} listed in {labels_file} not found")
-        target = dst / ("Train" if sid <= n_train else "Test") / str(cls) / f"{sid:05d}.bin"
+        split = "Train" if sid <= n_train else "Test"
+        target = dst / split / str(cls) / f"{sid:05d}.bin"
         target.parent.mkdir(parents=True, exist_ok=True)
-        if target.exists() or target.is_symlink():
-            target.unlink()
+        for old in (target, dst / ("Test" if split == "Train" else "Train") / str(cls) / f"{sid:05d}.bin"):
+            if old.exists() or old.is_symlink():  # a rerun with another n_train moves a sample across
+                old.unlink()
         if link:
             try:
                 os.symlink(src, target)

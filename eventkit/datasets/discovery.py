@@ -133,7 +133,12 @@ def _dvsgesture(spec: "DatasetSpec", root: Path, split: str) -> list[Sample]:
     list_file = folder / spec.layout.params["split_lists"][split]
     if not list_file.is_file():
         raise spec.not_found(root, f"split list {list_file} is missing")
-    names = sorted({ln.strip() for ln in list_file.read_text().splitlines() if ln.strip()})
+    try:
+        text = list_file.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise EventFileError(list_file, f"split list is not UTF-8 text ({exc.reason} at byte {exc.start})",
+                             offset=exc.start) from None
+    names = sorted({ln.strip() for ln in text.splitlines() if ln.strip()})
     n_classes = len(spec.classes)
     out: list[Sample] = []
     for name in names:
@@ -162,6 +167,8 @@ def _hdf5_rows(spec: "DatasetSpec", root: Path, split: str) -> list[Sample]:
     if bad.size:
         k = int(bad[0])
         raise EventFileError(path, f"/labels[{k}] = {int(labels[k])} outside 0..{len(spec.classes) - 1}")
+    if labels.shape[0] == 0:
+        raise spec.not_found(root, f"{path} holds no samples")
     rel = _rel(root, path)
     return [Sample(f"{rel}#{k}", path, int(labels[k]), k) for k in range(labels.shape[0])]
 
@@ -201,6 +208,8 @@ def _idx(spec: "DatasetSpec", root: Path, split: str) -> list[Sample]:
 
     images, labels = idx_files(spec, root, split)
     lab = read_idx(labels, expect_ndim=1)
+    if lab.shape[0] == 0:
+        raise spec.not_found(root, f"{labels} holds no labels")
     rel = _rel(root, images)
     return [Sample(f"{rel}#{i}", images, int(v), i) for i, v in enumerate(lab)]
 

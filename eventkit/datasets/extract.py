@@ -230,6 +230,8 @@ def unpack_dataset(name: str, root: "str | PathLike | None" = None, *, checksums
     (``checksums=True``; a mismatch raises :class:`DatasetNotFound` naming the file and both
     digests) and unpacks it into the root with :func:`safe_extract`. Returns the archives
     unpacked; :class:`DatasetNotFound` with the download instructions when none is there.
+    Datasets whose files are used as downloaded (no archive with ``unpack = true``: MNIST,
+    Fashion-MNIST, N-TIDIGITS18) have the files present checked and nothing unpacked (``[]``).
     """
     from eventkit.datasets.checksums import verify_file
     from eventkit.datasets.spec import get_dataset, resolve_root
@@ -237,6 +239,16 @@ def unpack_dataset(name: str, root: "str | PathLike | None" = None, *, checksums
 
     spec = get_dataset(name)
     path = resolve_root(name, root)
+    if not any(a.unpack and not a.alternative for a in spec.archives):
+        # files used as downloaded (MNIST's .gz, n-tidigits.hdf5): check those present, unpack nothing
+        present = [(a, find_archive(path, a.file)) for a in spec.archives if not a.alternative]
+        present = [(a, f) for a, f in present if f is not None]
+        if not present:
+            raise spec.not_found(path, f"none of its files found in {path}")
+        for a, found in present:
+            if checksums and a.checksum:
+                verify_file(found, a.checksum, a.algorithm)
+        return []
     done: list[Path] = []
     for a in spec.archives:
         if not a.unpack or a.alternative:

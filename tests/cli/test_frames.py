@@ -255,6 +255,18 @@ def test_workers_2_output_is_clean_off_a_terminal(tmp_path):
     assert r.stdout.splitlines()[0].startswith("test: ") and "built 10 samples" in r.stdout
 
 
+def test_bad_cache_url_is_one_line_exit_2_and_jobs_needs_cluster(tmp_path):
+    """An fsspec URL nothing can open: one error line, exit 2; --jobs without --cluster: a usage error."""
+    root = testing.make_nmnist_root(tmp_path / "nmnist", per_class_train=1, per_class_test=1)
+    base = ["frames", "--T", "3", "nmnist", "--root", str(root), "--json"]
+    r = CliRunner().invoke(cli, [*base, "--cache", "foo://bar"])
+    assert r.exit_code == 2 and r.stdout == "" and "Traceback" not in r.output, r.output
+    assert "foo://bar" in r.stderr and "Protocol not known" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    r = CliRunner().invoke(cli, [*base, "--cache", str(tmp_path / "c"), "--jobs", "3"])
+    assert r.exit_code == 2 and "Invalid value for --jobs: --jobs needs --cluster slurm|pbs" in r.stderr
+    assert not (tmp_path / "c").exists()  # nothing built
+
+
 def test_an_unwritable_cache_is_one_line_exit_2(tmp_path):
     root = testing.make_nmnist_root(tmp_path / "nmnist", per_class_train=1, per_class_test=1)
     (tmp_path / "afile").write_text("")

@@ -183,6 +183,10 @@ def test_dvsgesture_split_lists(tmp_path):
     assert len(spec.samples(root, "train")) == 12
     # root may be the DvsGesture folder itself
     assert spec.samples(root / "DvsGesture", "test")[0].sample_id == "user24_lab.aedat#0"
+    # a list that is not UTF-8 text (e.g. saved as UTF-16): EventFileError naming it
+    (root / "DvsGesture" / "trials_to_test.txt").write_bytes(b"user24_lab.aedat\n\xff\xfe\n")
+    with pytest.raises(EventFileError, match=r"trials_to_test.txt: split list is not UTF-8"):
+        spec.samples(root, "test")
 
 
 def test_shd_rows_against_written(tmp_path):
@@ -204,6 +208,9 @@ def test_shd_rows_against_written(tmp_path):
         get_dataset("shd").samples(tmp_path / "nothing", "train")
     (tmp_path / "shd_test.h5").unlink()
     with pytest.raises(DatasetNotFound, match="shd_test.h5 is missing"):
+        get_dataset("shd").samples(tmp_path, "test")
+    write_shd(tmp_path / "shd_test.h5", [], [])  # a split file with no sample: not found, not []
+    with pytest.raises(DatasetNotFound, match="shd_test.h5 holds no samples"):
         get_dataset("shd").samples(tmp_path, "test")
 
 
@@ -280,6 +287,11 @@ def test_arrange_nmnist_small_real(tmp_path):
     root2 = T.arrange_nmnist_small(src, labels_file, tmp_path / "nmnist", link=False)
     assert not (root2 / "Train/5/00001.bin").is_symlink()
     assert len(spec.samples(root2, "train")) == 900
+    # another n_train moves samples across: none is left in both splits
+    root3 = T.arrange_nmnist_small(src, labels_file, tmp_path / "nmnist", n_train=950)
+    train3, test3 = spec.samples(root3, "train"), spec.samples(root3, "test")
+    assert len(train3) == 950 and len(test3) == 50
+    assert not {s.path.name for s in train3} & {s.path.name for s in test3}
 
 
 @pytest.mark.parametrize("name", ["cifar10dvs", "nmnist", "dvsgesture", "shd"])

@@ -156,3 +156,23 @@ def test_tar_hard_link_to_a_missing_member_is_an_event_file_error(tmp_path):
     good = _tar(tmp_path / "good.tar.gz", [("a/ok.txt", "file", b"fine"), ("a/hard", "hard", "a/ok.txt")])
     safe_extract(good, tmp_path / "dest2")
     assert (tmp_path / "dest2" / "a" / "hard").read_bytes() == b"fine"
+
+
+def test_unpack_datasets_read_as_downloaded(tmp_path):
+    """MNIST's .gz files are read as they are: `unpack` checks those present and unpacks nothing."""
+    from click.testing import CliRunner
+
+    from eventkit import testing
+    from eventkit.cli.main import cli
+    from eventkit.datasets.extract import unpack_dataset
+
+    root = testing.make_mnist_root(tmp_path / "mnist", n_train=4, n_test=2)
+    assert unpack_dataset("mnist", root, checksums=False) == []
+    r = CliRunner().invoke(cli, ["data", "unpack", "mnist", "--root", str(root), "--skip-checksums"])
+    assert r.exit_code == 0 and "mnist: nothing to unpack" in r.output, r.output
+    r = CliRunner().invoke(cli, ["data", "unpack", "mnist", "--root", str(root)])  # fake files: digests differ
+    assert r.exit_code == 2 and "checksum" in r.output.lower(), r.output
+    empty = tmp_path / "none"
+    empty.mkdir()
+    r = CliRunner().invoke(cli, ["data", "unpack", "mnist", "--root", str(empty)])
+    assert r.exit_code == 2 and "none of its files found" in r.output, r.output

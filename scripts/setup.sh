@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Set up .venv for eventkit on a fresh machine: the pinned CPU torch first, then the project.
+# Set up .venv for eventkit on a fresh machine: the pinned torch first (a CPU wheel where pip's index
+# offers one, as on our build machines), then the project.
 # Idempotent: a second run only checks that everything is installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -16,10 +16,7 @@ import numpy as np
 
 from eventkit.errors import DatasetNotFound, EventFileError, ParameterError
 
-try:  # Python >= 3.11
-    import tomllib
-except ModuleNotFoundError:  # pragma: no cover - Python 3.10
-    import tomli as tomllib  # type: ignore[no-redef]
+import tomllib
 
 if TYPE_CHECKING:
     from eventkit.datasets.discovery import Sample

@@ -9,7 +9,9 @@ write them to disk; every timing includes reading the raw files.
   store per split (uint16 counts, zstd).
 * tonic: a ``tonic.datasets.NMNIST``-style dataset (``tonic.io.read_mnist_file`` + the
   ``ToFrame(sensor_size, n_event_bins=T)`` transform) wrapped in ``DiskCachedDataset``, every
-  index read once (one compressed HDF5 file per sample).
+  index read once (one compressed HDF5 file per sample). On a miss ``__getitem__`` also
+  tries to open the file first and reads the saved sample back, so the same work is also
+  timed without those two steps (read, ``ToFrame``, ``save_to_disk_cache`` only).
 * SpikingJelly: its ``NMNIST(root, data_type='frame', frames_number=T, split_by='number')``
   pipeline, re-implemented step by step on the same files because SpikingJelly 2.0 cannot
   be imported here (its ``datasets`` package needs torchvision and loguru, which eventkit
@@ -93,6 +95,25 @@ def run_tonic(files: list[tuple[Path, int]], work: Path, T: int, i: int) -> Path
     return cache
 
 
+def run_tonic_build_only(files: list[tuple[Path, int]], work: Path, T: int, i: int) -> Path:
+    """tonic's cache-filling work alone: read, ``ToFrame``, ``save_to_disk_cache`` (compressed, as
+    ``DiskCachedDataset`` saves) per sample -- without the failed open before it and the read-back
+    after it that ``DiskCachedDataset.__getitem__`` does on a miss."""
+    import tonic
+    from tonic.cached_dataset import save_to_disk_cache
+    from tonic.io import read_mnist_file
+
+    dtype = np.dtype([("x", int), ("y", int), ("t", int), ("p", int)])
+    to_frame = tonic.transforms.ToFrame(sensor_size=(34, 34, 2), n_event_bins=T)
+    cache = work / f"tonic-build-{i}"
+    shutil.rmtree(cache, ignore_errors=True)
+    cache.mkdir(parents=True)
+    for k, (path, label) in enumerate(files):
+        frames = to_frame(read_mnist_file(str(path), dtype=dtype))
+        save_to_disk_cache(frames, label, file_path=str(cache / f"{k}_0.hdf5"), compress=True)
+    return cache
+
+
 # ------------------------------------------------------------------ SpikingJelly (re-implemented)
 
 def sj_load_atis_bin(path: Path) -> dict[str, np.ndarray]:
@@ -173,19 +194,22 @@ def main() -> None:
     import tonic  # noqa: F401
 
     # the three pipelines take turns, so a burst of load from other jobs hits all of them alike
-    times: dict[str, list[float]] = {"eventkit": [], "tonic": [], "sj": [], "sj_frames": []}
+    times: dict[str, list[float]] = {"eventkit": [], "tonic": [], "tonic_build": [], "sj": [], "sj_frames": []}
     sj_runs = []
     for i in range(args.repeat):
         s, ek = timed(run_eventkit, root, work, T, i)
         times["eventkit"].append(s)
         s, tonic_dir = timed(run_tonic, files, work, T, i)
         times["tonic"].append(s)
+        s, _ = timed(run_tonic_build_only, files, work, T, i)
+        times["tonic_build"].append(s)
         s, sj = timed(run_spikingjelly, files, work, T, i)
         times["sj"].append(s)
         times["sj_frames"].append(sj["frames_stage_s"])
         sj_runs.append(sj)
     medians = {k: float(np.median(v)) for k, v in times.items()}
-    ek_s, tonic_s, sj_s, sj_frames_s = (min(times[k]) for k in ("eventkit", "tonic", "sj", "sj_frames"))
+    ek_s, tonic_s, tonic_build_s, sj_s, sj_frames_s = (min(times[k]) for k in
+                                                       ("eventkit", "tonic", "tonic_build", "sj", "sj_frames"))
     sj_best = sj_runs[-1]
 
     # correctness: eventkit frames == SpikingJelly-rule frames for every sample
@@ -208,8 +232,11 @@ def main() -> None:
     rows = {
         "eventkit": {"seconds": ek_s, "median_seconds": medians["eventkit"], "bytes": ek_bytes,
                      "runs": times["eventkit"]},
-        "tonic DiskCachedDataset + ToFrame": {"seconds": tonic_s, "median_seconds": medians["tonic"],
-                                              "bytes": tonic_bytes, "runs": times["tonic"]},
+        "tonic DiskCachedDataset + ToFrame, first pass": {"seconds": tonic_s, "median_seconds": medians["tonic"],
+                                                          "bytes": tonic_bytes, "runs": times["tonic"]},
+        "tonic read + ToFrame + save only (no read-back)": {"seconds": tonic_build_s,
+                                                            "median_seconds": medians["tonic_build"],
+                                                            "bytes": tonic_bytes, "runs": times["tonic_build"]},
         "SpikingJelly frames (events npz + frames npz)": {"seconds": sj_s, "median_seconds": medians["sj"],
                                                           "bytes": sj_frames_bytes + sj_events_bytes,
                                                           "runs": times["sj"]},
@@ -227,9 +254,11 @@ def main() -> None:
                                              "reading included",
         "workers": "1 process each", "frames_equal_spikingjelly_rule": mismatches == 0,
         "mismatching_samples": mismatches, "results": rows,
-        "speedup_vs_tonic": tonic_s / ek_s, "speedup_vs_spikingjelly": sj_s / ek_s,
+        "speedup_vs_tonic": tonic_s / ek_s, "speedup_vs_tonic_build_only": tonic_build_s / ek_s,
+        "speedup_vs_spikingjelly": sj_s / ek_s,
         "speedup_vs_spikingjelly_frames_stage": sj_frames_s / ek_s,
         "median_speedup_vs_tonic": medians["tonic"] / medians["eventkit"],
+        "median_speedup_vs_tonic_build_only": medians["tonic_build"] / medians["eventkit"],
         "median_speedup_vs_spikingjelly": medians["sj"] / medians["eventkit"],
         "size_ratio_vs_spikingjelly_frames": ek_bytes / sj_frames_bytes,
         "size_ratio_vs_spikingjelly_on_disk": ek_bytes / (sj_frames_bytes + sj_events_bytes),
@@ -255,7 +284,10 @@ def main() -> None:
                      f"{r['events_per_s']:,.0f} | {r['bytes_per_sample'] / 1024:.1f} KiB |")
     lines += [
         "",
-        f"- eventkit is **{result['speedup_vs_tonic']:.1f}x** faster than tonic and "
+        f"- eventkit is **{result['speedup_vs_tonic']:.1f}x** faster than a first pass over tonic's "
+        f"`DiskCachedDataset` (which reads each sample back after saving it) and "
+        f"**{result['speedup_vs_tonic_build_only']:.1f}x** faster than tonic's read + ToFrame + save alone "
+        f"(median {result['median_speedup_vs_tonic_build_only']:.1f}x); "
         f"**{result['speedup_vs_spikingjelly']:.1f}x** faster than SpikingJelly's pipeline "
         f"({result['speedup_vs_spikingjelly_frames_stage']:.1f}x its frames stage alone), best of runs; "
         f"medians: {result['median_speedup_vs_tonic']:.1f}x and {result['median_speedup_vs_spikingjelly']:.1f}x. "

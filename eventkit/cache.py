@@ -244,9 +244,7 @@ class CacheStore:
     @classmethod
     def create_resume(cls, url: str | os.PathLike) -> "CacheStore":
         """Re-open an existing eventkit store for writing (what :meth:`create` does on resume)."""
-        store = cls.open(url, require_complete=False)
-        group = zarr.open_group(store.url, mode="r+")
-        return cls(store.url, group, store.meta, writable=True)
+        return cls._open(url, require_complete=False, writable=True)
 
     @classmethod
     def open(cls, url: str | os.PathLike, *, require_complete: bool = True) -> "CacheStore":
@@ -256,6 +254,12 @@ class CacheStore:
         store, when its ``format_version`` is unknown, or (``require_complete=True``) when
         shards are missing — the message says which command resumes the build.
         """
+        return cls._open(url, require_complete=require_complete, writable=False)
+
+    @classmethod
+    def _open(cls, url: str | os.PathLike, *, require_complete: bool, writable: bool) -> "CacheStore":
+        """:meth:`open` (``writable=False``) or :meth:`create_resume` (``writable=True``): one
+        group open with the same checks either way."""
         url = _normalize(url)
         fs, root = _url_to_fs(url)
         if not fs.exists(f"{root}/zarr.json"):
@@ -263,14 +267,14 @@ class CacheStore:
             raise CacheError(f"{url}: no eventkit cache store ({what}); build it with `eventkit frames NAME --T N` "
                              "(event datasets) or `eventkit encode NAME ...` (static datasets)")
         try:
-            group = zarr.open_group(url, mode="r")
+            group = zarr.open_group(url, mode="r+" if writable else "r")
         except Exception as exc:  # noqa: BLE001 - any zarr failure means an unreadable store
             raise CacheError(f"{url}: cannot open the Zarr group ({type(exc).__name__}: {exc})") from exc
         attrs = group.attrs.get(ATTRS_KEY)
         if not isinstance(attrs, dict):
             raise CacheError(f"{url} is a Zarr group but not an eventkit cache store (no '{ATTRS_KEY}' attributes)")
         cls._check_version(url, attrs)
-        store = cls(url, group, _plain(attrs), writable=False)
+        store = cls(url, group, _plain(attrs), writable=writable)
         if require_complete:
             missing = store.missing_shards()
             if missing or not attrs.get("complete"):

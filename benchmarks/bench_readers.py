@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 import eventkit
+from bench_frames import cpu_model
 from eventkit.io import read_aedat2, read_aedat4, read_bs2, read_nmnist
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -94,16 +95,6 @@ def _paired_medians(ours, theirs, path: Path, repeats: int, min_batch_s: float =
     return statistics.median(ta), n_a, statistics.median(tb), n_b
 
 
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def _versions() -> dict[str, str]:
     out = {"python": platform.python_version(), "numpy": np.__version__, "eventkit": eventkit.__version__}
     for mod in ("tonic", "aedat", "expelliarmus"):
@@ -137,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
             "eventkit_s": t_ek, "tonic_s": t_tn,
             "eventkit_ev_per_s": n / t_ek, "tonic_ev_per_s": n_tn / t_tn, "speedup": t_tn / t_ek,
         })
-    meta = {"date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "cpu": _cpu(),
+    meta = {"date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "cpu": cpu_model(),
             "cores": os.cpu_count(), "platform": platform.platform(), "repeats": args.repeats,
             "versions": _versions()}
     lines = [

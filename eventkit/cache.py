@@ -393,9 +393,12 @@ class CacheStore:
             self._write_frames_shard(k, frames)
         else:
             self._frames[start:stop] = frames
-        self._label[start:stop] = labels_arr
-        self._n_events[start:stop] = n_events_arr
-        self._sample_id[start:stop] = np.array(ids, dtype=object)
+        if self._small_fast_ok():
+            self._write_small_chunks(k, labels_arr, n_events_arr, ids)
+        else:
+            self._label[start:stop] = labels_arr
+            self._n_events[start:stop] = n_events_arr
+            self._sample_id[start:stop] = np.array(ids, dtype=object)
         self._sync_shard_data(k)  # the data reach the disk before the marker that vouches for them
         marker = {"format_version": FORMAT_VERSION, "shard": int(k), "start": start, "stop": stop,
                   "n_samples": n, "n_events": int(n_events_arr.sum()), "sha256": _frames_sha256(frames),
@@ -448,6 +451,64 @@ class CacheStore:
             return
         Path(key).parent.mkdir(parents=True, exist_ok=True)
         _replace_atomically(Path(key), payload, fsync=True)
+
+    def _write_small_chunks(self, k: int, labels: np.ndarray, n_events: np.ndarray, ids: list[str]) -> None:
+        """Write chunk ``k`` of ``label``, ``n_events`` and ``sample_id`` directly: the bytes zarr
+        writes for them (the whole chunk of ``shard_size`` entries, fill values past the last
+        sample; int64 little-endian or vlen-utf8 -- a uint32 count, then each string as a
+        uint32 byte length and its UTF-8 bytes -- then zstd), without three round trips
+        through zarr's event loop per shard. A chunk of fill values only is not written (an
+        older one is removed), as zarr does for an array opened without ``write_empty_chunks``."""
+        s = self.shard_size
+        n = len(ids)
+        lab = np.full(s, -1, dtype="<i8")
+        lab[:n] = labels
+        nev = np.zeros(s, dtype="<i8")
+        nev[:n] = n_events
+        parts = [s.to_bytes(4, "little")]
+        for sid in [*ids, *([""] * (s - n))]:
+            raw = sid.encode("utf-8")
+            parts += [len(raw).to_bytes(4, "little"), raw]
+        chunks = (("label", lab.tobytes(), not (lab == -1).all()), ("n_events", nev.tobytes(), bool(nev.any())),
+                  ("sample_id", b"".join(parts), any(ids)))
+        for name, payload, has_data in chunks:
+            key = f"{self._root}/{name}/c/{k}"
+            if not has_data:  # all fill values: no chunk file, as zarr (write_empty_chunks off) leaves it
+                if self._fs.exists(key):
+                    self._fs.rm(key)
+                continue
+            blob = bytes(_ZSTD_WRITE.encode(payload))
+            if _is_url(self.url):
+                self._fs.pipe_file(key, blob)
+            else:
+                Path(key).parent.mkdir(parents=True, exist_ok=True)
+                _replace_atomically(Path(key), blob, fsync=False)  # fsynced with the shard before the marker
+
+    def _small_fast_ok(self) -> bool:
+        """True when ``label``/``n_events``/``sample_id`` use exactly the layout this module creates
+        (chunks of ``shard_size``, zstd at ``ZSTD_LEVEL`` without checksum, the fill values
+        -1 / 0 / ""), so :meth:`_write_small_chunks` writes what zarr would."""
+        cached = getattr(self, "_small_fast", None)
+        if cached is not None:
+            return cached
+        zstd = {"name": "zstd", "configuration": {"level": ZSTD_LEVEL, "checksum": False}}
+        expected = {"label": ([{"name": "bytes", "configuration": {"endian": "little"}}, zstd], "int64", -1),
+                    "n_events": ([{"name": "bytes", "configuration": {"endian": "little"}}, zstd], "int64", 0),
+                    "sample_id": ([{"name": "vlen-utf8", "configuration": {}}, zstd], "string", "")}
+        ok = sys.byteorder == "little"
+        try:
+            for name, array in (("label", self._label), ("n_events", self._n_events), ("sample_id", self._sample_id)):
+                meta = array.metadata.to_dict()
+                codecs, dtype, fill = expected[name]
+                ok = ok and (list(meta["codecs"]) == codecs and meta["data_type"] == dtype
+                             and meta["fill_value"] == fill
+                             and list(meta["chunk_grid"]["configuration"]["chunk_shape"]) == [self.shard_size]
+                             and meta.get("chunk_key_encoding") == {"name": "default",
+                                                                     "configuration": {"separator": "/"}})
+        except Exception:  # noqa: BLE001 - unknown metadata shape: use zarr
+            ok = False
+        self._small_fast = ok
+        return ok
 
     def _write_marker(self, k: int, payload: bytes) -> None:
         key = self._marker_key(k)

@@ -253,16 +253,26 @@ def test_direct_shard_writer_matches_zarr_bytes(tmp_path):
     for fast in (True, False):
         st = CacheStore.create(str(tmp_path / f"s{fast}.zarr"), meta=meta, frame_shape=(3, 2, 5, 5),
                                dtype=np.uint16, n_samples=7, shard_size=3)
-        st._fast = fast  # False: let zarr write the shard
+        assert st._fast_ok() and st._small_fast_ok()
+        st._fast = st._small_fast = fast  # False: let zarr write every chunk
         for k in range(st.n_shards):
             a, b = st.shard_range(k)
-            st.write_shard(k, frames[a:b], np.arange(a, b), np.ones(b - a, dtype=np.int64),
-                           [str(i) for i in range(a, b)])
+            st.write_shard(k, frames[a:b], np.arange(a, b) - 3, np.arange(1, b - a + 1, dtype=np.int64) * 1000,
+                           [f"train/{i}/ünïcode-{i}.bin#{i % 2}" if i % 4 else "" for i in range(a, b)])
         st.mark_complete()
-    for k in range(3):
-        ours = (tmp_path / "sTrue.zarr" / "frames" / "c" / str(k) / "0" / "0" / "0" / "0").read_bytes()
-        theirs = (tmp_path / "sFalse.zarr" / "frames" / "c" / str(k) / "0" / "0" / "0" / "0").read_bytes()
-        assert ours == theirs
+    for k in range(3):  # shard 2 holds 1 sample of 3: fill values past it
+        for rel in (("frames", "c", str(k), "0", "0", "0", "0"), ("label", "c", str(k)), ("n_events", "c", str(k)),
+                    ("sample_id", "c", str(k))):
+            ours = (tmp_path / "sTrue.zarr").joinpath(*rel).read_bytes()
+            theirs = (tmp_path / "sFalse.zarr").joinpath(*rel).read_bytes()
+            assert ours == theirs, rel
+    back = CacheStore.open(str(tmp_path / "sTrue.zarr"))
+    assert back.labels().tolist() == list(range(-3, 4)) and back.check_shard(2)
+    # a shard rewritten with no event at all: its n_events chunk is fill values only -> no file, reads 0
+    resumed = CacheStore.create_resume(str(tmp_path / "sTrue.zarr"))
+    resumed.write_shard(2, frames[6:7], [3], [0], ["x"])
+    assert not (tmp_path / "sTrue.zarr" / "n_events" / "c" / "2").exists()
+    assert CacheStore.open(str(tmp_path / "sTrue.zarr")).n_events().tolist()[-1] == 0
     assert np.array_equal(zarr.open_group(str(tmp_path / "sTrue.zarr"), mode="r")["frames"][:], frames)
 
 

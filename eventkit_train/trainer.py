@@ -117,6 +117,9 @@ class TrainConfig:
             raise ParameterError(f"TrainConfig: grad_clip={self.grad_clip} must be > 0 (or unset)")
         if self.t_max is not None and self.t_max < 1:
             raise ParameterError(f"TrainConfig: t_max={self.t_max} must be >= 1 (or unset)")
+        if "reduction" in self.loss_kwargs:  # the trainer averages over samples itself (and logs that mean)
+            raise ParameterError("TrainConfig: loss_kwargs may not set 'reduction'; training uses the batch mean "
+                                 "and the logged loss is the mean per sample")
 
     def replace(self, **changes: Any) -> "TrainConfig":
         """A copy with some fields changed (``None`` values are ignored: 'not given')."""

@@ -200,6 +200,13 @@ def test_resume_continues_and_matches(fake_nmnist, tmp_path):
               stores=stores)
 
 
+def test_loss_reduction_is_not_a_loss_kwarg():
+    from eventkit_train.trainer import TrainConfig
+
+    with pytest.raises(ParameterError, match="may not set 'reduction'"):
+        TrainConfig(loss_kwargs={"reduction": "sum"})
+
+
 def test_loss_names_read_like_get_loss():
     from eventkit_train.trainer import loss_input
 

@@ -41,6 +41,7 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
+from eventkit._arrays import INT64_MAX, INT64_MIN, allocate
 from eventkit.errors import InvalidEventsError, ParameterError
 from eventkit.events import AUDIO_DTYPE, sort_events, validate_events
 from eventkit.kernels import cochlea as _k
@@ -67,10 +68,6 @@ _FRAME_DTYPES = tuple(np.dtype(d) for d in (np.uint8, np.uint16, np.uint32, np.i
 
 # --------------------------------------------------------------------------- helpers
 
-_INT64_MIN = int(np.iinfo(np.int64).min)
-_INT64_MAX = int(np.iinfo(np.int64).max)
-
-
 def _as_int(value, name: str, *, minimum: int | None = None) -> int:
     """``value`` as a Python int (bool and non-integral floats refused), optionally ``>= minimum``."""
     if isinstance(value, (bool, np.bool_)):
@@ -84,18 +81,9 @@ def _as_int(value, name: str, *, minimum: int | None = None) -> int:
         ) from None
     if minimum is not None and out < minimum:
         raise ParameterError(f"{name} must be >= {minimum}, got {out}")
-    if not _INT64_MIN <= out <= _INT64_MAX:
+    if not INT64_MIN <= out <= INT64_MAX:
         raise ParameterError(f"{name} must fit in a signed 64-bit integer (µs), got {out}")
     return int(out)
-
-
-def _zeros_frames(n_frames: int, P_out: int, n_out: int, dtype: np.dtype, why: str) -> np.ndarray:
-    """``np.zeros((n_frames, P_out, n_out))``, or a ParameterError naming what set ``n_frames``."""
-    try:
-        return np.zeros((n_frames, P_out, n_out), dtype=dtype)
-    except (ValueError, MemoryError) as exc:
-        raise ParameterError(f"{n_frames} frames of {P_out}x{n_out} do not fit in memory ({why}); "
-                             f"give a smaller T or duration_us, or a larger dt_us ({type(exc).__name__})") from None
 
 
 def _frame_dtype(dtype) -> np.dtype:
@@ -233,7 +221,7 @@ def to_audio_frames(
             n_frames = max(1, -(-(last - start + 1) // dt))
         why = (f"T={n_frames}" if T is not None else f"duration_us={duration_us}, dt_us={dt}" if duration_us
                is not None else f"from start_us={start} to the last event in bins of dt_us={dt}")
-        out = _zeros_frames(n_frames, P_out, n_out, out_dtype, why)
+        out = allocate((n_frames, P_out, n_out), out_dtype, why, zeros=True)
         _k.audio_frames_by_time(t, x, p, start, dt, factor, bool(merge_polarity), overflow == "clip", out, maxval)
     elif split_by == "count":
         for pname, val in (("dt_us", dt_us), ("duration_us", duration_us), ("start_us", start_us)):
@@ -242,7 +230,7 @@ def to_audio_frames(
         if T is None:
             raise ParameterError("T is required for split_by='count' (number of event-count slices)")
         n_frames = _as_int(T, "T", minimum=1)
-        out = _zeros_frames(n_frames, P_out, n_out, out_dtype, f"T={n_frames}")
+        out = allocate((n_frames, P_out, n_out), out_dtype, f"T={n_frames}", zeros=True)
         _k.audio_frames_by_count(x, p, factor, bool(merge_polarity), out, maxval)
     else:
         raise ParameterError(f"split_by must be 'time' or 'count', got {split_by!r}")

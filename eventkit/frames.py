@@ -33,6 +33,7 @@ from typing import Any, Sequence
 import numba
 import numpy as np
 
+from eventkit._arrays import INT64_MAX, INT64_MIN, allocate
 from eventkit.errors import InvalidEventsError, ParameterError
 from eventkit.events import VISION_DTYPE, validate_events
 from eventkit.kernels import events as _kv
@@ -50,7 +51,6 @@ __all__ = [
 
 SPLIT_BY = ("count", "time")
 _WIDE = np.dtype([("t", "<i8"), ("x", "<i8"), ("y", "<i8"), ("p", "<i8")])
-_INT64_MAX = int(np.iinfo(np.int64).max)
 
 
 # ------------------------------------------------------------------ parameter checks
@@ -61,7 +61,7 @@ def _check_int(value: Any, name: str, minimum: int) -> int:
         raise ParameterError(f"{name} must be an integer >= {minimum}, got {value!r} ({type(value).__name__})")
     if int(value) < minimum:
         raise ParameterError(f"{name} must be an integer >= {minimum}, got {int(value)}")
-    if int(value) > _INT64_MAX:
+    if int(value) > INT64_MAX:
         raise ParameterError(f"{name} must fit in a signed 64-bit integer, got {int(value)}")
     return int(value)
 
@@ -117,16 +117,7 @@ def _check_bool(value: Any, name: str) -> bool:
 
 def _cap(dt: np.dtype) -> int:
     """Largest count the output dtype holds (as an int64 for the kernel)."""
-    return min(int(np.iinfo(dt).max), _INT64_MAX)
-
-
-def _empty(shape: tuple[int, ...], dtype: Any, why: str, *, zeros: bool = False) -> np.ndarray:
-    """``np.empty``/``np.zeros`` of ``shape``, or a ParameterError naming the parameter that asked for it."""
-    try:
-        return np.zeros(shape, dtype=dtype) if zeros else np.empty(shape, dtype=dtype)
-    except (ValueError, MemoryError) as exc:
-        raise ParameterError(f"{why} needs an array of shape {shape} ({np.dtype(dtype)}), which does not fit "
-                             f"in memory ({type(exc).__name__})") from None
+    return min(int(np.iinfo(dt).max), INT64_MAX)
 
 
 # ---------------------------------------------------------------------- events
@@ -154,8 +145,8 @@ def _kernel_events(events: Any, name: str) -> np.ndarray:
     wide = np.empty(events.shape[0], dtype=_WIDE)
     for f in ("t", "x", "y", "p"):
         col = events[f]
-        if col.dtype.kind == "u" and col.dtype.itemsize == 8 and col.size and int(col.max()) > _INT64_MAX:
-            i = int(np.argmax(col > _INT64_MAX))
+        if col.dtype.kind == "u" and col.dtype.itemsize == 8 and col.size and int(col.max()) > INT64_MAX:
+            i = int(np.argmax(col > INT64_MAX))
             raise InvalidEventsError(f"{name}: {f}[{i}]={int(col[i])} does not fit in int64")
         wide[f] = col
     return wide
@@ -208,8 +199,8 @@ def _count_windows(
     N = ev.shape[0]
     shape = (n, 1 if merge else P, H, W)
     if N == 0:
-        return _empty(shape, dt, f"{n} frames", zeros=True)
-    out = _empty(shape, dt, f"{n} frames")  # every frame is zeroed by the kernel
+        return allocate(shape, dt, f"{n} frames", zeros=True)
+    out = allocate(shape, dt, f"{n} frames")  # every frame is zeroed by the kernel
     covered_lo = int(lo[0]) if n else N
     covered_hi = int(hi[-1]) if n else N
     bad = _kv.first_invalid_vision(ev, 0, covered_lo, W, H, P, True) if covered_lo > 0 else -1
@@ -264,7 +255,7 @@ def to_frames(
     merge = _check_bool(merge_polarity, "merge_polarity")
     ev = _kernel_events(events, "events")
     N = ev.shape[0]
-    bounds = _empty((T + 1,), np.int64, f"T={T}")
+    bounds = allocate((T + 1,), np.int64, f"T={T}")
     if N == 0:
         bounds[:] = 0
     elif by_time:
@@ -306,7 +297,7 @@ def to_frames_by_duration(
     complete_only = not _check_bool(include_incomplete, "include_incomplete")
     if start_us is not None and (isinstance(start_us, (bool, np.bool_)) or not isinstance(start_us, (int, np.integer))):
         raise ParameterError(f"start_us must be an integer time in µs or None, got {start_us!r}")
-    if start_us is not None and not -_INT64_MAX - 1 <= int(start_us) <= _INT64_MAX:
+    if start_us is not None and not INT64_MIN <= int(start_us) <= INT64_MAX:
         raise ParameterError(f"start_us must fit in a signed 64-bit integer (µs), got {int(start_us)}")
     ev = _kernel_events(events, "events")
     N = ev.shape[0]
@@ -317,7 +308,7 @@ def to_frames_by_duration(
         t0 = int(ev["t"][0]) if start_us is None else int(start_us)
         span = int(ev["t"][N - 1]) - t0 + 1
         n = 0 if span <= 0 else (span // d if complete_only else -(-span // d))
-    bounds = _empty((n + 1,), np.int64, f"duration_us={d} over {n} windows", zeros=True)
+    bounds = allocate((n + 1,), np.int64, f"duration_us={d} over {n} windows", zeros=True)
     if N:
         _k.edge_bounds(ev["t"], t0, d, n, bounds)
     return _count_windows(ev, bounds[:-1], bounds[1:], sensor, dt, merge, "events")
@@ -373,8 +364,8 @@ def _column(a: Any, name: str) -> np.ndarray:
 
 
 def _int64_column(a: np.ndarray, name: str) -> np.ndarray:
-    if a.dtype.kind == "u" and a.dtype.itemsize == 8 and a.size and int(a.max()) > _INT64_MAX:
-        i = int(np.argmax(a > _INT64_MAX))
+    if a.dtype.kind == "u" and a.dtype.itemsize == 8 and a.size and int(a.max()) > INT64_MAX:
+        i = int(np.argmax(a > INT64_MAX))
         raise InvalidEventsError(f"{name}[{i}]={int(a[i])} does not fit in int64 (outside any sensor)")
     return a.astype(np.int64)
 
@@ -430,7 +421,7 @@ def to_frames_batch(
     # Two column layouts reach the parallel kernel (one compile each per output dtype):
     # the contract's (t int64, x/y uint16, p uint8) and all-int64 for anything else.
     if t.dtype != np.int64:
-        if t.dtype.kind == "u" and t.dtype.itemsize == 8 and N and int(t.max()) > _INT64_MAX:
+        if t.dtype.kind == "u" and t.dtype.itemsize == 8 and N and int(t.max()) > INT64_MAX:
             raise InvalidEventsError("t: timestamps do not fit in int64")
         t = t.astype(np.int64)
     if (x.dtype, y.dtype, p.dtype) != (np.dtype(np.uint16), np.dtype(np.uint16), np.dtype(np.uint8)):

@@ -38,6 +38,7 @@ from typing import Sequence
 
 import numpy as np
 
+from eventkit._arrays import INT64_MAX
 from eventkit.errors import EventFileError, InvalidEventsError, ParameterError
 from eventkit.events import VISION_DTYPE
 from eventkit.io._common import (
@@ -57,7 +58,6 @@ _POLARITY = np.dtype([("data", "<u4"), ("ts", "<i4")])
 END_HEADER = b"#!END-HEADER"
 
 LABEL_DTYPE = np.dtype([("label", "<i8"), ("start_us", "<i8"), ("end_us", "<i8")])
-_INT64_MAX = int(np.iinfo(np.int64).max)
 
 
 def _parse_header(path: PathType, data: bytes) -> int:
@@ -310,7 +310,7 @@ def read_gesture_labels(path: PathType) -> np.ndarray:
             raise EventFileError(
                 p, f"line {lineno}: window [{start}, {end}) µs is empty or negative", offset=line_offset
             )
-        if max(cls, end) > _INT64_MAX:
+        if max(cls, end) > INT64_MAX:
             raise EventFileError(p, f"line {lineno}: {max(cls, end)} does not fit in a signed 64-bit integer",
                                  offset=line_offset)
         rows.append((cls - 1, start, end))

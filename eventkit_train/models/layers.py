@@ -12,6 +12,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from eventkit.errors import ParameterError
+# the readout is a neuron-like layer and lives with the neurons; re-exported here
+from eventkit_train.neurons.readout import LeakyReadout, ReadoutParams, ReadoutState, readout_step
 
 
 class TimeFolded(nn.Module):
@@ -110,7 +112,3 @@ class VotingLayer(nn.Module):
 
     def extra_repr(self) -> str:  # pragma: no cover - cosmetic
         return f"kernel_size={self.kernel_size}, stride={self.stride}"
-
-
-# The readout is a neuron-like layer and lives with the neurons; re-exported here.
-from eventkit_train.neurons.readout import LeakyReadout, ReadoutParams, ReadoutState, readout_step  # noqa: E402,F401

@@ -86,7 +86,7 @@ def _polarity01(p: np.ndarray, name: str) -> np.ndarray:
     if p.dtype.kind == "f":
         if p.size and not np.all(np.isfinite(p) & (p == np.rint(p))):
             i = int(np.flatnonzero(~(np.isfinite(p) & (p == np.rint(p))))[0])
-            raise InvalidEventsError(f"{name}: p[{i}]={p[i]!r} is not an integer polarity")
+            raise InvalidEventsError(f"{name}: p[{i}]={float(p[i])} is not an integer polarity")
         p = p.astype(np.int64)
     p = p.astype(np.int64)
     if p.size and int(p.min()) < 0:
@@ -104,11 +104,11 @@ def _int_column(col: np.ndarray, field: str, name: str) -> np.ndarray:
         finite = np.isfinite(col)
         if not finite.all():
             i = int(np.flatnonzero(~finite)[0])
-            raise InvalidEventsError(f"{name}: {field}[{i}]={col[i]!r} is not a finite number")
+            raise InvalidEventsError(f"{name}: {field}[{i}]={float(col[i])} is not a finite number")
         col = np.rint(col) if field == "t" else np.floor(col)
         if col.size and (col.min() < INT64_MIN or col.max() >= 2.0**63):
             i = int(np.flatnonzero((col < INT64_MIN) | (col >= 2.0**63))[0])
-            raise InvalidEventsError(f"{name}: {field}[{i}]={col[i]!r} does not fit in int64")
+            raise InvalidEventsError(f"{name}: {field}[{i}]={float(col[i])} does not fit in int64")
         return col.astype(np.int64)
     if col.dtype.kind == "u" and col.dtype.itemsize == 8 and col.size and int(col.max()) > INT64_MAX:
         i = int(np.argmax(col > INT64_MAX))

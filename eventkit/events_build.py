@@ -17,7 +17,6 @@ written atomically with identical bytes, and the first finished group wins the r
 from __future__ import annotations
 
 import hashlib
-import io
 import os
 import shutil
 import sys
@@ -153,10 +152,46 @@ def _read_events(spec, split: str, k: int, samples: Sequence[Any]) -> list[np.nd
     return out
 
 
-def _stage_task(staging: str, name: str, split: str, k: int, samples: Sequence[Any]) -> tuple[int, int, int]:
-    """Read shard ``k``'s samples, write its part file then its marker; returns ``(k, n, events)``."""
+_PART_MAGIC = b"EKEVPART1\n"
+
+
+def _encode_part(counts: np.ndarray, columns: dict[str, np.ndarray]) -> bytes:
+    """A shard's part file: magic, a JSON header, the int64 counts, then each column's little-endian
+    bytes, zstd-compressed. Deterministic: the same events give the same bytes in every process."""
     from numcodecs import Zstd
 
+    from eventkit.cache import canonical_json
+
+    header = canonical_json({"n_samples": int(counts.shape[0]), "n_events": int(counts.sum()),
+                             "columns": [[c, a.dtype.str] for c, a in columns.items()]}).encode("ascii")
+    body = b"".join([_PART_MAGIC, len(header).to_bytes(4, "little"), header, counts.astype("<i8").tobytes()]
+                    + [np.ascontiguousarray(a).tobytes() for a in columns.values()])
+    return bytes(Zstd(level=3).encode(body))
+
+
+def _decode_part(payload: bytes, where: str) -> dict[str, np.ndarray]:
+    import json
+
+    from numcodecs import Zstd
+
+    body = bytes(Zstd().decode(payload))
+    if not body.startswith(_PART_MAGIC):
+        raise CacheError(f"{where} is not an eventkit staging part; delete the staging folder and rebuild")
+    pos = len(_PART_MAGIC)
+    size = int.from_bytes(body[pos:pos + 4], "little")
+    header = json.loads(body[pos + 4:pos + 4 + size])
+    pos += 4 + size
+    n, e = int(header["n_samples"]), int(header["n_events"])
+    out = {"counts": np.frombuffer(body, dtype="<i8", count=n, offset=pos)}
+    pos += 8 * n
+    for name, dt in header["columns"]:
+        out[name] = np.frombuffer(body, dtype=np.dtype(dt), count=e, offset=pos)
+        pos += e * np.dtype(dt).itemsize
+    return out
+
+
+def _stage_task(staging: str, name: str, split: str, k: int, samples: Sequence[Any]) -> tuple[int, int, int]:
+    """Read shard ``k``'s samples, write its part file then its marker; returns ``(k, n, events)``."""
     from eventkit.cache import canonical_json
 
     spec = _spec(name)
@@ -164,9 +199,7 @@ def _stage_task(staging: str, name: str, split: str, k: int, samples: Sequence[A
     counts = np.asarray([e.shape[0] for e in events], dtype=np.int64)
     columns = {c: np.concatenate([e[c] for e in events]) if events else np.zeros(0, dt)
                for c, dt in column_dtypes(spec.kind).items()}
-    buf = io.BytesIO()
-    np.savez(buf, counts=counts, **columns)
-    payload = bytes(Zstd(level=3).encode(buf.getvalue()))
+    payload = _encode_part(counts, columns)
     _put(f"{staging}/{k}.part", payload)
     marker = {"format_version": FORMAT_VERSION, "shard": int(k), "n_samples": len(samples),
               "n_events": int(counts.sum()), "counts": counts.tolist(), "sha256": hashlib.sha256(payload).hexdigest()}
@@ -188,13 +221,10 @@ def _marker(staging: str, k: int, n: int) -> dict | None:
 
 
 def _read_part(staging: str, k: int, marker: dict) -> dict[str, np.ndarray]:
-    from numcodecs import Zstd
-
     raw = _get(f"{staging}/{k}.part")
     if raw is None or hashlib.sha256(raw).hexdigest() != marker["sha256"]:
         raise CacheError(f"{staging}/{k}.part is missing or does not match its marker; delete {staging} and rebuild")
-    with np.load(io.BytesIO(bytes(Zstd().decode(raw))), allow_pickle=False) as npz:
-        return {key: npz[key] for key in npz.files}
+    return _decode_part(raw, f"{staging}/{k}.part")
 
 
 # ---------------------------------------------------------------------------------------
@@ -250,8 +280,15 @@ def _write_group(target: str, staging: str, markers: list[dict], samples: Sequen
     group.attrs.put({ATTRS_KEY: {**meta, "n_events": n_events, "complete": True}})
 
 
-def _finish(url: str, staging: str, markers: list[dict], samples: Sequence[Any], meta: dict) -> EventStore:
-    """Write the group (local: into a temporary folder renamed into place) and drop the staging folder."""
+def _drop_staging(staging: str) -> None:
+    fs, path = _fs(staging)
+    try:
+        fs.rm(path, recursive=True)
+    except (FileNotFoundError, OSError):
+        pass
+
+
+def _write_final(url: str, staging: str, markers: list[dict], samples: Sequence[Any], meta: dict) -> None:
     if "://" in url:
         _write_group(url, staging, markers, samples, meta)
     else:
@@ -266,13 +303,6 @@ def _finish(url: str, staging: str, markers: list[dict], samples: Sequence[Any],
                     raise
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
-    store = EventStore.open(url)
-    fs, path = _fs(staging)
-    try:
-        fs.rm(path, recursive=True)
-    except (FileNotFoundError, OSError):
-        pass
-    return store
 
 
 # ---------------------------------------------------------------------------------------
@@ -332,6 +362,24 @@ def _plan(staging: str, meta: dict, shard_size: int | None, estimate) -> int:
     return size
 
 
+def _stage_and_finish(url: str, staging: str, spec: Any, split: str, samples: Sequence[Any], meta: dict,
+                      shard_size: int | None, workers: int | None) -> int:
+    """Stage the missing shards and write the group; returns the samples staged by this call."""
+    size = _plan(staging, meta, shard_size, lambda: _default_shard_size(spec, split, samples))
+    n_shards = -(-len(samples) // size)
+    meta.update(shard_size=size, n_shards=n_shards, n_events=0)
+    ranges = [(k * size, min((k + 1) * size, len(samples))) for k in range(n_shards)]
+    tasks = [(staging, spec.name, split, k, samples[lo:hi]) for k, (lo, hi) in enumerate(ranges)
+             if _marker(staging, k, hi - lo) is None]
+    n = _run(tasks, workers)
+    markers = [_marker(staging, k, hi - lo) for k, (lo, hi) in enumerate(ranges)]
+    missing = [k for k, m in enumerate(markers) if m is None]
+    if missing:
+        raise CacheError(f"{staging}: shards {missing[:10]} are still missing after staging; rerun to resume")
+    _write_final(url, staging, markers, samples, meta)  # type: ignore[arg-type]
+    return n
+
+
 def _run(tasks: list[tuple], workers: int | None) -> int:
     """Run the staging tasks (in process, or on a process pool); returns the samples staged."""
     if not tasks:
@@ -388,18 +436,16 @@ def build_events_store(name: str, *, root: str | os.PathLike | None = None, cach
             stores[split] = existing
             continue
         staging = f"{url}.staging"
-        size = _plan(staging, meta, shard_size, lambda: _default_shard_size(spec, split, samples))
-        n_shards = -(-len(samples) // size)
-        meta.update(shard_size=size, n_shards=n_shards, n_events=0)
-        ranges = [(k * size, min((k + 1) * size, len(samples))) for k in range(n_shards)]
-        tasks = [(staging, spec.name, split, k, samples[lo:hi]) for k, (lo, hi) in enumerate(ranges)
-                 if _marker(staging, k, hi - lo) is None]
-        built += _run(tasks, workers)
-        markers = [_marker(staging, k, hi - lo) for k, (lo, hi) in enumerate(ranges)]
-        if any(m is None for m in markers):
-            raise CacheError(f"{staging}: shards {[k for k, m in enumerate(markers) if m is None][:10]} are still "
-                             "missing after staging; rerun to resume")
-        stores[split] = _finish(url, staging, markers, samples, meta)
+        try:
+            n = _stage_and_finish(url, staging, spec, split, samples, meta, shard_size, workers)
+        except (OSError, CacheError):
+            # another process building the same store may have finished it and removed the staging folder
+            if _check_existing(url, meta) is None:
+                raise
+            n = 0
+        _drop_staging(staging)  # also when a concurrent build re-created it after the other one finished
+        built += n
+        stores[split] = EventStore.open(url)
         if progress:
             print(f"events store {spec.name}/{split}: {len(samples)} samples, {stores[split].n_events} events "
                   f"-> {url}", file=sys.stderr)

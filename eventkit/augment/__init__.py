@@ -12,8 +12,8 @@ See ``docs/augmentation.md``.
 """
 from eventkit.augment.base import EventOp
 from eventkit.augment.pipeline import EVENT_OPS, EventAugment, OneOf
-from eventkit.augment.seeding import numpy_global_seed, step_generator, step_seed
+from eventkit.augment.seeding import preserved_numpy_global, seed_numpy_global, step_generator, step_seed
 from eventkit.augment.tonic_compat import POLARITIES, from_tonic, to_tonic
 
 __all__ = ["EventAugment", "EventOp", "OneOf", "EVENT_OPS", "from_tonic", "to_tonic", "POLARITIES", "step_seed",
-           "step_generator", "numpy_global_seed"]
+           "step_generator", "seed_numpy_global", "preserved_numpy_global"]

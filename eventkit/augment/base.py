@@ -42,6 +42,8 @@ class EventOp(ABC):
     evaluates: ClassVar[bool] = False
     #: True when the op moves pixels (vision events only)
     spatial: ClassVar[bool] = False
+    #: True when the op draws from NumPy's global generator (tonic's transforms)
+    uses_numpy_global: ClassVar[bool] = False
 
     @classmethod
     @abstractmethod

@@ -19,6 +19,7 @@ with ``eval = true``) and draws nothing.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -27,7 +28,7 @@ import numpy as np
 from eventkit.augment import own_ops, tonic_ops
 from eventkit.augment.base import EventOp, Sensor
 from eventkit.augment.params import Params
-from eventkit.augment.seeding import step_seed
+from eventkit.augment.seeding import preserved_numpy_global, step_seed
 from eventkit.errors import InvalidEventsError, ParameterError
 
 __all__ = ["EventAugment", "OneOf", "EVENT_OPS"]
@@ -46,6 +47,10 @@ class OneOf(EventOp):
     @property
     def spatial(self) -> bool:  # type: ignore[override]
         return any(c.spatial for c in self.choices)
+
+    @property
+    def uses_numpy_global(self) -> bool:  # type: ignore[override]
+        return any(c.uses_numpy_global for c in self.choices)
 
     @classmethod
     def from_params(cls, params: Params) -> "OneOf":
@@ -158,9 +163,10 @@ class EventAugment:
                  index: int) -> np.ndarray:
         sensor = _sensor(sensor_size)
         events = _as_events(events, sensor)
-        for k, op in enumerate(self.ops):
-            events = op.train(events, sensor, step_seed(seed, epoch, index, k))
-            sensor = op.output_sensor(sensor)
+        with preserved_numpy_global() if any(op.uses_numpy_global for op in self.ops) else nullcontext():
+            for k, op in enumerate(self.ops):
+                events = op.train(events, sensor, step_seed(seed, epoch, index, k))
+                sensor = op.output_sensor(sensor)
         return events
 
     def evaluate(self, events: np.ndarray, sensor_size: Sequence[int]) -> np.ndarray:

@@ -6,9 +6,10 @@ whatever ``num_workers`` and ``world_size``, and another epoch gives other draws
 
 eventkit's own transforms draw from a :class:`numpy.random.Generator`
 (:func:`step_generator`). tonic's transforms draw from NumPy's *global* generator
-(``np.random.rand``, ``np.random.choice``...): :func:`numpy_global_seed` seeds it for
-the call and restores the previous state afterwards (DataLoader workers are processes;
-do not run augmentation in threads that use ``np.random`` at the same time).
+(``np.random.rand``, ``np.random.choice``...): :func:`seed_numpy_global` seeds it before
+each tonic call, and :func:`preserved_numpy_global` (used once per sample by
+``EventAugment``) restores the caller's state afterwards. DataLoader workers are
+processes; do not run augmentation in threads that use ``np.random`` at the same time.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import numpy as np
 
 from eventkit.errors import ParameterError
 
-__all__ = ["step_seed", "step_generator", "numpy_global_seed"]
+__all__ = ["step_seed", "step_generator", "seed_numpy_global", "preserved_numpy_global"]
 
 #: distinguishes augmentation streams from the loader's shuffling streams (same seed)
 _EVENT_TAG = 0x65766175  # "evau"
@@ -48,11 +49,16 @@ def step_generator(seed: int, epoch: int, index: int, step: tuple[int, ...] | in
     return np.random.default_rng(step_seed(seed, epoch, index, step))
 
 
-@contextmanager
-def numpy_global_seed(seq: np.random.SeedSequence) -> Iterator[None]:
-    """Seed NumPy's global generator from ``seq`` for the block, then restore its previous state."""
-    state = np.random.get_state()
+def seed_numpy_global(seq: np.random.SeedSequence) -> None:
+    """Seed NumPy's global generator (what tonic draws from) from ``seq``: 256 bits, MT19937's
+    ``init_by_array``."""
     np.random.seed(seq.generate_state(8, dtype=np.uint32))
+
+
+@contextmanager
+def preserved_numpy_global() -> Iterator[None]:
+    """Restore NumPy's global generator state at the end of the block (whatever seeded it inside)."""
+    state = np.random.get_state()
     try:
         yield
     finally:

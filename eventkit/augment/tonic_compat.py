@@ -132,12 +132,16 @@ def from_tonic(events: np.ndarray, sensor_size: Sequence[int] | None = None, *, 
     fields = _fields(events, name)
     vision = "y" in fields
     n = events.shape[0]
+    if sensor_size is not None and len(sensor_size) != 3:
+        raise ParameterError(f"sensor_size must be (W, H, P), got {tuple(sensor_size)!r}")
+    if vision and drop_outside and all(events.dtype[f].kind in ("iu" if f != "p" else "iub") for f in fields):
+        fast = _pack_fast(events, sensor_size, int(t_offset))
+        if fast is not None:
+            return fast
     cols = {f: _int_column(events[f], f, name) if f != "p" else _polarity01(events["p"], name) for f in fields}
     if t_offset:
         cols["t"] = cols["t"] + np.int64(t_offset)
     if sensor_size is not None:
-        if len(sensor_size) != 3:
-            raise ParameterError(f"sensor_size must be (W, H, P), got {tuple(sensor_size)!r}")
         W, H, P = (int(v) for v in sensor_size)
     else:
         W = H = _UINT16_MAX + 1
@@ -156,3 +160,22 @@ def from_tonic(events: np.ndarray, sensor_size: Sequence[int] | None = None, *, 
     for f in fields:
         out[f] = cols[f] if keep is None else cols[f][keep]
     return sort_events(out)
+
+
+def _pack_fast(events: np.ndarray, sensor_size: Sequence[int] | None, t_offset: int) -> np.ndarray | None:
+    """Integer vision events in one compiled pass (drop outside, shift t, check order); None when a
+    polarity is negative (signed: the NumPy path maps it) or ``t`` is unsigned 64-bit."""
+    from eventkit.augment import _kernels
+
+    if events.dtype["t"] == np.dtype("<u8") or events.dtype["t"] == np.dtype(">u8"):
+        return None
+    W, H, P = (int(v) for v in sensor_size) if sensor_size is not None else (_UINT16_MAX + 1, _UINT16_MAX + 1, 256)
+    W, H, P = min(W, _UINT16_MAX + 1), min(H, _UINT16_MAX + 1), min(P, 256)
+    cols = [events[f] if events.dtype[f].isnative else events[f].astype(events.dtype[f].newbyteorder("="))
+            for f in ("t", "x", "y", "p")]
+    out = np.empty(events.shape[0], dtype=VISION_DTYPE)
+    n, ordered = _kernels.pack_inside(*cols, W, H, P, t_offset, out["t"], out["x"], out["y"], out["p"])
+    if n < 0:
+        return None
+    out = out[:n] if n == events.shape[0] else out[:n].copy()
+    return out if ordered else out[np.argsort(out["t"], kind="stable")]

@@ -2,8 +2,8 @@
 
 Each op hands tonic a copy through :func:`~eventkit.augment.tonic_compat.to_tonic`
 (signed wide fields, ``t`` rebased to start at 0), calls the tonic transform with
-NumPy's global generator seeded for this (seed, epoch, sample, step) and restored
-afterwards, and takes the result back with
+NumPy's global generator seeded for this (seed, epoch, sample, step) (``EventAugment``
+restores the caller's global state once per sample), and takes the result back with
 :func:`~eventkit.augment.tonic_compat.from_tonic` (eventkit dtype, events off the
 sensor dropped, stable sort by ``t``). Empty samples are returned unchanged.
 
@@ -28,7 +28,7 @@ import numpy as np
 
 from eventkit.augment.base import EventOp, Sensor
 from eventkit.augment.params import Params
-from eventkit.augment.seeding import numpy_global_seed
+from eventkit.augment.seeding import seed_numpy_global
 from eventkit.augment.tonic_compat import from_tonic, to_tonic
 from eventkit.errors import ParameterError
 
@@ -45,12 +45,9 @@ def run_tonic(transform: Callable[[np.ndarray], np.ndarray], events: np.ndarray,
     t0 = int(events["t"][0])
     ev = to_tonic(events, polarity=polarity)
     ev["t"] -= t0
-    if seq is None:
-        out = transform(ev)
-    else:
-        with numpy_global_seed(seq):
-            out = transform(ev)
-    return from_tonic(out, sensor_out, t_offset=t0)
+    if seq is not None:
+        seed_numpy_global(seq)  # EventAugment restores the caller's global state once per sample
+    return from_tonic(transform(ev), sensor_out, t_offset=t0)
 
 
 def _tonic():
@@ -61,6 +58,7 @@ def _tonic():
 
 @dataclass(frozen=True)
 class _Flip(EventOp):
+    uses_numpy_global: ClassVar[bool] = True
     p: float = 0.5
     _tonic_name: ClassVar[str] = ""
 
@@ -107,6 +105,7 @@ class Crop(EventOp):
     tonic draws the corner as ``int(U[0,1) * (W - w))``: the last offset ``W - w`` is never drawn."""
 
     op: ClassVar[str] = "crop"
+    uses_numpy_global: ClassVar[bool] = True
     evaluates: ClassVar[bool] = True
     spatial: ClassVar[bool] = True
     size: tuple[int, int]
@@ -140,6 +139,7 @@ class DropEvent(EventOp):
     """Drop ``round(p N)`` events chosen uniformly (tonic ``DropEvent``); ``p`` a value or ``[low, high]``."""
 
     op: ClassVar[str] = "drop_event"
+    uses_numpy_global: ClassVar[bool] = True
     p: float | tuple[float, float]
 
     @classmethod
@@ -156,6 +156,7 @@ class DropTime(EventOp):
     ``DropEventByTime``); ``ratio`` in ``[0, 1)``, a value or ``[low, high]``."""
 
     op: ClassVar[str] = "drop_time"
+    uses_numpy_global: ClassVar[bool] = True
     ratio: float | tuple[float, float] = 0.2
 
     @classmethod
@@ -175,6 +176,7 @@ class DropArea(EventOp):
     ``DropEventByArea``; event-level cutout); ``ratio`` in ``[0, 1)``, a value or ``[low, high]``."""
 
     op: ClassVar[str] = "drop_area"
+    uses_numpy_global: ClassVar[bool] = True
     spatial: ClassVar[bool] = True
     ratio: float | tuple[float, float] = 0.2
 
@@ -201,6 +203,7 @@ class EventDrop(EventOp):
     one of identity, drop by time, drop by area, random drop, with the paper's ratios."""
 
     op: ClassVar[str] = "event_drop"
+    uses_numpy_global: ClassVar[bool] = True
     spatial: ClassVar[bool] = True
 
     @classmethod
@@ -217,6 +220,7 @@ class TimeJitter(EventOp):
     so truncated toward zero), then stably re-sorted by ``t'``; no event is dropped."""
 
     op: ClassVar[str] = "time_jitter"
+    uses_numpy_global: ClassVar[bool] = True
     std_us: float
 
     @classmethod
@@ -234,6 +238,7 @@ class TimeSkew(EventOp):
     ``[low, high]`` range drawn uniformly (tonic ``TimeSkew``); ``a > 0`` keeps the order."""
 
     op: ClassVar[str] = "time_skew"
+    uses_numpy_global: ClassVar[bool] = True
     coefficient: float | tuple[float, float]
     offset_us: float | tuple[float, float] = 0.0
 
@@ -253,6 +258,7 @@ class Noise(EventOp):
     ``[t_0, t_{N-1}]``; tonic ``UniformNoise``); ``n`` a count or ``[low, high]``."""
 
     op: ClassVar[str] = "noise"
+    uses_numpy_global: ClassVar[bool] = True
     n: int | tuple[int, int]
 
     @classmethod
@@ -270,6 +276,7 @@ class SpatialJitter(EventOp):
     (tonic ``SpatialJitter``); events leaving the sensor are dropped."""
 
     op: ClassVar[str] = "spatial_jitter"
+    uses_numpy_global: ClassVar[bool] = True
     spatial: ClassVar[bool] = True
     var_x: float = 1.0
     var_y: float = 1.0
@@ -292,6 +299,7 @@ class TimeReversal(EventOp):
     ``flip_polarities`` (tonic ``RandomTimeReversal``)."""
 
     op: ClassVar[str] = "time_reversal"
+    uses_numpy_global: ClassVar[bool] = True
     p: float = 0.5
     flip_polarities: bool = True
 
@@ -326,6 +334,7 @@ class TonicOp(EventOp):
     filter to evaluation too, so training and evaluation see the same kind of events."""
 
     op: ClassVar[str] = "tonic"
+    uses_numpy_global: ClassVar[bool] = True
     name: str
     args: Mapping[str, Any] = field(default_factory=dict, hash=False)
     eval: bool = False

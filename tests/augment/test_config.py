@@ -64,3 +64,12 @@ def test_documented_recipes_parse():
     for block in blocks:
         cfg = AugmentConfig.from_table(tomllib.loads(block)["augment"], source="docs/augmentation.md")
         assert not cfg.is_empty
+
+
+def test_documented_python_runs(tmp_path, monkeypatch):
+    """The Python blocks of docs/augmentation.md run, in order, in a scratch folder."""
+    monkeypatch.chdir(tmp_path)
+    scope: dict = {}
+    for block in re.findall(r"```python\n(.*?)```", DOC.read_text(), flags=re.S):
+        exec(compile(block, str(DOC), "exec"), scope)
+    assert scope["store"].n_samples == 20 and scope["loss"].requires_grad

@@ -12,7 +12,8 @@ with another one of the batch and return :class:`MixedTargets`.
 
 Random parameters are drawn on the CPU from NumPy generators seeded by
 ``(seed, epoch, step, rank, op position)``; only the few per-sample numbers move to the
-device, so a batch is augmented identically on any device.
+device, so the draws do not depend on the device (the pixel maps are computed there in
+float64).
 """
 from __future__ import annotations
 

@@ -39,6 +39,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from bench_frames import cpu_model  # benchmarks/ is the script's folder, first on sys.path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -60,16 +61,6 @@ OPS = [{"op": "time_crop", "duration_us": 100_000}, {"op": "flip_lr", "p": 1.0},
 
 def load_avg() -> list[float]:
     return [round(v, 2) for v in os.getloadavg()]
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def time_epochs(make, epochs: int, n_expected: int) -> dict:

@@ -13,7 +13,7 @@ from typing import Any
 
 from eventkit.errors import ParameterError
 
-__all__ = ["Params"]
+__all__ = ["Params", "parse_op", "choices_table"]
 
 _MISSING = object()
 
@@ -99,6 +99,30 @@ class Params:
         return (self._check_number(key, a, minimum, None, integer, False),
                 self._check_number(key, b, minimum, None, integer, False))
 
+    def weights(self, key: str, n: int) -> tuple[float, ...] | None:
+        """``n`` non-negative numbers with a positive sum (choice weights), or None when absent."""
+        value = self.raw(key, None)
+        if value is None:
+            return None
+        if (not isinstance(value, (list, tuple)) or len(value) != n or not all(_is_number(v) and v >= 0 for v in value)
+                or sum(value) <= 0):
+            raise self.error(key, f"must be {n} non-negative numbers with a positive sum, got {value!r}")
+        return tuple(float(v) for v in value)
+
+    def choices(self, key: str, parse) -> tuple:
+        """A non-empty array of op tables, each read by ``parse(table, where)``."""
+        items = self.raw(key)
+        if not isinstance(items, (list, tuple)) or not items:
+            raise self.error(key, "must be a non-empty array of op tables")
+        return tuple(parse(item, f"{self.where}.{key}[{i}]") for i, item in enumerate(items))
+
+    def ratio(self, key: str, default: float) -> float | tuple[float, float]:
+        """A fraction in ``[0, 1)``, a value or a ``[low, high]`` range."""
+        value = self.span(key, default, minimum=0.0, maximum=1.0)
+        if (max(value) if isinstance(value, tuple) else value) >= 1.0:
+            raise self.error(key, f"must be below 1, got {value!r}")
+        return value
+
     def flag(self, key: str, default: bool) -> bool:
         value = self.raw(key, default)
         if not isinstance(value, bool):
@@ -112,3 +136,22 @@ class Params:
             known = sorted(self.used - {"op"})
             raise ParameterError(f"{self.where}: unknown key(s) {unknown}"
                                  + (f"; this op takes {known}" if known else "; this op takes no parameters"))
+
+
+def parse_op(item: Any, where: str, registry: Mapping[str, Any], kind: str) -> Any:
+    """Build the op of one table: ``registry[table["op"]].from_params(...)``, unknown keys refused."""
+    params = Params(item, where)
+    name = params.raw("op")
+    if not isinstance(name, str) or name not in registry:
+        raise params.error("op", f"unknown {kind} op {name!r}; {kind} ops: {sorted(registry)}")
+    op = registry[name].from_params(params)
+    params.finish()
+    return op
+
+
+def choices_table(op: str, choices: Any, weights: Any) -> dict[str, Any]:
+    """The recipe table of a ``one_of`` op (``weights`` left out when uniform)."""
+    out: dict[str, Any] = {"op": op, "choices": [c.to_table() for c in choices]}
+    if weights is not None:
+        out["weights"] = list(weights)
+    return out

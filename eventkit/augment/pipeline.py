@@ -27,7 +27,7 @@ import numpy as np
 
 from eventkit.augment import own_ops, tonic_ops
 from eventkit.augment.base import EventOp, Sensor
-from eventkit.augment.params import Params
+from eventkit.augment.params import Params, choices_table, parse_op
 from eventkit.augment.seeding import preserved_numpy_global, step_seed
 from eventkit.errors import InvalidEventsError, ParameterError
 
@@ -54,29 +54,15 @@ class OneOf(EventOp):
 
     @classmethod
     def from_params(cls, params: Params) -> "OneOf":
-        items = params.raw("choices")
-        if not isinstance(items, (list, tuple)) or not items:
-            raise params.error("choices", "must be a non-empty array of op tables")
-        choices = tuple(_parse_op(item, f"{params.where}.choices[{i}]") for i, item in enumerate(items))
+        choices = params.choices("choices", _parse_op)
         for i, choice in enumerate(choices):
             if choice.evaluates or isinstance(choice, tonic_ops.Crop):
                 raise params.error(f"choices[{i}]", f"op {choice.op!r} changes evaluation or the sensor size; "
                                                     "it cannot be one of several choices")
-        weights = params.raw("weights", None)
-        if weights is not None:
-            if (not isinstance(weights, (list, tuple)) or len(weights) != len(choices)
-                    or any(isinstance(w, bool) or not isinstance(w, (int, float)) or w < 0 for w in weights)
-                    or sum(weights) <= 0):
-                raise params.error("weights", f"must be {len(choices)} non-negative numbers with a positive sum, "
-                                              f"got {weights!r}")
-            weights = tuple(float(w) for w in weights)
-        return cls(choices, weights)
+        return cls(choices, params.weights("weights", len(choices)))
 
     def to_table(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"op": self.op, "choices": [c.to_table() for c in self.choices]}
-        if self.weights is not None:
-            out["weights"] = list(self.weights)
-        return out
+        return choices_table(self.op, self.choices, self.weights)
 
     def draw(self, rng: np.random.Generator) -> int:
         if self.weights is None:
@@ -101,13 +87,7 @@ EVENT_OPS: dict[str, type[EventOp]] = {cls.op: cls for cls in _OP_CLASSES}
 
 
 def _parse_op(item: Any, where: str) -> EventOp:
-    params = Params(item, where)
-    name = params.raw("op")
-    if name not in EVENT_OPS:
-        raise params.error("op", f"unknown event op {name!r}; event ops: {sorted(EVENT_OPS)}")
-    op = EVENT_OPS[name].from_params(params)
-    params.finish()
-    return op
+    return parse_op(item, where, EVENT_OPS, "event")
 
 
 @dataclass(frozen=True)

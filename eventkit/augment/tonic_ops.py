@@ -161,10 +161,7 @@ class DropTime(EventOp):
 
     @classmethod
     def from_params(cls, params: Params) -> "DropTime":
-        ratio = params.span("ratio", 0.2, minimum=0.0, maximum=1.0)
-        if (max(ratio) if isinstance(ratio, tuple) else ratio) >= 1.0:
-            raise params.error("ratio", f"must be below 1, got {ratio!r}")
-        return cls(ratio)
+        return cls(params.ratio("ratio", 0.2))
 
     def train(self, events: np.ndarray, sensor: Sensor, seq: np.random.SeedSequence) -> np.ndarray:
         return run_tonic(_tonic().DropEventByTime(duration_ratio=_as_tonic_range(self.ratio)), events, sensor, seq)
@@ -182,10 +179,7 @@ class DropArea(EventOp):
 
     @classmethod
     def from_params(cls, params: Params) -> "DropArea":
-        ratio = params.span("ratio", 0.2, minimum=0.0, maximum=1.0)
-        if (max(ratio) if isinstance(ratio, tuple) else ratio) >= 1.0:
-            raise params.error("ratio", f"must be below 1, got {ratio!r}")
-        return cls(ratio)
+        return cls(params.ratio("ratio", 0.2))
 
     def train(self, events: np.ndarray, sensor: Sensor, seq: np.random.SeedSequence) -> np.ndarray:
         drop_by_area = _tonic().DropEventByArea

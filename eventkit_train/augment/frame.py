@@ -25,7 +25,7 @@ from typing import Any, Callable, ClassVar
 import numpy as np
 import torch
 
-from eventkit.augment.params import Params
+from eventkit.augment.params import Params, choices_table, parse_op
 from eventkit.errors import ParameterError
 
 __all__ = ["FrameOp", "FlipLR", "FlipUD", "Roll", "Translate", "Rotate", "Shear", "Cutout", "OneOf", "Mixup",
@@ -240,28 +240,14 @@ class OneOf(FrameOp):
 
     @classmethod
     def from_params(cls, params: Params) -> "OneOf":
-        items = params.raw("choices")
-        if not isinstance(items, (list, tuple)) or not items:
-            raise params.error("choices", "must be a non-empty array of op tables")
-        choices = tuple(parse_frame_op(item, f"{params.where}.choices[{i}]") for i, item in enumerate(items))
+        choices = params.choices("choices", parse_frame_op)
         for i, c in enumerate(choices):
             if not isinstance(c, FrameOp) or isinstance(c, OneOf):
                 raise params.error(f"choices[{i}]", f"op {c.op!r} cannot be a choice (per-sample ops only)")
-        weights = params.raw("weights", None)
-        if weights is not None:
-            if (not isinstance(weights, (list, tuple)) or len(weights) != len(choices)
-                    or any(isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0 for v in weights)
-                    or sum(weights) <= 0):
-                raise params.error("weights", f"must be {len(choices)} non-negative numbers with a positive sum, "
-                                              f"got {weights!r}")
-            weights = tuple(float(v) for v in weights)
-        return cls(choices, weights)
+        return cls(choices, params.weights("weights", len(choices)))
 
     def to_table(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"op": self.op, "choices": [c.to_table() for c in self.choices]}
-        if self.weights is not None:
-            out["weights"] = list(self.weights)
-        return out
+        return choices_table(self.op, self.choices, self.weights)
 
     def draw(self, rng: np.random.Generator, B: int, H: int, W: int) -> dict[str, np.ndarray]:
         w = None if self.weights is None else np.asarray(self.weights) / sum(self.weights)
@@ -369,10 +355,4 @@ FRAME_OPS: dict[str, type] = {c.op: c for c in (FlipLR, FlipUD, Roll, Translate,
 
 
 def parse_frame_op(item: Any, where: str) -> Any:
-    params = Params(item, where)
-    name = params.raw("op")
-    if name not in FRAME_OPS:
-        raise params.error("op", f"unknown frame op {name!r}; frame ops: {sorted(FRAME_OPS)}")
-    op = FRAME_OPS[name].from_params(params)
-    params.finish()
-    return op
+    return parse_op(item, where, FRAME_OPS, "frame")

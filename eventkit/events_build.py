@@ -29,8 +29,12 @@ from typing import Any
 import numpy as np
 
 from eventkit.errors import CacheError, ParameterError
+from eventkit.events_staging import (drop_staging, get_file, put_file, read_events, read_marker, read_part,
+                                     stage_shard, url_fs)
 from eventkit.events_store import (ATTRS_KEY, CHUNK_EVENTS, FORMAT_VERSION, REPRESENTATION, SHARD_EVENTS,
                                    SMALL_CHUNK, EventStore, column_dtypes, events_params, location)
+
+_stage_task = stage_shard  # module attribute: the staging step (tests replace it)
 
 __all__ = ["build_events_store", "events_store_url", "EventsBuildResult", "raw_identity"]
 
@@ -92,142 +96,6 @@ def _ids_sha256(samples: Sequence[Any]) -> str:
 
 
 # ---------------------------------------------------------------------------------------
-# staging: one part file + marker per shard
-# ---------------------------------------------------------------------------------------
-
-def _fs(url: str):
-    import fsspec
-
-    try:
-        return fsspec.core.url_to_fs(url)
-    except (ImportError, ValueError) as exc:
-        raise CacheError(f"{url}: cannot open this location ({type(exc).__name__}: {exc}); install the fsspec "
-                         "filesystem package of the protocol (s3fs, gcsfs, ...)") from None
-
-
-def _put(url: str, payload: bytes) -> None:
-    """Write a whole file atomically: local temp file + rename, object stores one put."""
-    if "://" in url:
-        fs, path = _fs(url)
-        fs.pipe_file(path, payload)
-        return
-    path = Path(url)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_bytes(payload)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def _get(url: str) -> bytes | None:
-    fs, path = _fs(url)
-    try:
-        return fs.cat_file(path)
-    except (FileNotFoundError, OSError):
-        return None
-
-
-def _read_events(spec, split: str, k: int, samples: Sequence[Any]) -> list[np.ndarray]:
-    from eventkit.build import BuildError
-
-    out = []
-    it = iter(spec.iter_events(samples))
-    try:
-        for sample in samples:
-            try:
-                out.append(next(it))
-            except StopIteration:
-                raise BuildError(f"{spec.name}/{split} shard {k}: the reader yielded only {len(out)} of "
-                                 f"{len(samples)} samples", sample.sample_id, str(sample.path)) from None
-            except Exception as exc:  # noqa: BLE001 - re-raised with the sample named
-                raise BuildError(f"{spec.name}/{split} shard {k}: sample {sample.sample_id!r} (file {sample.path}): "
-                                 f"{type(exc).__name__}: {exc}", sample.sample_id, str(sample.path)) from exc
-    finally:
-        close = getattr(it, "close", None)
-        if close is not None:
-            close()
-    return out
-
-
-_PART_MAGIC = b"EKEVPART1\n"
-
-
-def _encode_part(counts: np.ndarray, columns: dict[str, np.ndarray]) -> bytes:
-    """A shard's part file: magic, a JSON header, the int64 counts, then each column's little-endian
-    bytes, zstd-compressed. Deterministic: the same events give the same bytes in every process."""
-    from numcodecs import Zstd
-
-    from eventkit.cache import canonical_json
-
-    header = canonical_json({"n_samples": int(counts.shape[0]), "n_events": int(counts.sum()),
-                             "columns": [[c, a.dtype.str] for c, a in columns.items()]}).encode("ascii")
-    body = b"".join([_PART_MAGIC, len(header).to_bytes(4, "little"), header, counts.astype("<i8").tobytes()]
-                    + [np.ascontiguousarray(a).tobytes() for a in columns.values()])
-    return bytes(Zstd(level=3).encode(body))
-
-
-def _decode_part(payload: bytes, where: str) -> dict[str, np.ndarray]:
-    import json
-
-    from numcodecs import Zstd
-
-    body = bytes(Zstd().decode(payload))
-    if not body.startswith(_PART_MAGIC):
-        raise CacheError(f"{where} is not an eventkit staging part; delete the staging folder and rebuild")
-    pos = len(_PART_MAGIC)
-    size = int.from_bytes(body[pos:pos + 4], "little")
-    header = json.loads(body[pos + 4:pos + 4 + size])
-    pos += 4 + size
-    n, e = int(header["n_samples"]), int(header["n_events"])
-    out = {"counts": np.frombuffer(body, dtype="<i8", count=n, offset=pos)}
-    pos += 8 * n
-    for name, dt in header["columns"]:
-        out[name] = np.frombuffer(body, dtype=np.dtype(dt), count=e, offset=pos)
-        pos += e * np.dtype(dt).itemsize
-    return out
-
-
-def _stage_task(staging: str, name: str, split: str, k: int, samples: Sequence[Any]) -> tuple[int, int, int]:
-    """Read shard ``k``'s samples, write its part file then its marker; returns ``(k, n, events)``."""
-    from eventkit.cache import canonical_json
-
-    spec = _spec(name)
-    events = _read_events(spec, split, k, samples)
-    counts = np.asarray([e.shape[0] for e in events], dtype=np.int64)
-    columns = {c: np.concatenate([e[c] for e in events]) if events else np.zeros(0, dt)
-               for c, dt in column_dtypes(spec.kind).items()}
-    payload = _encode_part(counts, columns)
-    _put(f"{staging}/{k}.part", payload)
-    marker = {"format_version": FORMAT_VERSION, "shard": int(k), "n_samples": len(samples),
-              "n_events": int(counts.sum()), "counts": counts.tolist(), "sha256": hashlib.sha256(payload).hexdigest()}
-    _put(f"{staging}/{k}.json", (canonical_json(marker) + "\n").encode("ascii"))
-    return k, len(samples), int(counts.sum())
-
-
-def _marker(staging: str, k: int, n: int) -> dict | None:
-    import json
-
-    raw = _get(f"{staging}/{k}.json")
-    try:
-        marker = json.loads(raw) if raw is not None else None
-    except ValueError:
-        return None
-    if not isinstance(marker, dict) or marker.get("n_samples") != n or len(marker.get("counts", [])) != n:
-        return None
-    return marker
-
-
-def _read_part(staging: str, k: int, marker: dict) -> dict[str, np.ndarray]:
-    raw = _get(f"{staging}/{k}.part")
-    if raw is None or hashlib.sha256(raw).hexdigest() != marker["sha256"]:
-        raise CacheError(f"{staging}/{k}.part is missing or does not match its marker; delete {staging} and rebuild")
-    return _decode_part(raw, f"{staging}/{k}.part")
-
-
-# ---------------------------------------------------------------------------------------
 # finishing: staged parts -> Zarr arrays
 # ---------------------------------------------------------------------------------------
 
@@ -265,7 +133,7 @@ def _write_group(target: str, staging: str, markers: list[dict], samples: Sequen
     pending: dict[str, list[np.ndarray]] = {c: [] for c in names}
     held = pos = 0
     for k, marker in enumerate(markers):
-        part = _read_part(staging, k, marker)
+        part = read_part(staging, k, marker)
         for c in names:
             pending[c].append(part[c])
         held += int(part["counts"].sum())
@@ -278,14 +146,6 @@ def _write_group(target: str, staging: str, markers: list[dict], samples: Sequen
             pos += size
             held -= size
     group.attrs.put({ATTRS_KEY: {**meta, "n_events": n_events, "complete": True}})
-
-
-def _drop_staging(staging: str) -> None:
-    fs, path = _fs(staging)
-    try:
-        fs.rm(path, recursive=True)
-    except (FileNotFoundError, OSError):
-        pass
 
 
 def _write_final(url: str, staging: str, markers: list[dict], samples: Sequence[Any], meta: dict) -> None:
@@ -313,7 +173,7 @@ def _default_shard_size(spec, split: str, samples: Sequence[Any]) -> int:
     """About ``SHARD_TARGET_BYTES`` of events per shard, estimated from the first sample."""
     from eventkit.build import SHARD_TARGET_BYTES
 
-    first = _read_events(spec, split, 0, samples[:1])[0]
+    first = read_events(spec, split, 0, samples[:1])[0]
     per_sample = max(1, first.shape[0]) * first.dtype.itemsize
     return int(max(1, min(SHARD_TARGET_BYTES // per_sample, len(samples))))
 
@@ -343,7 +203,7 @@ def _plan(staging: str, meta: dict, shard_size: int | None, estimate) -> int:
 
     from eventkit.cache import canonical_json
 
-    raw = _get(f"{staging}/plan.json")
+    raw = get_file(f"{staging}/plan.json")
     keys = ("params", "n_samples", "samples_sha256", "raw_files")
     if raw is not None:
         try:
@@ -357,7 +217,7 @@ def _plan(staging: str, meta: dict, shard_size: int | None, estimate) -> int:
             return int(plan["shard_size"])
         raise CacheError(f"{staging} holds a partial build of other samples or raw files; delete it to rebuild")
     size = int(shard_size) if shard_size is not None else estimate()
-    _put(f"{staging}/plan.json", (canonical_json({**{k: meta[k] for k in keys}, "shard_size": size}) + "\n")
+    put_file(f"{staging}/plan.json", (canonical_json({**{k: meta[k] for k in keys}, "shard_size": size}) + "\n")
          .encode("ascii"))
     return size
 
@@ -370,9 +230,9 @@ def _stage_and_finish(url: str, staging: str, spec: Any, split: str, samples: Se
     meta.update(shard_size=size, n_shards=n_shards, n_events=0)
     ranges = [(k * size, min((k + 1) * size, len(samples))) for k in range(n_shards)]
     tasks = [(staging, spec.name, split, k, samples[lo:hi]) for k, (lo, hi) in enumerate(ranges)
-             if _marker(staging, k, hi - lo) is None]
+             if read_marker(staging, k, hi - lo) is None]
     n = _run(tasks, workers)
-    markers = [_marker(staging, k, hi - lo) for k, (lo, hi) in enumerate(ranges)]
+    markers = [read_marker(staging, k, hi - lo) for k, (lo, hi) in enumerate(ranges)]
     missing = [k for k, m in enumerate(markers) if m is None]
     if missing:
         raise CacheError(f"{staging}: shards {missing[:10]} are still missing after staging; rerun to resume")
@@ -443,7 +303,7 @@ def build_events_store(name: str, *, root: str | os.PathLike | None = None, cach
             if _check_existing(url, meta) is None:
                 raise
             n = 0
-        _drop_staging(staging)  # also when a concurrent build re-created it after the other one finished
+        drop_staging(staging)  # also when a concurrent build re-created it after the other one finished
         built += n
         stores[split] = EventStore.open(url)
         if progress:
@@ -457,7 +317,7 @@ def build_events_store(name: str, *, root: str | os.PathLike | None = None, cach
 
 
 def _disk_size(url: str) -> int:
-    fs, path = _fs(url)
+    fs, path = url_fs(url)
     try:
         return int(fs.du(path, total=True))
     except (FileNotFoundError, OSError):

@@ -124,3 +124,15 @@ def test_two_processes_building_at_once_both_succeed(tmp_path):
     url = events_store_url("nmnist", "train", cache=tmp_path / "c")
     assert_round_trip("nmnist", root, url, "train")
     assert sorted(p.name for p in Path(url).parent.iterdir()) == [Path(url).name]  # no temporary folder left
+
+
+def test_staging_processes_give_the_same_store(tmp_path):
+    root = make_nmnist_root(tmp_path / "raw", per_class_train=2)
+    one = build_events_store("nmnist", root=root, cache=tmp_path / "a", splits=["train"], shard_size=3,
+                             progress=False).stores["train"]
+    two = build_events_store("nmnist", root=root, cache=tmp_path / "b", splits=["train"], shard_size=3, workers=2,
+                             progress=False).stores["train"]
+    a, b = zarr.open_group(one, mode="r"), zarr.open_group(two, mode="r")
+    for name in ("t", "x", "y", "p", "offsets", "label", "sample_id"):
+        assert np.array_equal(a[name][:], b[name][:]), name
+    assert a.attrs["eventkit"] == b.attrs["eventkit"]

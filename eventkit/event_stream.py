@@ -142,6 +142,18 @@ class EventFrameStream(IterableDataset):
         self.return_index = bool(return_index)
         self.batch_size = None if batch_size is None else int(batch_size)
         self.epoch = 0
+        self._warm_up()
+
+    def _warm_up(self) -> None:
+        """Run the ops and the framing once on two events here, in the parent process: tonic is
+        imported and the compiled kernels are loaded before DataLoader workers are forked, instead
+        of in every worker of every epoch (seconds each)."""
+        dummy = np.zeros(2, dtype=self._lazy.store().dtype)
+        dummy["t"] = [0, 1]
+        if self.augment is not None:
+            self._frame(self.augment(dummy, self.sensor_size, seed=0, epoch=0, index=0))
+            self._frame(self.augment.evaluate(dummy, self.sensor_size))
+        self._frame(dummy)
 
     def set_epoch(self, epoch: int) -> None:
         """Select the epoch: sample order and augmentation draws."""

@@ -108,3 +108,24 @@ def test_audio_events():
         EventAugment.from_table([{"op": "translate", "max_px": 1}], source="t")(ev, (700, 1, 1), seed=0, epoch=0,
                                                                                  index=0)
     assert spatial.spatial and not aug.spatial
+
+
+TONIC_ARGS = {"Decimation": {"n": 2}, "Denoise": {"filter_time": 10_000}, "DropEvent": {"p": 0.2},
+              "DropEventByArea": {"area_ratio": 0.3}, "DropEventByTime": {"duration_ratio": 0.3},
+              "DropPixel": {"coordinates": [[1, 1], [5, 7]]}, "EventDrop": {}, "MergePolarities": {},
+              "RandomDropPixel": {"p": 0.1}, "RandomFlipLR": {"p": 1.0}, "RandomFlipPolarity": {"p": 1.0},
+              "RandomFlipUD": {"p": 1.0}, "RandomTimeReversal": {"p": 1.0}, "RefractoryPeriod": {"delta": 5_000},
+              "SpatialJitter": {"var_x": 4.0, "var_y": 4.0}, "TimeJitter": {"std": 20_000.0},
+              "TimeSkew": {"coefficient": 1.5}, "UniformNoise": {"n": 50}}
+
+
+@pytest.mark.parametrize("name", sorted(TONIC_ARGS))
+def test_every_listed_tonic_transform_runs_through_the_hand_off(events, name):
+    from eventkit.augment.tonic_ops import TONIC_OPS
+
+    assert set(TONIC_ARGS) == set(TONIC_OPS)
+    aug = EventAugment.from_table([{"op": "tonic", "name": name, "args": TONIC_ARGS[name]}], source="t")
+    out = aug(events, SENSOR, seed=0, epoch=0, index=3)
+    assert out.dtype == VISION_DTYPE and np.all(np.diff(out["t"]) >= 0)
+    assert to_frames(out, 5, SENSOR).sum() == out.shape[0]  # inside the sensor: every event is counted
+    assert np.array_equal(out, aug(events, SENSOR, seed=0, epoch=0, index=3))

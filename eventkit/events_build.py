@@ -1,0 +1,324 @@
+"""Building an event store (:mod:`eventkit.events_store`) from a dataset's raw files.
+
+1. list the split's samples in the frame cache's order (``eventkit.build.store_order``),
+   locate the store (``eventkit.cache.store_path(cache, name, split, "events", params)``)
+   and fingerprint the raw files (relative path and size of each, sha256 of the list);
+2. stage: one task per shard of ``shard_size`` samples reads its samples
+   (``spec.iter_events``) and writes one part file (the concatenated columns and the
+   per-sample counts, zstd) to ``<store>.staging/``, then its completion marker;
+   an interrupted build resumes with the shards that have no marker;
+3. finish: the parts are streamed into the Zarr arrays of a temporary group, which is
+   renamed into place once complete (local stores; object stores are written in place
+   and marked complete last), then the staging folder is removed.
+
+Two processes building the same store at once both succeed: parts and markers are
+written atomically with identical bytes, and the first finished group wins the rename.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from eventkit.errors import CacheError, ParameterError
+from eventkit.events_staging import (drop_staging, get_file, put_file, read_events, read_marker, read_part,
+                                     stage_shard, url_fs)
+from eventkit.events_store import (ATTRS_KEY, CHUNK_EVENTS, FORMAT_VERSION, REPRESENTATION, SHARD_EVENTS,
+                                   SMALL_CHUNK, EventStore, column_dtypes, events_params, location)
+
+_stage_task = stage_shard  # module attribute: the staging step (tests replace it)
+
+__all__ = ["build_events_store", "events_store_url", "EventsBuildResult", "raw_identity"]
+
+
+@dataclass(frozen=True)
+class EventsBuildResult:
+    """``stores``: split -> store URL; ``samples``/``events``: totals over them; ``built_samples``:
+    samples read from raw files by this call (0 when every store was already complete)."""
+
+    dataset: str
+    stores: dict[str, str]
+    samples: int
+    events: int
+    seconds: float
+    built_samples: int = 0
+    store_bytes: dict[str, int] = field(default_factory=dict)
+
+
+def _spec(name: str):
+    from eventkit.datasets import get_dataset
+
+    return get_dataset(name)
+
+
+def events_store_url(name: str, split: str, *, cache: str | os.PathLike | None = None) -> str:
+    """Location of the event store of (dataset ``name``, ``split``) under ``cache`` (nothing is read)."""
+    from eventkit.build import cache_root
+    from eventkit.cache import store_path
+
+    spec = _spec(name)
+    return store_path(cache_root(cache), spec.name, split, REPRESENTATION, events_params(spec, split))
+
+
+def raw_identity(root: Path, samples: Sequence[Any]) -> dict[str, Any]:
+    """The raw files behind ``samples``: count, total bytes and the sha256 of the sorted
+    ``[relative path, size]`` list (canonical JSON)."""
+    from eventkit.cache import canonical_json
+
+    sizes: dict[str, int] = {}
+    for sample in samples:
+        path = Path(sample.path)
+        try:
+            rel = path.relative_to(root).as_posix()
+        except ValueError:
+            rel = path.as_posix()
+        if rel not in sizes:
+            sizes[rel] = int(path.stat().st_size)
+    listing = sorted([rel, size] for rel, size in sizes.items())
+    return {"n_files": len(listing), "bytes": int(sum(s for _, s in listing)),
+            "listing_sha256": hashlib.sha256(canonical_json(listing).encode("ascii")).hexdigest()}
+
+
+def _ids_sha256(samples: Sequence[Any]) -> str:
+    h = hashlib.sha256()
+    for s in samples:
+        raw = f"{s.sample_id}\t{int(s.label)}".encode("utf-8")
+        h.update(len(raw).to_bytes(4, "little") + raw)
+    return h.hexdigest()
+
+
+# ---------------------------------------------------------------------------------------
+# finishing: staged parts -> Zarr arrays
+# ---------------------------------------------------------------------------------------
+
+def _create_arrays(group: Any, kind: str, n_samples: int, n_events: int) -> dict[str, Any]:
+    from zarr.codecs import BloscCodec
+
+    arrays = {}
+    for name, dt in column_dtypes(kind).items():
+        codec = BloscCodec(cname="zstd", clevel=5, shuffle="bitshuffle" if dt.itemsize == 1 else "shuffle")
+        arrays[name] = group.create_array(name, shape=(n_events,), chunks=(CHUNK_EVENTS,), shards=(SHARD_EVENTS,),
+                                          dtype=dt, compressors=codec, fill_value=0)
+    small = min(SMALL_CHUNK, n_samples + 1)
+    for name, shape, dt, fill in (("offsets", n_samples + 1, "<i8", 0), ("label", n_samples, "<i8", -1),
+                                  ("sample_id", n_samples, str, "")):
+        arrays[name] = group.create_array(name, shape=(shape,), chunks=(small,), dtype=dt, fill_value=fill)
+    return arrays
+
+
+def _write_group(target: str, staging: str, markers: list[dict], samples: Sequence[Any], meta: dict) -> None:
+    """Write the complete group at ``target``: small arrays, then the columns shard by shard, then the
+    attributes with ``complete: true``."""
+    import zarr
+
+    counts = np.concatenate([np.asarray(m["counts"], dtype=np.int64) for m in markers]) if markers else \
+        np.zeros(0, np.int64)
+    offsets = np.zeros(len(samples) + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    n_events = int(offsets[-1])
+    group = zarr.open_group(target, mode="w", attributes={ATTRS_KEY: {**meta, "complete": False}})
+    arrays = _create_arrays(group, meta["kind"], len(samples), n_events)
+    arrays["offsets"][:] = offsets
+    arrays["label"][:] = np.asarray([s.label for s in samples], dtype=np.int64)
+    arrays["sample_id"][:] = np.asarray([s.sample_id for s in samples], dtype=object)
+    names = list(column_dtypes(meta["kind"]))
+    pending: dict[str, list[np.ndarray]] = {c: [] for c in names}
+    held = pos = 0
+    for k, marker in enumerate(markers):
+        part = read_part(staging, k, marker)
+        for c in names:
+            pending[c].append(part[c])
+        held += int(part["counts"].sum())
+        while held >= SHARD_EVENTS or (k == len(markers) - 1 and held > 0):
+            size = SHARD_EVENTS if held >= SHARD_EVENTS else held  # whole shard files, the tail last
+            for c in names:
+                data = np.concatenate(pending[c]) if len(pending[c]) > 1 else pending[c][0]
+                arrays[c][pos:pos + size] = data[:size]
+                pending[c] = [data[size:]] if data.shape[0] > size else []
+            pos += size
+            held -= size
+    group.attrs.put({ATTRS_KEY: {**meta, "n_events": n_events, "complete": True}})
+
+
+def _write_final(url: str, staging: str, markers: list[dict], samples: Sequence[Any], meta: dict) -> None:
+    if "://" in url:
+        _write_group(url, staging, markers, samples, meta)
+    else:
+        tmp = f"{url}.{os.getpid()}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        try:
+            _write_group(tmp, staging, markers, samples, meta)
+            try:
+                os.rename(tmp, url)
+            except OSError:  # another process finished first: its store is the same
+                if not Path(url, "zarr.json").is_file():
+                    raise
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------------
+# the entry point
+# ---------------------------------------------------------------------------------------
+
+def _default_shard_size(spec, split: str, samples: Sequence[Any]) -> int:
+    """About ``SHARD_TARGET_BYTES`` of events per shard, estimated from the first sample."""
+    from eventkit.build import SHARD_TARGET_BYTES
+
+    first = read_events(spec, split, 0, samples[:1])[0]
+    per_sample = max(1, first.shape[0]) * first.dtype.itemsize
+    return int(max(1, min(SHARD_TARGET_BYTES // per_sample, len(samples))))
+
+
+def _check_existing(url: str, meta: dict) -> EventStore | None:
+    """The complete store at ``url`` when it holds these samples from these raw files; a CacheError
+    naming what differs when it holds others; None when there is none."""
+    try:
+        store = EventStore.open(url)
+    except CacheError:
+        return None
+    keys = ("params", "n_samples", "samples_sha256", "raw_files")
+    diff = [k for k in keys if store.meta.get(k) != meta[k]]
+    if diff:
+        from eventkit.cache import canonical_json
+
+        detail = "; ".join(f"{k}: existing {canonical_json(store.meta.get(k))} vs requested {canonical_json(meta[k])}"
+                           for k in diff)
+        raise CacheError(f"{url} already holds an event store of other raw data ({detail}); delete it or choose "
+                         "another cache folder; it is never reused silently")
+    return store
+
+
+def _plan(staging: str, meta: dict, shard_size: int | None, estimate) -> int:
+    """The staging plan's shard size: the existing plan's (same samples) or a new plan written now."""
+    import json
+
+    from eventkit.cache import canonical_json
+
+    raw = get_file(f"{staging}/plan.json")
+    keys = ("params", "n_samples", "samples_sha256", "raw_files")
+    if raw is not None:
+        try:
+            plan = json.loads(raw)
+        except ValueError:
+            plan = None
+        if isinstance(plan, dict) and all(plan.get(k) == meta[k] for k in keys):
+            if shard_size is not None and int(shard_size) != plan["shard_size"]:
+                raise CacheError(f"{staging} holds a partial build with shard_size={plan['shard_size']}, not "
+                                 f"{shard_size}: rerun with that shard size or delete the folder")
+            return int(plan["shard_size"])
+        raise CacheError(f"{staging} holds a partial build of other samples or raw files; delete it to rebuild")
+    size = int(shard_size) if shard_size is not None else estimate()
+    put_file(f"{staging}/plan.json", (canonical_json({**{k: meta[k] for k in keys}, "shard_size": size}) + "\n")
+         .encode("ascii"))
+    return size
+
+
+def _stage_and_finish(url: str, staging: str, spec: Any, split: str, samples: Sequence[Any], meta: dict,
+                      shard_size: int | None, workers: int | None) -> int:
+    """Stage the missing shards and write the group; returns the samples staged by this call."""
+    size = _plan(staging, meta, shard_size, lambda: _default_shard_size(spec, split, samples))
+    n_shards = -(-len(samples) // size)
+    meta.update(shard_size=size, n_shards=n_shards, n_events=0)
+    ranges = [(k * size, min((k + 1) * size, len(samples))) for k in range(n_shards)]
+    tasks = [(staging, spec.name, split, k, samples[lo:hi]) for k, (lo, hi) in enumerate(ranges)
+             if read_marker(staging, k, hi - lo) is None]
+    n = _run(tasks, workers)
+    markers = [read_marker(staging, k, hi - lo) for k, (lo, hi) in enumerate(ranges)]
+    missing = [k for k, m in enumerate(markers) if m is None]
+    if missing:
+        raise CacheError(f"{staging}: shards {missing[:10]} are still missing after staging; rerun to resume")
+    _write_final(url, staging, markers, samples, meta)  # type: ignore[arg-type]
+    return n
+
+
+def _run(tasks: list[tuple], workers: int | None) -> int:
+    """Run the staging tasks (in process, or on a process pool); returns the samples staged."""
+    if not tasks:
+        return 0
+    if workers is None or int(workers) <= 1:
+        return sum(_stage_task(*task)[1] for task in tasks)
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(int(workers), mp_context=multiprocessing.get_context("spawn")) as pool:
+        return sum(n for _, n, _ in pool.map(_stage_task, *zip(*tasks)))
+
+
+def build_events_store(name: str, *, root: str | os.PathLike | None = None, cache: str | os.PathLike | None = None,
+                       splits: Sequence[str] | None = None, shard_size: int | None = None,
+                       workers: int | None = None, progress: bool = True) -> EventsBuildResult:
+    """Build (or resume, or reuse) the event store of each split of an event dataset.
+
+    ``root``: raw data folder (default ``$EVENTKIT_DATA/<name>``); ``cache``: cache root folder
+    or fsspec URL (as for ``eventkit frames``); ``shard_size``: samples per shard (default:
+    about 16 MiB of events, from the first sample); ``workers``: staging processes. A complete
+    store of the same samples and raw files is reused as is. Raises ``DatasetNotFound``,
+    ``ParameterError``, ``CacheError`` (a store of other raw data at the path), ``BuildError``
+    (a sample failed; its id and file are named).
+    """
+    from eventkit import __version__
+    from eventkit.build import cache_root, store_order
+    from eventkit.cache import store_path
+    from eventkit.datasets import resolve_root
+
+    t0 = time.perf_counter()
+    if shard_size is not None and (isinstance(shard_size, bool) or not isinstance(shard_size, int) or shard_size < 1):
+        raise ParameterError(f"shard_size must be an integer >= 1, got {shard_size!r}")
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
+        raise ParameterError(f"workers must be an integer >= 1, got {workers!r}")
+    spec = _spec(name)
+    run_splits = list(spec.splits) if not splits else ([splits] if isinstance(splits, str) else list(splits))
+    params = {split: events_params(spec, split) for split in run_splits}  # checks kind and split names
+    root_path = resolve_root(spec.name, root)
+    croot = cache_root(cache)
+    stores: dict[str, EventStore] = {}
+    built = 0
+    for split in run_splits:
+        samples = store_order(spec.samples(root_path, split))
+        url = location(store_path(croot, spec.name, split, REPRESENTATION, params[split]))
+        meta = {"format_version": FORMAT_VERSION, "dataset": spec.name, "split": split,
+                "representation": REPRESENTATION, "params": params[split], "kind": spec.kind,
+                "sensor_size": [int(v) for v in spec.sensor_size], "classes": list(spec.classes),
+                "manifest_sha256": spec.manifest_sha256, "eventkit_version": __version__,
+                "n_samples": len(samples), "samples_sha256": _ids_sha256(samples),
+                "raw_files": raw_identity(root_path, samples)}
+        existing = _check_existing(url, meta)
+        if existing is not None:
+            stores[split] = existing
+            continue
+        staging = f"{url}.staging"
+        try:
+            n = _stage_and_finish(url, staging, spec, split, samples, meta, shard_size, workers)
+        except (OSError, CacheError):
+            # another process building the same store may have finished it and removed the staging folder
+            if _check_existing(url, meta) is None:
+                raise
+            n = 0
+        drop_staging(staging)  # also when a concurrent build re-created it after the other one finished
+        built += n
+        stores[split] = EventStore.open(url)
+        if progress:
+            print(f"events store {spec.name}/{split}: {len(samples)} samples, {stores[split].n_events} events "
+                  f"-> {url}", file=sys.stderr)
+    return EventsBuildResult(
+        dataset=spec.name, stores={s: st.url for s, st in stores.items()},
+        samples=sum(st.n_samples for st in stores.values()), events=sum(st.n_events for st in stores.values()),
+        seconds=time.perf_counter() - t0, built_samples=built,
+        store_bytes={s: _disk_size(st.url) for s, st in stores.items()})
+
+
+def _disk_size(url: str) -> int:
+    fs, path = url_fs(url)
+    try:
+        return int(fs.du(path, total=True))
+    except (FileNotFoundError, OSError):
+        return 0

@@ -90,7 +90,10 @@ def run_epoch(model: nn.Module, loader, loss_fn, config: TrainConfig, device: to
     lat = torch.zeros(config.T, **zeros)
     first_bad = torch.full((), _NO_STEP, dtype=torch.int64, device=device)  # no host sync per step
     recorder = SpikeRecorder(net) if not train else None
-    total = math.ceil(len(loader.dataset) / loader.batch_size) if hasattr(loader.dataset, "__len__") else None
+    try:
+        total = len(loader)  # batches of this rank
+    except TypeError:
+        total = None
     bar = tqdm(loader, total=total, desc=desc, leave=False, disable=not progress, file=sys.stderr)
     steps = 0
     with torch.set_grad_enabled(train), (recorder if recorder is not None else _Null()):

@@ -190,7 +190,7 @@ def commit_epoch(run_dir: str | os.PathLike, state: Mapping[str, Any], *, improv
         tmp.unlink(missing_ok=True)
         os.symlink(f"{CURRENT}/{name}", tmp)
         os.replace(tmp, top)
-        _step(f"linked {name}")
+        _step(f"linked the top-level {name}")
     clean_stale(run)
     _step("removed the previous state")
     return new

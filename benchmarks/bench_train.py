@@ -6,7 +6,7 @@ Networks (input ``[T=10, B, 2, 34, 34]`` count frames, rate-MSE loss, Adam):
   built from ``layer.*`` + ``ParametricLIFNode`` (decay_input, hard reset to 0, ATan) +
   ``VotingLayer``; before timing eventkit's weights are copied into it and both networks'
   outputs are checked equal on the same input (eval mode).
-- ``hnn-table1``: the Table 1 N-MNIST HNN (Wang et al., 2024) at batch 8; SpikingJelly's copy
+- ``hnn-table1``: the Table 1 N-MNIST HNN of Jin et al. (SIT) at batch 8; SpikingJelly's copy
   has ``LIFNode`` and its ``IzhikevichNode`` in the SIT position (not the same neuron: timed for
   scale, not checked).
 

@@ -28,7 +28,11 @@ class EpochClock:
     """
 
     def __init__(self) -> None:
-        self.cell = torch.zeros(1 + 2 * (MAX_WORKERS + 1), dtype=torch.int64).share_memory_()
+        self.cell = torch.zeros(1 + 2 * (MAX_WORKERS + 1), dtype=torch.int64)
+        try:
+            self.cell.share_memory_()
+        except RuntimeError:  # no shared memory here (a tiny /dev/shm): passes still count in this process
+            pass
 
     def _views(self) -> tuple[torch.Tensor, torch.Tensor]:
         s = MAX_WORKERS + 1

@@ -18,9 +18,9 @@ from eventkit.cli.main import cli
 from eventkit.errors import EventkitError
 from eventkit_train.checkpoint import commit_epoch, committed_state, load_checkpoint, load_state
 from eventkit_train.runlog import RunLog, json_text
+from tests.train.trainer_helpers import TINY_ARCH, tiny_config, tiny_nmnist
 
 REPO = Path(__file__).resolve().parents[2]
-TINY_ARCH = "APk2s2-c4k3s1-BN-PLIF-MPk2s2-DP-FC20-PLIF-APk2s2"
 SCORES = [0.5, 0.7, 0.6, 0.8]  # validation accuracy per epoch: best = 0, 1, 1, 3
 
 
@@ -176,22 +176,10 @@ def test_damaged_manifest_and_current(committed_run):
 
 @pytest.fixture(scope="module")
 def fake_nmnist(tmp_path_factory):
-    from eventkit.build import build_cache
-    from eventkit.testing import make_nmnist_root
-
-    base = tmp_path_factory.mktemp("nmnist_ck")
-    root = make_nmnist_root(base / "raw", per_class_train=3, per_class_test=1)
-    res = build_cache("nmnist", T=4, root=root, cache=base / "cache", progress=False)
-    return {"root": str(root), "cache": str(base / "cache"), "stores": {k: str(v) for k, v in res.stores.items()}}
+    return tiny_nmnist(tmp_path_factory.mktemp("nmnist_ck"))
 
 
-def _config(fake, out, **kw):
-    from eventkit_train.trainer import TrainConfig
-
-    base = dict(dataset="nmnist", T=4, arch=TINY_ARCH, epochs=3, batch_size=10, lr=1e-2, root=fake["root"],
-                cache=fake["cache"], out=str(out), device="cpu", seed=3, threads=1, val_fraction=0.5)
-    base.update(kw)
-    return TrainConfig(**base)
+_config = tiny_config
 
 
 KILLED_RUN = """

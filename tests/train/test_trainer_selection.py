@@ -17,9 +17,7 @@ from eventkit_train.distributed import LaunchEnv, detect_launch, first_host, ran
 from eventkit_train.optim import lr_at
 from eventkit_train.runlog import read_metrics
 from eventkit_train.trainer import TrainConfig, TrainingDiverged, train
-
-TINY_ARCH = "APk2s2-c4k3s1-BN-PLIF-MPk2s2-DP-FC20-PLIF-APk2s2"
-
+from tests.train.trainer_helpers import tiny_config, tiny_nmnist
 
 # ---------------------------------------------------------------- the validation split
 
@@ -53,21 +51,11 @@ def test_validation_split_per_class_deterministic():
 
 @pytest.fixture(scope="module")
 def fake_nmnist(tmp_path_factory):
-    from eventkit.build import build_cache
-    from eventkit.testing import make_nmnist_root
-
-    base = tmp_path_factory.mktemp("nmnist_sel")
-    root = make_nmnist_root(base / "raw", per_class_train=3, per_class_test=1)
-    res = build_cache("nmnist", T=4, root=root, cache=base / "cache", progress=False)
-    return {"root": str(root), "cache": str(base / "cache"), "stores": {k: str(v) for k, v in res.stores.items()}}
+    return tiny_nmnist(tmp_path_factory.mktemp("nmnist_sel"))
 
 
 def _config(fake, out, **kw):
-    base = dict(dataset="nmnist", T=4, arch=TINY_ARCH, epochs=4, batch_size=10, lr=1e-2, root=fake["root"],
-                cache=fake["cache"], out=str(out), device="cpu", seed=3, threads=1, val_fraction=0.5,
-                scheduler="none")
-    base.update(kw)
-    return TrainConfig(**base)
+    return tiny_config(fake, out, **{"epochs": 4, "scheduler": "none", **kw})
 
 
 def test_best_is_chosen_on_validation_not_on_test(fake_nmnist, tmp_path, monkeypatch):

@@ -176,10 +176,12 @@ class Session:
         return self.device if self.device.type == "cuda" else torch.device("cpu")
 
     def close(self) -> None:
-        """Destroy the process group if this session made it."""
+        """Destroy the process group if this session made it (else only its waiting group)."""
         if self._own_group and dist.is_initialized():
             dist.destroy_process_group()
-        self._own_group = False
+        elif self._wait_group is not None and dist.is_initialized():
+            dist.destroy_process_group(self._wait_group)
+        self._own_group, self._wait_group = False, None
 
     def __enter__(self) -> "Session":
         return self

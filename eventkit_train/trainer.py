@@ -101,6 +101,9 @@ def train(config: TrainConfig, *, resume: bool = False, progress: bool = True,
     """
     t0 = time.perf_counter()
     check_buildable(config)  # the values were checked when the config was made
+    if config.augment:  # checked by eventkit_train.augment, but not applied by this loop: refuse, never ignore
+        raise ParameterError("augment: this trainer does not apply augmentation yet; remove the [augment] table "
+                             "(or --augment) to train without it")
     with Session(config.device, timeout_s=config.dist_timeout_s, wait_s=config.cache_wait_s) as session:
         per_rank_batch(config, session.world_size)
         return _train(config, session, resume=resume, progress=progress and session.is_main, stores=stores, t0=t0)

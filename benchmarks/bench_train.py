@@ -20,7 +20,7 @@ DDP scaling: the ``plif-small`` step under ``DistributedDataParallel`` with 1 an
 (gloo on the CPU, NCCL on GPUs), the same global batch, threads split between processes;
 samples/s of the whole job.
 
-    python benchmarks/bench_train.py [--device cpu|cuda] [--repeats 7] [--quick] [--compile] [--no-ddp]
+    python benchmarks/bench_train.py [--device cpu|cuda] [--repeats 7] [--threads N] [--quick] [--compile] [--no-ddp]
 
 ``--quick``: 2 repeats, T = 4, small batches (a smoke test of the script). Needs
 ``make bench-env`` for SpikingJelly (reported and skipped when missing). Writes
@@ -167,19 +167,24 @@ def make_steps(name: str, device: torch.device, T: int, batch: int, compile_: bo
     return steps
 
 
-def time_round_robin(steps: dict[str, Step], repeats: int, device: torch.device) -> dict[str, float]:
-    """Median seconds per step of each implementation, timed in turn within every repeat."""
+def time_round_robin(steps: dict[str, Step], repeats: int,
+                     device: torch.device) -> tuple[dict[str, float], dict[str, float]]:
+    """Median wall seconds and median CPU seconds (this process, all its threads) per step of
+    each implementation, timed in turn within every repeat. On a loaded machine the CPU time
+    is the steadier of the two (it does not count time spent waiting for a core)."""
     for step in steps.values():  # warm-up (allocator, cuDNN choice, autotuning)
         step()
-    times: dict[str, list[float]] = {k: [] for k in steps}
+    wall: dict[str, list[float]] = {k: [] for k in steps}
+    cpu: dict[str, list[float]] = {k: [] for k in steps}
     for _ in range(repeats):
         for name, step in steps.items():
             _sync(device)
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             step()
             _sync(device)
-            times[name].append(time.perf_counter() - t0)
-    return {k: statistics.median(v) for k, v in times.items()}
+            wall[name].append(time.perf_counter() - t0)
+            cpu[name].append(time.process_time() - c0)
+    return ({k: statistics.median(v) for k, v in wall.items()}, {k: statistics.median(v) for k, v in cpu.items()})
 
 
 # ---------------------------------------------------------------------------------------------- DDP
@@ -248,9 +253,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--compile", action="store_true",
                     help="also time torch.compile (inductor); compiling takes minutes on a small CPU")
     ap.add_argument("--no-ddp", dest="ddp", action="store_false")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = ap.parse_args(argv)
     device = torch.device(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     T, repeats = (4, 2) if args.quick else (10, args.repeats)
     load0 = list(os.getloadavg())
     notes: dict[str, str] = {}
@@ -258,11 +266,12 @@ def main(argv: list[str] | None = None) -> None:
     for name, (_, batch, _) in NETS.items():
         b = min(batch, 8) if args.quick else batch
         steps = make_steps(name, device, T, b, args.compile and not args.quick, notes)
-        seconds = time_round_robin(steps, repeats, device)
+        seconds, cpu_seconds = time_round_robin(steps, repeats, device)
         sps = {k: b / v for k, v in seconds.items()}
         best_ek = max((k for k in sps if k.startswith("eventkit")), key=sps.get)
         sj = {k: v for k, v in sps.items() if k.startswith("SpikingJelly")}
-        row = {"network": name, "T": T, "batch": b, "samples_per_s": sps, "fastest_eventkit": best_ek}
+        row = {"network": name, "T": T, "batch": b, "samples_per_s": sps, "fastest_eventkit": best_ek,
+               "cpu_ms_per_step": {k: v * 1e3 for k, v in cpu_seconds.items()}}
         if sj:
             row["eventkit_vs_spikingjelly"] = sps["eventkit"] / sps["SpikingJelly"]
             row["fastest_vs_fastest"] = sps[best_ek] / max(sj.values())
@@ -298,6 +307,11 @@ def main(argv: list[str] | None = None) -> None:
         ratio = f"{r['eventkit_vs_spikingjelly']:.2f}x" if "eventkit_vs_spikingjelly" in r else "—"
         best = f"{r['fastest_vs_fastest']:.2f}x ({r['fastest_eventkit']})" if "fastest_vs_fastest" in r else "—"
         lines.append(f"| {r['network']} | {r['T']} | {r['batch']} | " + " | ".join(cells) + f" | {ratio} | {best} |")
+    lines += ["", "CPU time per step (ms, this process, all threads; steadier than wall time on a loaded machine):", "",
+              "| network | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+    for r in rows:
+        lines.append(f"| {r['network']} | " + " | ".join(
+            f"{r['cpu_ms_per_step'][n]:.0f}" if n in r["cpu_ms_per_step"] else "—" for n in names) + " |")
     if ddp:
         lines += ["", "DDP (plif-small, same global batch, threads split between processes): "
                   + ", ".join(f"{ddp[k]['processes']} process(es) × {ddp[k]['threads_each']} threads "

@@ -73,7 +73,8 @@ def _augment(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
 @click.option("--threads", type=int, default=None, help="torch CPU threads (per training process).")
 @click.option("--cache-wait", "cache_wait_s", type=float, default=None,
               help="Seconds the other processes wait for rank 0 to build the cache (default 21600).")
-@click.option("--resume", is_flag=True, help="Continue from RUN_DIR's last epoch (needs --out); with none there, start fresh and say so.")
+@click.option("--resume", is_flag=True,
+              help="Continue from RUN_DIR's last epoch (needs --out); with none there, start fresh and say so.")
 @click.option("--progress/--no-progress", default=True, help="tqdm bars and per-epoch lines on stderr (rank 0).")
 @click.option("--json", "as_json", is_flag=True, help="Last stdout line: one JSON object with the results.")
 def train(name: str, config_file: str | None, root, cache, T, arch, neuron, neuron_map, loss, epochs, batch_size,
@@ -120,7 +121,8 @@ def train(name: str, config_file: str | None, root, cache, T, arch, neuron, neur
 
         best = summary.get("best_epoch")
         chosen = "" if best is None else (
-            f"; best.pt = epoch {best + 1} (validation {acc('best_val_accuracy')}, test {acc('test_accuracy_at_best')})")
+            f"; best.pt = epoch {best + 1} (validation {acc('best_val_accuracy')}, "
+            f"test {acc('test_accuracy_at_best')})")
         click.echo(f"{summary['dataset']}: {summary['epochs']} epochs in {summary['seconds']:.1f} s on "
                    f"{summary['device']} x{summary['world_size']}; test accuracy {acc('test_accuracy')}, "
                    f"train {acc('train_accuracy')}{chosen}; run dir {summary['run_dir']}")

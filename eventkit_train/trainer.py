@@ -95,9 +95,9 @@ def train(config: TrainConfig, *, resume: bool = False, progress: bool = True,
     Under ``torchrun``/``srun`` every process calls this; rank 0 builds the cache and
     writes the run folder. ``stores`` (``{split: store URL}``) skips the cache build. The
     summary has ``test_accuracy``/``train_accuracy``/``val_accuracy`` (last epoch),
-    ``best_epoch`` (0-based, as in ``metrics.json``) and ``best_val_accuracy`` (the model selection), ``test_accuracy_at_best``
-    (reported only), ``epochs`` (completed), ``seconds`` (this call), ``run_dir``, ``device``,
-    ``world_size``.
+    ``best_epoch`` (0-based, as in ``metrics.json``) and ``best_val_accuracy`` (the model
+    selection), ``test_accuracy_at_best`` (reported only), ``epochs`` (completed), ``seconds``
+    (this call), ``run_dir``, ``device``, ``world_size``, ``rank``.
     """
     t0 = time.perf_counter()
     check_buildable(config)  # the values were checked when the config was made
@@ -200,7 +200,8 @@ def _summary(config: TrainConfig, model: nn.Module, session: Session, records: l
     at_best = next((r for r in records if r.get("epoch") == best_epoch), {})
     return {
         "dataset": config.dataset, "arch": getattr(model, "spec", config.arch), "device": str(session.device),
-        "amp": amp, "world_size": session.world_size, "rank": session.rank, "epochs": int(last["epoch"]) + 1 if last else 0,
+        "amp": amp, "world_size": session.world_size, "rank": session.rank,
+        "epochs": int(last["epoch"]) + 1 if last else 0,
         "test_accuracy": last.get("test_accuracy"), "train_accuracy": last.get("train_accuracy"),
         "val_accuracy": last.get("val_accuracy"), "test_loss": last.get("test_loss"),
         "train_loss": last.get("train_loss"), "best_epoch": best_epoch if best_epoch >= 0 else None,

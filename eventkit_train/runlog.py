@@ -84,8 +84,11 @@ def flatten_record(record: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def read_metrics(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
-    """The epoch records of a run directory (``metrics.json``)."""
+    """The epoch records of a run directory (``metrics.json``, read through ``current/`` when
+    a kill came before the top-level link was made)."""
     path = Path(run_dir) / "metrics.json"
+    if not path.exists() and (Path(run_dir) / "current" / "metrics.json").is_file():
+        path = Path(run_dir) / "current" / "metrics.json"
     if not path.exists():
         raise ParameterError(f"{path}: no metrics.json; is {run_dir} a training run directory (eventkit train --out) "
                              f"with a completed epoch?")

@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "data": ("eventkit.cli.data", "data", "Dataset manifests: what to download, where, and checks."),
     "train": ("eventkit.cli.train", "train", "Train a spiking network on a cached dataset."),
     "plot": ("eventkit.cli.plot", "plot", "Plot the curves of a training run directory."),
+    "eval": ("eventkit.cli.eval", "eval_run", "Evaluate a training run's network on a split."),
 }
 
 
@@ -59,3 +60,7 @@ def cli(verbose: int, quiet: bool) -> None:
     """eventkit: neuromorphic datasets to frames, caches and spiking networks."""
     level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+if __name__ == "__main__":  # python -m eventkit.cli.main ... (e.g. under torchrun -m)
+    cli()

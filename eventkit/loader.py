@@ -1,29 +1,25 @@
 """Torch datasets over a frame cache (``eventkit.cache.CacheStore``).
 
-- :class:`FrameDataset` — map-style: ``ds[i] -> (frames, label)``, frames an integer tensor
-  ``[T, P, H, W]`` (the store's dtype: uint8 or uint16, never converted to float here).
+- :class:`FrameDataset` — map-style: ``ds[i] -> (frames, label)``, frames a tensor
+  ``[T, P, H, W]`` (audio ``[T, P, C]``) of the store's dtype (uint8 or uint16) unless
+  ``output_dtype`` asks for ``uint8`` (saturating) or ``float32``.
 - :class:`FrameStream` — ``IterableDataset`` reading whole shards: shard-level shuffle
   plus a shuffle buffer, split across DDP ranks and DataLoader workers so that every
   sample is yielded exactly once per epoch in total (or equal counts per rank with
   ``drop_last=True``); deterministic per ``(seed, epoch, world_size)`` — independent of
   ``num_workers`` when given the DataLoader's ``batch_size`` (``make_loader`` does).
-- :func:`to_device` — a batch ``([B, T, ...] uint, [B] labels)`` to ``(float [T, B, ...],
+  Without :meth:`~FrameStream.set_epoch` every pass advances the epoch by one by itself
+  (also in DataLoader workers, persistent or not).
+- Both take ``samples=`` (a subset of store indices, e.g. a validation split),
+  ``transform=`` (a callable on the frames tensor of one sample, run where the sample is
+  read: in the DataLoader worker) and ``target_transform=``.
+- :func:`to_device` — a batch ``([B, T, ...], [B] labels)`` to ``(float [T, B, ...],
   int64 [B])`` on the device (the integer tensor moves first; conversion happens there).
 - :func:`make_loader` — a ``DataLoader`` with a ``set_epoch`` passthrough.
 
 Stores are opened lazily in the process that reads them (each DataLoader worker opens its
-own); pickling a dataset carries only its path.
-
-Splitting an epoch (the pure function :func:`partition`): the shards are permuted by
-``(seed, epoch)`` and concatenated into one sequence of N samples; rank ``r`` of ``W``
-takes the contiguous slice ``[r*N//W, (r+1)*N//W)`` (``drop_last``: ``[r*q, (r+1)*q)``,
-``q = N//W``, the last ``N - W*q`` samples of the epoch's sequence are dropped); worker
-``w`` of ``K`` takes the same kind of contiguous slice of its rank's slice. A worker thus
-reads about ``1/(W*K)`` of the shards, each once, in whole contiguous pieces. With
-``batch_size=B`` (worker-count-independent order) the rank's sequence is instead built as
-for one worker (shard pieces, within-piece permutation, shuffle buffer) and worker ``w``
-takes its batches ``w, w+K, ...``: the DataLoader's in-order round-robin over workers
-yields exactly the one-worker sequence. :func:`epoch_order` gives either order.
+own); pickling a dataset carries only its path (and a few bytes of epoch counters).
+How an epoch is split over ranks and workers: :mod:`eventkit.epoch_plan`.
 """
 from __future__ import annotations
 
@@ -37,134 +33,17 @@ from torch.utils.data import DataLoader, Dataset, IterableDataset, get_worker_in
 from torch.utils.data.distributed import DistributedSampler
 
 from eventkit.cache import CacheStore
+from eventkit.epoch_clock import EpochClock
+from eventkit.epoch_plan import Segment, _check_split, _ordered, _worker_rng, epoch_order, partition, rank_bounds
 from eventkit.errors import ParameterError
 
-__all__ = ["FrameDataset", "FrameStream", "to_device", "make_loader", "partition", "epoch_order",
-           "EventkitLoader"]
+__all__ = ["FrameDataset", "FrameStream", "to_device", "make_loader", "partition", "epoch_order", "rank_bounds",
+           "EventkitLoader", "OUTPUT_DTYPES"]
 
-Segment = tuple[int, int, int]  # (shard k, first sample, stop sample)
-
-
-# ---------------------------------------------------------------------------------------
-# the epoch plan: pure functions of integers
-# ---------------------------------------------------------------------------------------
-
-def _check_split(name: str, index: int, count: int) -> None:
-    if not isinstance(count, (int, np.integer)) or count < 1:
-        raise ParameterError(f"{name} count must be an integer >= 1, got {count!r}")
-    if not isinstance(index, (int, np.integer)) or not 0 <= index < count:
-        raise ParameterError(f"{name} index {index!r} must be in [0, {count})")
-
-
-def _check_ranges(n_samples: int, shard_ranges: Sequence[tuple[int, int]]) -> None:
-    expected = 0
-    for k, (start, stop) in enumerate(shard_ranges):
-        if start != expected or stop < start:
-            raise ParameterError(f"shard_ranges must tile [0, n_samples) in order; shard {k} is "
-                                 f"[{start}, {stop}) but should start at {expected}")
-        expected = stop
-    if expected != n_samples:
-        raise ParameterError(f"shard_ranges cover {expected} samples, n_samples is {n_samples}")
-
-
-def rank_bounds(n_samples: int, rank: int, world_size: int, drop_last: bool = False) -> tuple[int, int]:
-    """Positions ``[lo, hi)`` of rank ``rank``'s slice of an epoch's sample sequence."""
-    _check_split("rank", rank, world_size)
-    if drop_last:
-        per = n_samples // world_size
-        return rank * per, (rank + 1) * per
-    return rank * n_samples // world_size, (rank + 1) * n_samples // world_size
-
-
-def partition(n_samples: int, shard_ranges: Sequence[tuple[int, int]], rank: int, world_size: int,
-              worker: int, n_workers: int, seed: int, epoch: int, *, shuffle: bool = True,
-              drop_last: bool = False) -> list[Segment]:
-    """The contiguous pieces of shards that (rank, worker) reads in an epoch, in read order.
-
-    ``shard_ranges[k] = (start, stop)`` tile ``[0, n_samples)``. Returns ``(k, start, stop)``
-    segments; over all ranks and workers they cover every sample exactly once (with
-    ``drop_last`` every rank gets ``n_samples // world_size`` samples and the rest of the
-    epoch's sequence is dropped). The shard order depends only on ``(seed, epoch)``.
-    """
-    _check_ranges(n_samples, shard_ranges)
-    _check_split("worker", worker, n_workers)
-    lo, hi = rank_bounds(n_samples, rank, world_size, drop_last)
-    m = hi - lo
-    wlo, whi = lo + worker * m // n_workers, lo + (worker + 1) * m // n_workers
-    if shuffle:
-        order = np.random.default_rng([int(seed), int(epoch), 0]).permutation(len(shard_ranges))
-    else:
-        order = np.arange(len(shard_ranges))
-    segments: list[Segment] = []
-    pos = 0  # position of the current shard's first sample in the epoch's sequence
-    for k in order:
-        start, stop = shard_ranges[int(k)]
-        size = stop - start
-        a, b = max(wlo, pos), min(whi, pos + size)
-        if a < b:
-            segments.append((int(k), start + (a - pos), start + (b - pos)))
-        pos += size
-        if pos >= whi:
-            break
-    return segments
-
-
-def _worker_rng(seed: int, epoch: int, rank: int, world_size: int, worker: int, n_workers: int) -> np.random.Generator:
-    return np.random.default_rng([int(seed), int(epoch), 1, rank, world_size, worker, n_workers])
-
-
-def _ordered(segments: Sequence[Segment], read: Callable[[int, int], Any], rng: np.random.Generator,
-             shuffle: bool, buffer_size: int) -> Iterator[tuple[int, Any, int]]:
-    """Yield ``(index, payload_j, j)`` for every sample of ``segments`` in epoch order.
-
-    ``read(start, stop)`` returns the segment's payload (read once per segment); items are
-    permuted within a segment and then pass a shuffle buffer of ``buffer_size`` items.
-    """
-    def items() -> Iterator[tuple[int, Any, int]]:
-        for _, start, stop in segments:
-            payload = read(start, stop)
-            local = rng.permutation(stop - start) if shuffle else range(stop - start)
-            for j in local:
-                yield start + int(j), payload, int(j)
-
-    if not shuffle or buffer_size <= 1:
-        yield from items()
-        return
-    buf: list[tuple[int, Any, int]] = []
-    for item in items():
-        if len(buf) < buffer_size:
-            buf.append(item)
-            continue
-        j = int(rng.integers(buffer_size))
-        out, buf[j] = buf[j], item
-        yield out
-    for j in rng.permutation(len(buf)):
-        yield buf[int(j)]
-
-
-def epoch_order(n_samples: int, shard_ranges: Sequence[tuple[int, int]], rank: int, world_size: int,
-                worker: int, n_workers: int, seed: int, epoch: int, *, shuffle: bool = True,
-                shuffle_buffer: int = 256, drop_last: bool = False, batch_size: int | None = None) -> np.ndarray:
-    """Sample indices in the order :class:`FrameStream` yields them for (rank, worker), int64 ``[n]``.
-
-    ``batch_size=None``: the worker's contiguous slice of its rank's sequence (see
-    :func:`partition`), shuffled by its own generator. ``batch_size=B``: the rank's
-    sequence is built as for one worker, and worker ``w`` of ``K`` takes its batches
-    ``w, w + K, w + 2K, ...`` — the DataLoader's round-robin over workers then restores
-    the one-worker order exactly, whatever ``K``.
-    """
-    if batch_size is not None and int(batch_size) < 1:
-        raise ParameterError(f"batch_size={batch_size} must be >= 1 (or None)")
-    _check_split("worker", worker, n_workers)
-    if batch_size is not None:
-        order = epoch_order(n_samples, shard_ranges, rank, world_size, 0, 1, seed, epoch, shuffle=shuffle,
-                            shuffle_buffer=shuffle_buffer, drop_last=drop_last)
-        return order[(np.arange(order.size) // int(batch_size)) % n_workers == worker]
-    segments = partition(n_samples, shard_ranges, rank, world_size, worker, n_workers, seed, epoch,
-                         shuffle=shuffle, drop_last=drop_last)
-    rng = _worker_rng(seed, epoch, rank, world_size, worker, n_workers)
-    order = [i for i, _, _ in _ordered(segments, lambda a, b: None, rng, shuffle, shuffle_buffer)]
-    return np.asarray(order, dtype=np.int64)
+#: ``output_dtype`` values: ``None``/``"store"`` keeps the store's integers (uint8/uint16),
+#: ``"uint8"`` saturates counts above 255, ``"float32"`` converts exactly (counts < 2**24)
+OUTPUT_DTYPES: dict[str, torch.dtype | None] = {"store": None, "uint8": torch.uint8, "float32": torch.float32,
+                                                "float": torch.float32}
 
 
 def _dist_rank_world(rank: int | None, world_size: int | None) -> tuple[int, int]:
@@ -179,6 +58,58 @@ def _dist_rank_world(rank: int | None, world_size: int | None) -> tuple[int, int
             world_size = 1 if world_size is None else world_size
     _check_split("rank", rank, world_size)
     return int(rank), int(world_size)
+
+
+def _output_dtype(value: str | torch.dtype | None, where: str) -> torch.dtype | None:
+    if value is None or isinstance(value, torch.dtype) and value in (torch.uint8, torch.float32):
+        return value
+    if isinstance(value, str) and value.lower() in OUTPUT_DTYPES:
+        return OUTPUT_DTYPES[value.lower()]
+    raise ParameterError(f"{where}: output_dtype={value!r}; use None/'store' (the store's integers), 'uint8' or "
+                         f"'float32'")
+
+
+def _subset(samples: Any, n: int, where: str) -> np.ndarray:
+    """``samples`` as int64 store indices ``[m]`` (in [0, n), no repeats)."""
+    arr = np.asarray(samples)
+    if arr.ndim != 1 or (arr.size and arr.dtype.kind not in "iu"):
+        raise ParameterError(f"{where}: samples must be a 1-D sequence of integer store indices, got "
+                             f"{arr.dtype} of shape {list(arr.shape)}")
+    arr = arr.astype(np.int64)
+    if arr.size and (int(arr.min()) < 0 or int(arr.max()) >= n):
+        raise ParameterError(f"{where}: samples must lie in [0, {n}) (the store's samples), got "
+                             f"{int(arr.min())}..{int(arr.max())}")
+    if np.unique(arr).size != arr.size:
+        raise ParameterError(f"{where}: samples repeats indices; give each store index once")
+    return arr
+
+
+def _check_callable(fn: Any, name: str, where: str) -> None:
+    if fn is not None and not callable(fn):
+        raise ParameterError(f"{where}: {name} must be callable or None, got {type(fn).__name__}")
+
+
+class _Delivery:
+    """What happens to one sample on its way out: dtype conversion, then the transforms."""
+
+    def __init__(self, output_dtype: torch.dtype | None, transform: Callable | None,
+                 target_transform: Callable | None):
+        self.output_dtype = output_dtype
+        self.transform = transform
+        self.target_transform = target_transform
+
+    def __call__(self, frames: np.ndarray, label: int) -> tuple[Any, Any]:
+        if self.output_dtype == torch.uint8 and frames.dtype != np.uint8:
+            frames = np.minimum(frames, 255).astype(np.uint8)
+        elif self.output_dtype == torch.float32:
+            frames = frames.astype(np.float32)
+        x: Any = torch.from_numpy(np.ascontiguousarray(frames))
+        y: Any = int(label)
+        if self.transform is not None:
+            x = self.transform(x)
+        if self.target_transform is not None:
+            y = self.target_transform(y)
+        return x, y
 
 
 # ---------------------------------------------------------------------------------------
@@ -212,37 +143,43 @@ class _LazyStore:
         state["_store"] = None
         return state
 
-
-def _tensor(frames: np.ndarray) -> torch.Tensor:
-    """Integer frames as a tensor of the same dtype (uint8/uint16/int32...), no float conversion."""
-    return torch.from_numpy(np.ascontiguousarray(frames))
-
-
 class FrameDataset(Dataset):
     """Map-style dataset over a complete cache store.
 
-    ``ds[i] -> (frames, label)``: frames an integer tensor ``[T, P, H, W]`` (vision; audio
-    ``[T, P, C]``) of the store's dtype (uint16 by default), label a Python int. One read
-    of one inner chunk per item; the store is opened lazily in each worker process.
+    ``ds[i] -> (frames, label)``: frames a tensor ``[T, P, H, W]`` (vision; audio
+    ``[T, P, C]``) of the store's dtype (uint16 by default) or of ``output_dtype``
+    (``"uint8"``: counts above 255 saturate; ``"float32"``), label a Python int; then
+    ``transform(frames)`` and ``target_transform(label)`` when given. ``samples``: a subset
+    of store indices (item ``i`` is store sample ``samples[i]``). One read of one inner
+    chunk per item; the store is opened lazily in each worker process.
     """
 
-    def __init__(self, path: str | os.PathLike):
+    def __init__(self, path: str | os.PathLike, *, samples: Sequence[int] | np.ndarray | None = None,
+                 transform: Callable[[torch.Tensor], Any] | None = None,
+                 target_transform: Callable[[int], Any] | None = None,
+                 output_dtype: str | torch.dtype | None = None):
+        _check_callable(transform, "transform", "FrameDataset")
+        _check_callable(target_transform, "target_transform", "FrameDataset")
         self._lazy = _LazyStore(path)
         self.path = self._lazy.url
         self.meta = self._lazy.meta
         self.frame_shape = self._lazy.frame_shape
         self.dtype = self._lazy.dtype
+        self.indices = None if samples is None else _subset(samples, self._lazy.n_samples, "FrameDataset")
+        self._deliver = _Delivery(_output_dtype(output_dtype, "FrameDataset"), transform, target_transform)
 
     def __len__(self) -> int:
-        return self._lazy.n_samples
+        return self._lazy.n_samples if self.indices is None else int(self.indices.size)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        frames, label = self._lazy.store().read_sample(int(i))
-        return _tensor(frames), label
+    def __getitem__(self, i: int) -> tuple[Any, Any]:
+        index = int(i) if self.indices is None else int(self.indices[i])
+        frames, label = self._lazy.store().read_sample(index)
+        return self._deliver(frames, label)
 
     def labels(self) -> np.ndarray:
-        """int64 labels ``[N]`` (for class-balanced samplers)."""
-        return self._lazy.store().labels()
+        """int64 labels ``[len(self)]`` (for class-balanced samplers), in item order."""
+        labels = self._lazy.store().labels()
+        return labels if self.indices is None else labels[self.indices]
 
 
 class FrameStream(IterableDataset):
@@ -251,8 +188,11 @@ class FrameStream(IterableDataset):
     Parameters: ``shuffle`` (shard order and a shuffle buffer of ``shuffle_buffer`` samples),
     ``seed``, ``rank``/``world_size`` (default: ``torch.distributed`` when initialised, else
     0/1), ``drop_last`` (equal sample counts on every rank), ``return_index`` (yield
-    ``(frames, label, index)``). Call :meth:`set_epoch` before each epoch. Yields
-    ``(frames uint tensor [T, P, H, W], int label)``.
+    ``(frames, label, store index)``), ``samples`` (stream only these store indices, e.g. a
+    validation split; the plan below then runs over their positions), ``transform`` /
+    ``target_transform`` (callables on one sample's frames / label), ``output_dtype``
+    (``None``: the store's integers; ``"uint8"``: saturating; ``"float32"``). Yields
+    ``(frames [T, P, H, W], int label)``.
 
     Every epoch yields each sample exactly once over all ranks and DataLoader workers.
     The set of samples of a rank depends on ``(seed, epoch, world_size)`` only. Their
@@ -261,12 +201,20 @@ class FrameStream(IterableDataset):
     any ``num_workers`` (each worker reads the compressed bytes of its rank's shards but
     decodes only its own samples); with ``batch_size=None`` each worker reads a contiguous
     slice of the shards (least I/O) and the order also depends on ``num_workers``.
-    Use non-persistent workers (the default) so :meth:`set_epoch` reaches them.
+
+    Epochs: :meth:`set_epoch` selects the epoch of the next pass; without it each pass
+    (each ``iter()``, in this process or in every DataLoader worker) advances the epoch by
+    one, so plain loops and frameworks that never call it still reshuffle. The counters
+    live in shared memory: persistent DataLoader workers see ``set_epoch`` too.
     """
 
     def __init__(self, path: str | os.PathLike, shuffle: bool = True, seed: int = 0, rank: int | None = None,
                  world_size: int | None = None, shuffle_buffer: int = 256, drop_last: bool = False,
-                 return_index: bool = False, batch_size: int | None = None):
+                 return_index: bool = False, batch_size: int | None = None, *,
+                 samples: Sequence[int] | np.ndarray | None = None,
+                 transform: Callable[[torch.Tensor], Any] | None = None,
+                 target_transform: Callable[[int], Any] | None = None,
+                 output_dtype: str | torch.dtype | None = None):
         if batch_size is not None and int(batch_size) < 1:
             raise ParameterError(f"FrameStream: batch_size={batch_size} must be >= 1 (or None)")
         if int(shuffle_buffer) < 0:
@@ -275,6 +223,8 @@ class FrameStream(IterableDataset):
             if rank is None or world_size is None:
                 raise ParameterError("FrameStream: give both rank and world_size, or neither")
             _check_split("rank", rank, world_size)
+        _check_callable(transform, "transform", "FrameStream")
+        _check_callable(target_transform, "target_transform", "FrameStream")
         self._lazy = _LazyStore(path)
         self.path = self._lazy.url
         self.meta = self._lazy.meta
@@ -288,11 +238,30 @@ class FrameStream(IterableDataset):
         self.drop_last = bool(drop_last)
         self.return_index = bool(return_index)
         self.batch_size = None if batch_size is None else int(batch_size)
-        self.epoch = 0
+        self._deliver = _Delivery(_output_dtype(output_dtype, "FrameStream"), transform, target_transform)
+        n = self._lazy.n_samples
+        if samples is None:
+            self.indices: np.ndarray | None = None
+            self._ranges = [tuple(r) for r in self._lazy.shard_ranges]
+        else:  # positions of the sorted subset; shard k's members are one contiguous run of them
+            self.indices = np.sort(_subset(samples, n, "FrameStream"))
+            cuts = np.searchsorted(self.indices, [a for a, _ in self._lazy.shard_ranges] + [n])
+            self._ranges = [(int(cuts[k]), int(cuts[k + 1])) for k in range(len(self._lazy.shard_ranges))]
+        self._n = n if self.indices is None else int(self.indices.size)
+        self._clock = EpochClock()
+
+    @property
+    def epoch(self) -> int:
+        """The epoch of the next pass (after the passes made since the last :meth:`set_epoch`)."""
+        return self._clock.next_epoch()
+
+    @epoch.setter
+    def epoch(self, value: int) -> None:
+        self.set_epoch(value)
 
     def set_epoch(self, epoch: int) -> None:
-        """Select the epoch (changes shard order and shuffle buffer draws)."""
-        self.epoch = int(epoch)
+        """Select the epoch of the next pass (changes shard order and shuffle buffer draws)."""
+        self._clock.set(int(epoch))
 
     def __getstate__(self) -> dict:
         # DataLoader workers started by spawn/forkserver unpickle the dataset in a process where
@@ -305,44 +274,57 @@ class FrameStream(IterableDataset):
     def __len__(self) -> int:
         """Samples this rank yields per epoch (over all its DataLoader workers)."""
         rank, world = _dist_rank_world(self.rank, self.world_size)
-        lo, hi = rank_bounds(self._lazy.n_samples, rank, world, self.drop_last)
+        lo, hi = rank_bounds(self._n, rank, world, self.drop_last)
         return hi - lo
 
-    def plan(self, worker: int = 0, n_workers: int = 1) -> list[Segment]:
-        """The shard segments (k, start, stop) that ``worker`` of ``n_workers`` reads this epoch.
+    def plan(self, worker: int = 0, n_workers: int = 1, epoch: int | None = None) -> list[Segment]:
+        """The segments (k, start, stop) that ``worker`` of ``n_workers`` reads in ``epoch``
+        (default: the next pass's). ``start``/``stop`` are store indices, or positions in the
+        sorted ``indices`` when the stream has ``samples``.
 
         (``batch_size=None`` mode; with ``batch_size`` set and several workers, every worker
         reads the rank's whole plan, ``plan(0, 1)``, and decodes only its own batches.)
         """
         rank, world = _dist_rank_world(self.rank, self.world_size)
-        return partition(self._lazy.n_samples, self._lazy.shard_ranges, rank, world, worker, n_workers,
-                         self.seed, self.epoch, shuffle=self.shuffle, drop_last=self.drop_last)
+        epoch = self.epoch if epoch is None else int(epoch)
+        return partition(self._n, self._ranges, rank, world, worker, n_workers, self.seed, epoch,
+                         shuffle=self.shuffle, drop_last=self.drop_last)
+
+    def _item(self, frames: np.ndarray, label: int, index: int) -> tuple:
+        item = self._deliver(frames, label)
+        return (*item, index) if self.return_index else item
 
     def __iter__(self) -> Iterator[tuple]:
         info = get_worker_info()
         worker, n_workers = (0, 1) if info is None else (info.id, info.num_workers)
+        epoch = self._clock.begin_pass(0 if info is None else 1 + info.id)
         rank, world = _dist_rank_world(self.rank, self.world_size)
         store = self._lazy.store()
         if self.batch_size is not None and n_workers > 1:
-            yield from self._iter_batch_interleaved(store, rank, world, worker, n_workers)
+            yield from self._iter_batch_interleaved(store, rank, world, worker, n_workers, epoch)
             return
-        segments = self.plan(worker, n_workers)
-        rng = _worker_rng(self.seed, self.epoch, rank, world, worker, n_workers)
+        segments = self.plan(worker, n_workers, epoch)
+        rng = _worker_rng(self.seed, epoch, rank, world, worker, n_workers)
+        sub = self.indices
 
-        def read(start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
-            return store.read_range(start, stop)
+        def read(start: int, stop: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+            if sub is None:
+                return (*store.read_range(start, stop), None)
+            idx = sub[start:stop]
+            return (*store.read_range(int(idx[0]), int(idx[-1]) + 1), idx - idx[0])
 
-        for index, (frames, labels), j in _ordered(segments, read, rng, self.shuffle, self.shuffle_buffer):
-            item = (_tensor(frames[j]), int(labels[j]))
-            yield (*item, index) if self.return_index else item
+        for pos, (frames, labels, rows), j in _ordered(segments, read, rng, self.shuffle, self.shuffle_buffer):
+            r = j if rows is None else int(rows[j])
+            yield self._item(frames[r], labels[r], pos if sub is None else int(sub[pos]))
 
     def _iter_batch_interleaved(self, store: CacheStore, rank: int, world: int, worker: int,
-                                n_workers: int) -> Iterator[tuple]:
+                                n_workers: int, epoch: int) -> Iterator[tuple]:
         """Worker ``worker``'s batches of the rank's one-worker sequence, decoded on demand."""
-        lazy = self._lazy
-        mine = epoch_order(lazy.n_samples, lazy.shard_ranges, rank, world, worker, n_workers, self.seed,
-                           self.epoch, shuffle=self.shuffle, shuffle_buffer=self.shuffle_buffer,
-                           drop_last=self.drop_last, batch_size=self.batch_size)
+        mine = epoch_order(self._n, self._ranges, rank, world, worker, n_workers, self.seed, epoch,
+                           shuffle=self.shuffle, shuffle_buffer=self.shuffle_buffer, drop_last=self.drop_last,
+                           batch_size=self.batch_size)
+        if self.indices is not None:
+            mine = self.indices[mine]
         labels = store.labels()
         shard_of = mine // store.shard_size
         remaining = np.bincount(shard_of, minlength=store.n_shards)
@@ -355,8 +337,7 @@ class FrameStream(IterableDataset):
             remaining[k] -= 1
             if remaining[k] == 0:
                 del blobs[k]
-            item = (_tensor(frames), int(labels[index]))
-            yield (*item, index) if self.return_index else item
+            yield self._item(frames, labels[index], index)
 
 
 # ---------------------------------------------------------------------------------------
@@ -365,10 +346,10 @@ class FrameStream(IterableDataset):
 
 def to_device(batch: Sequence[torch.Tensor], device: torch.device | str, dtype: torch.dtype = torch.float32,
               non_blocking: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(frames [B, T, ...] integer, labels [B])`` -> ``(frames [T, B, ...] dtype, labels int64 [B])`` on ``device``.
+    """``(frames [B, T, ...], labels [B])`` -> ``(frames [T, B, ...] dtype, labels int64 [B])`` on ``device``.
 
-    The integer tensor is moved first (2-4x fewer bytes than float32) and converted on the
-    device, in one pass that also makes it time-first and contiguous.
+    The frames are moved as they come (integers: 2-4x fewer bytes than float32) and
+    converted on the device, in one pass that also makes them time-first and contiguous.
     """
     frames, labels = batch[0], batch[1]
     if not isinstance(frames, torch.Tensor) or frames.dim() < 2:
@@ -388,28 +369,48 @@ def to_device(batch: Sequence[torch.Tensor], device: torch.device | str, dtype: 
 
 
 class EventkitLoader(DataLoader):
-    """A ``DataLoader`` whose :meth:`set_epoch` reaches the ``FrameStream`` or the sampler."""
+    """A ``DataLoader`` whose :meth:`set_epoch` reaches the ``FrameStream`` or the sampler.
+
+    Without ``set_epoch`` every pass advances the epoch by one (the ``FrameStream`` counts
+    its passes; a sampler with ``set_epoch`` is advanced here before each pass)."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._ek_epoch, self._ek_fresh = 0, True
 
     def set_epoch(self, epoch: int) -> None:
         """Select the epoch for shuffling (call before iterating)."""
         if isinstance(self.dataset, FrameStream):
             self.dataset.set_epoch(epoch)
         elif hasattr(self.sampler, "set_epoch"):
-            self.sampler.set_epoch(epoch)
+            self._ek_epoch, self._ek_fresh = int(epoch), True
+
+    def __iter__(self):
+        if not isinstance(self.dataset, FrameStream) and hasattr(self.sampler, "set_epoch"):
+            if not self._ek_fresh:
+                self._ek_epoch += 1
+            self.sampler.set_epoch(self._ek_epoch)
+            self._ek_fresh = False
+        return super().__iter__()
 
 
 def make_loader(path: str | os.PathLike, batch_size: int, *, stream: bool = True, workers: int = 0,
                 shuffle: bool = True, seed: int = 0, drop_last: bool = False, pin_memory: bool | None = None,
                 shuffle_buffer: int = 256, rank: int | None = None, world_size: int | None = None,
-                worker_independent_order: bool = True, **loader_kwargs: Any) -> EventkitLoader:
-    """A DataLoader of ``(uint frames [B, T, ...], int64 labels [B])`` batches over a cache store.
+                worker_independent_order: bool = True, samples: Sequence[int] | np.ndarray | None = None,
+                transform: Callable[[torch.Tensor], Any] | None = None,
+                target_transform: Callable[[int], Any] | None = None,
+                output_dtype: str | torch.dtype | None = None, **loader_kwargs: Any) -> EventkitLoader:
+    """A DataLoader of ``(frames [B, T, ...], int64 labels [B])`` batches over a cache store.
 
     ``stream=True``: :class:`FrameStream` (whole-shard reads, rank/worker split, exactly
     once per epoch; ``worker_independent_order=True`` gives the same batches for any
     ``workers``, ``False`` the least I/O per worker). ``stream=False``: :class:`FrameDataset`
     with a ``DistributedSampler`` (random access; it pads ranks to equal length unless
-    ``drop_last``). ``pin_memory`` defaults to ``torch.cuda.is_available()``. Call
-    ``loader.set_epoch(e)`` each epoch.
+    ``drop_last``). ``samples``, ``transform``, ``target_transform`` and ``output_dtype`` go
+    to the dataset. ``pin_memory`` defaults to ``torch.cuda.is_available()``.
+    ``loader.set_epoch(e)`` selects the epoch; without it each pass advances it by one.
+    ``persistent_workers=True`` keeps the per-epoch shuffle (the epoch is shared memory).
     """
     if int(batch_size) < 1:
         raise ParameterError(f"make_loader: batch_size={batch_size} must be >= 1")
@@ -417,13 +418,15 @@ def make_loader(path: str | os.PathLike, batch_size: int, *, stream: bool = True
         raise ParameterError(f"make_loader: workers={workers} must be >= 0")
     if pin_memory is None:
         pin_memory = torch.cuda.is_available()
+    data_kw = dict(samples=samples, transform=transform, target_transform=target_transform,
+                   output_dtype=output_dtype)
     if stream:
         ds = FrameStream(path, shuffle=shuffle, seed=seed, rank=rank, world_size=world_size,
                          shuffle_buffer=shuffle_buffer, drop_last=drop_last,
-                         batch_size=int(batch_size) if worker_independent_order else None)
+                         batch_size=int(batch_size) if worker_independent_order else None, **data_kw)
         return EventkitLoader(ds, batch_size=int(batch_size), num_workers=int(workers), pin_memory=pin_memory,
                               **loader_kwargs)
-    ds_map = FrameDataset(path)
+    ds_map = FrameDataset(path, **data_kw)
     r, w = _dist_rank_world(rank, world_size)
     sampler = DistributedSampler(ds_map, num_replicas=w, rank=r, shuffle=shuffle, seed=seed, drop_last=drop_last)
     return EventkitLoader(ds_map, batch_size=int(batch_size), sampler=sampler, num_workers=int(workers),

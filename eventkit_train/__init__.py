@@ -2,7 +2,8 @@
 
 Public API: ``build`` / ``plif_net`` / ``fsnn`` (networks from the papers' notation,
 :mod:`eventkit_train.models`), ``TrainConfig`` / ``load_config`` / ``train``
-(:mod:`eventkit_train.trainer`) and the metrics helpers (:mod:`eventkit_train.metrics`).
+(:mod:`eventkit_train.trainer`), ``load_run`` / ``evaluate_run`` (:mod:`eventkit_train.runs`)
+and the metrics helpers (:mod:`eventkit_train.metrics`, :mod:`eventkit_train.runlog`).
 Neurons, surrogates and losses live in :mod:`eventkit_train.neurons`,
 :mod:`eventkit_train.surrogate` and :mod:`eventkit_train.losses`. Imports are lazy so that
 ``import eventkit_train`` stays cheap.
@@ -23,8 +24,10 @@ _LAZY: dict[str, str] = {
     "load_config": "eventkit_train.trainer",
     "train": "eventkit_train.trainer",
     "SpikeRecorder": "eventkit_train.metrics",
-    "plot_run": "eventkit_train.metrics",
-    "read_metrics": "eventkit_train.metrics",
+    "load_run": "eventkit_train.runs",
+    "evaluate_run": "eventkit_train.runs",
+    "plot_run": "eventkit_train.runlog",
+    "read_metrics": "eventkit_train.runlog",
 }
 
 __all__ = sorted(_LAZY)

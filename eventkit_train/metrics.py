@@ -1,4 +1,4 @@
-"""Training metrics: predictions, accuracy, latency curve, spike rates, run-dir logs.
+"""Training metrics: predictions, accuracy, latency curve, spike rates.
 
 Conventions (``docs/training.md``):
 
@@ -13,12 +13,7 @@ Conventions (``docs/training.md``):
 """
 from __future__ import annotations
 
-import csv
-import json
-import math
-import os
-from collections.abc import Iterable, Mapping
-from pathlib import Path
+from collections.abc import Iterable
 from typing import Any
 
 import torch
@@ -115,152 +110,24 @@ class SpikeRecorder:
         """Mean firing rate per layer (spikes per neuron per time step)."""
         return {name: float(self.sums[name]) / self.counts[name] if self.counts[name] else 0.0 for name in self.sums}
 
-
-class RunLog:
-    """Per-epoch metrics of a run directory: ``metrics.json`` (list of epoch dicts),
-    ``metrics.csv`` (scalar columns; per-layer rates as ``rate/<layer>``) and
-    ``config.json``. Both metric files are rewritten whole after every epoch (atomic
-    replace), so a crash never leaves a half-written row."""
-
-    def __init__(self, run_dir: str | os.PathLike):
-        self.run_dir = Path(run_dir)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.records: list[dict[str, Any]] = []
-
-    @property
-    def json_path(self) -> Path:
-        return self.run_dir / "metrics.json"
-
-    @property
-    def csv_path(self) -> Path:
-        return self.run_dir / "metrics.csv"
-
-    def load(self) -> list[dict[str, Any]]:
-        """Read back ``metrics.json`` (for ``--resume``)."""
-        if self.json_path.exists():
-            self.records = read_metrics(self.run_dir)
-        return self.records
-
-    def write_config(self, config: Mapping[str, Any]) -> None:
-        _atomic_write(self.run_dir / "config.json", json.dumps(dict(config), indent=2, sort_keys=True) + "\n")
-
-    def append(self, record: Mapping[str, Any], *, keep_epochs_below: int | None = None) -> None:
-        """Add one epoch record (dropping records of epochs >= ``keep_epochs_below`` first)."""
-        if keep_epochs_below is not None:
-            self.records = [r for r in self.records if r.get("epoch", 0) < keep_epochs_below]
-        self.records.append(dict(record))
-        _atomic_write(self.json_path, json.dumps(self.records, indent=1) + "\n")
-        rows = [flatten_record(r) for r in self.records]
-        cols: list[str] = []
-        for r in rows:
-            cols.extend(c for c in r if c not in cols)
-        tmp = self.csv_path.with_suffix(".csv.tmp")
-        with open(tmp, "w", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=cols)
-            w.writeheader()
-            w.writerows(rows)
-        os.replace(tmp, self.csv_path)
+    def totals(self, device: torch.device | str = "cpu") -> tuple[Tensor, Tensor]:
+        """``(spike sums float64 [L], element counts float64 [L])`` in layer order, to be summed
+        over DDP ranks; :func:`rates_from` turns the sums into :meth:`rates`."""
+        sums = torch.stack([torch.as_tensor(self.sums[n], dtype=torch.float64).to(device) for n in self.sums]) \
+            if self.sums else torch.zeros(0, dtype=torch.float64, device=device)
+        counts = torch.tensor([float(self.counts[n]) for n in self.sums], dtype=torch.float64, device=device)
+        return sums, counts
 
 
-def flatten_record(record: Mapping[str, Any]) -> dict[str, Any]:
-    """Scalar view of an epoch record for the CSV: ``spike_rates`` -> ``rate/<layer>``
-    columns; the latency curve is kept in JSON only."""
-    out: dict[str, Any] = {}
-    for k, v in record.items():
-        if k == "spike_rates" and isinstance(v, Mapping):
-            out.update({f"rate/{name}": r for name, r in v.items()})
-        elif isinstance(v, (int, float, str, bool)) or v is None:
-            out[k] = v
-    return out
+def rates_from(names: Iterable[str], sums: Tensor, counts: Tensor) -> dict[str, float]:
+    """``{layer: sum / count}`` from :meth:`SpikeRecorder.totals` (summed over ranks)."""
+    return {n: float(s) / float(c) if float(c) else 0.0 for n, s, c in zip(names, sums.tolist(), counts.tolist())}
 
 
-def read_metrics(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
-    """The epoch records of a run directory (``metrics.json``)."""
-    path = Path(run_dir) / "metrics.json"
-    if not path.exists():
-        raise ParameterError(f"{path}: no metrics.json; is {run_dir} a training run directory (eventkit train --out)?")
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise ParameterError(f"{path}: not valid JSON ({exc}); the file is damaged") from exc
-    if not isinstance(data, list):
-        raise ParameterError(f"{path}: expected a list of epoch records")
-    return data
+__all__ = ["predict", "correct", "latency_correct", "SpikeRecorder", "rates_from", "OUTPUT_KINDS",
+           "RunLog", "read_metrics", "plot_run", "flatten_record"]
+
+# the run-folder files moved to eventkit_train.runlog; these names stay importable from here
+from .runlog import RunLog, flatten_record, plot_run, read_metrics  # noqa: E402
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
-__all__ = ["predict", "correct", "latency_correct", "SpikeRecorder", "RunLog", "read_metrics", "plot_run",
-           "flatten_record", "OUTPUT_KINDS"]
-
-
-def plot_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike | None = None) -> list[Path]:
-    """PNG curves of a run directory (matplotlib, Agg backend, imported here only):
-    ``loss.png``, ``accuracy.png`` (train/test per epoch), ``spike_rates.png`` (per layer
-    per epoch) and ``latency.png`` (test accuracy versus time steps, last and best epoch).
-    Returns the written paths (in ``out_dir``, default the run directory)."""
-    records = read_metrics(run_dir)
-    if not records:
-        raise ParameterError(f"{run_dir}/metrics.json has no epochs yet; nothing to plot")
-    try:
-        import matplotlib
-    except ImportError as exc:  # pragma: no cover - matplotlib is a dev/plot extra
-        raise ParameterError("eventkit plot needs matplotlib: pip install 'eventkit[plot]'") from exc
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    out = Path(out_dir) if out_dir is not None else Path(run_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    epochs = [int(r["epoch"]) + 1 for r in records]
-    written: list[Path] = []
-
-    def save(fig, name: str) -> None:
-        path = out / name
-        fig.tight_layout()
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
-        written.append(path)
-
-    for key, name, ylabel in (("loss", "loss.png", "loss"), ("accuracy", "accuracy.png", "accuracy")):
-        fig, ax = plt.subplots(figsize=(6, 4))
-        for split in ("train", "test"):
-            ys = [r.get(f"{split}_{key}") for r in records]
-            if any(y is not None for y in ys):
-                ax.plot(epochs, [math.nan if y is None else y for y in ys], marker="o", label=split)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(ylabel)
-        ax.grid(alpha=0.3)
-        ax.legend()
-        save(fig, name)
-
-    layers = [name for name in records[-1].get("spike_rates", {})]
-    if layers:
-        fig, ax = plt.subplots(figsize=(6, 4))
-        for layer in layers:
-            ax.plot(epochs, [r.get("spike_rates", {}).get(layer, math.nan) for r in records], marker=".", label=layer)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("spikes / neuron / step (test)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize="small")
-        save(fig, "spike_rates.png")
-
-    curves = [(f"epoch {epochs[-1]} (last)", records[-1].get("latency_accuracy"))]
-    best = max(records, key=lambda r: r.get("test_accuracy", -1.0))
-    if best is not records[-1]:
-        curves.append((f"epoch {int(best['epoch']) + 1} (best)", best.get("latency_accuracy")))
-    if any(c for _, c in curves):
-        fig, ax = plt.subplots(figsize=(6, 4))
-        for label, curve in curves:
-            if curve:
-                ax.plot(range(1, len(curve) + 1), curve, marker=".", label=label)
-        ax.set_xlabel("time steps seen")
-        ax.set_ylabel("test accuracy")
-        ax.set_ylim(0, 1)
-        ax.grid(alpha=0.3)
-        ax.legend()
-        save(fig, "latency.png")
-    return written

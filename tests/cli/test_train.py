@@ -27,7 +27,7 @@ def test_train_json_then_plot(nmnist_root, tmp_path):
             "--seed", "1", "--out", str(run), "--workers", "0", "--json", "--no-progress"]
     res = CliRunner().invoke(cli, args)
     assert res.exit_code == 0, res.output
-    summary = json.loads(res.output.strip().splitlines()[-1])
+    summary = json.loads(res.stdout.strip().splitlines()[-1])
     for key in ("test_accuracy", "train_accuracy", "epochs", "seconds", "run_dir"):
         assert key in summary
     assert summary["epochs"] == 1 and summary["run_dir"] == str(run)
@@ -41,10 +41,10 @@ def test_train_json_then_plot(nmnist_root, tmp_path):
     res2 = CliRunner().invoke(cli, args[:args.index("--epochs")] + ["--epochs", "2"] +
                               args[args.index("--epochs") + 2:] + ["--resume"])
     assert res2.exit_code == 0, res2.output
-    assert json.loads(res2.output.strip().splitlines()[-1])["epochs"] == 2
+    assert json.loads(res2.stdout.strip().splitlines()[-1])["epochs"] == 2
     res3 = CliRunner().invoke(cli, ["plot", str(run), "--json"])
     assert res3.exit_code == 0, res3.output
-    files = json.loads(res3.output.strip().splitlines()[-1])["files"]
+    files = json.loads(res3.stdout.strip().splitlines()[-1])["files"]
     assert {Path(f).name for f in files} == {"loss.png", "accuracy.png", "spike_rates.png", "latency.png"}
 
 
@@ -55,7 +55,7 @@ def test_train_config_file_and_errors(nmnist_root, tmp_path):
             "--device", "cpu", "--out", str(tmp_path / "run"), "--json", "--no-progress"]
     res = CliRunner().invoke(cli, args)
     assert res.exit_code == 0, res.output
-    assert json.loads(res.output.strip().splitlines()[-1])["epochs"] == 1
+    assert json.loads(res.stdout.strip().splitlines()[-1])["epochs"] == 1
     # a bad spec is one error line and exit code 2
     bad = CliRunner().invoke(cli, args[:2] + ["--arch", "c4k3s1-BOGUS-FC10"] + args[2:])
     assert bad.exit_code == 2 and "BOGUS" in bad.output

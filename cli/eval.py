@@ -1,0 +1,35 @@
+"""``eventkit eval RUN_DIR``: score a trained run on a split (thin wrapper over
+:func:`eventkit_train.runs.load_run` and :func:`~eventkit_train.runs.evaluate_run`)."""
+from __future__ import annotations
+
+import json
+
+import click
+
+
+@click.command("eval")
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--split", type=click.Choice(["test", "val", "train"]), default="test", show_default=True,
+              help="test split, the held-out validation part of the training split, or the rest of it.")
+@click.option("--weights", type=click.Choice(["best", "last"]), default="best", show_default=True,
+              help="best.pt (chosen on validation) or checkpoint.pt (last epoch).")
+@click.option("--device", default="auto", show_default=True, help="cpu, cuda, cuda:<i> or auto.")
+@click.option("--batch-size", "batch_size", type=int, default=None, help="Default: the run's batch size.")
+@click.option("--root", default=None, help="Raw data folder, if the run's is not reachable here.")
+@click.option("--cache", default=None, help="Cache root folder or URL, if the run's is not reachable here.")
+@click.option("--workers", type=int, default=0, show_default=True, help="DataLoader worker processes.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (accuracy, loss, spike rates, latency).")
+def eval_run(run_dir: str, split: str, weights: str, device: str, batch_size: int | None, root, cache, workers: int,
+             as_json: bool) -> None:
+    """Evaluate the network of RUN_DIR (an `eventkit train --out` folder) on a split."""
+    from eventkit_train.runs import evaluate_run, load_run
+
+    run = load_run(run_dir, weights=weights)
+    quiet = bool(click.get_current_context().find_root().params.get("quiet"))
+    res = evaluate_run(run, split=split, device=device, batch_size=batch_size, root=root, cache=cache,
+                       workers=workers, progress=not quiet and not as_json)
+    if as_json:
+        click.echo(json.dumps(res))
+    else:
+        click.echo(f"{run.config.dataset} {split}: accuracy {res['accuracy']:.4f}, loss {res['loss']:.4f} on "
+                   f"{res['samples']} samples ({weights} weights, epoch {run.epoch + 1}, {res['device']})")

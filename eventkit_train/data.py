@@ -1,0 +1,159 @@
+"""The data of a run: cache stores (built when missing), the validation split, the loaders.
+
+- :func:`prepare_data` builds (or resumes, or just opens) the stores of the training and
+  test splits: ``eventkit.build.encode_cache`` for datasets whose manifest says
+  ``kind = "static"`` (MNIST-like images), ``build_cache`` for event datasets.
+- :func:`validation_split` holds out, deterministically and per class, a fraction of the
+  training split for model selection.
+- :func:`make_loaders` gives the per-rank loaders: training shuffled, split over ranks
+  with ``drop_last`` (equal steps per rank) at ``batch_size // world_size`` per rank;
+  validation and test unshuffled and split without dropping (uneven shares, summed over
+  ranks afterwards, so each sample is evaluated exactly once).
+"""
+from __future__ import annotations
+
+import hashlib
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from eventkit.errors import CacheError, ParameterError
+
+from .config import TrainConfig, dataset_spec
+
+__all__ = ["prepare_data", "validation_split", "RunData", "open_data", "make_loaders", "MIN_VALIDATION",
+           "store_scale"]
+
+#: fewer held-out samples than this are no basis for choosing a model: no validation split then
+MIN_VALIDATION = 10
+
+
+def prepare_data(config: TrainConfig, *, progress: bool = True) -> dict[str, str]:
+    """Build (or resume, or just open) the cache stores of the train and test splits;
+    returns ``{split: store URL}``."""
+    from eventkit import build as ek_build
+
+    splits = [config.train_split, config.test_split]
+    if dataset_spec(config).kind == "static":
+        res = ek_build.encode_cache(config.dataset, T=config.T, encoder=config.encoder, seed=config.seed,
+                                    root=config.root, cache=config.cache, workers=config.build_workers,
+                                    splits=splits, progress=progress)
+    else:
+        res = ek_build.build_cache(config.dataset, T=config.T, split_by=config.split_by, dtype=config.dtype,
+                                   root=config.root, cache=config.cache, workers=config.build_workers,
+                                   splits=splits, merge_polarity=config.merge_polarity,
+                                   n_channels=config.n_channels, progress=progress)
+    missing = [s for s in splits if s not in res.stores]
+    if missing:
+        raise CacheError(f"{config.dataset}: the cache build returned no store for split(s) {missing}")
+    return {s: str(res.stores[s]) for s in splits}
+
+
+def _id_key(sample_id: str) -> str:
+    return hashlib.sha256(sample_id.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def validation_split(labels: np.ndarray, sample_ids: list[str], fraction: float) -> tuple[np.ndarray, np.ndarray]:
+    """``(train indices, validation indices)`` (sorted int64) of a training split.
+
+    Per class ``c`` with ``n_c`` samples, ``floor(fraction * n_c + 1/2)`` are held out: those
+    whose sample id has the smallest SHA-256. The choice depends on the ids and labels only
+    — not on the seed, T, the store's order or its shards. Returns no validation indices when
+    ``fraction`` is 0 or fewer than :data:`MIN_VALIDATION` samples would be held out.
+    """
+    labels = np.asarray(labels)
+    if labels.shape != (len(sample_ids),):
+        raise ParameterError(f"validation_split: {labels.shape[0]} labels but {len(sample_ids)} sample ids")
+    everything = np.arange(labels.size, dtype=np.int64)
+    if fraction <= 0:
+        return everything, np.zeros(0, dtype=np.int64)
+    held: list[int] = []
+    for c in np.unique(labels):
+        members = np.nonzero(labels == c)[0]
+        k = int(np.floor(fraction * members.size + 0.5))
+        ranked = sorted(members.tolist(), key=lambda i: _id_key(sample_ids[i]))
+        held += ranked[:k]
+    if len(held) < MIN_VALIDATION:
+        return everything, np.zeros(0, dtype=np.int64)
+    val = np.sort(np.asarray(held, dtype=np.int64))
+    return np.setdiff1d(everything, val), val
+
+
+def store_scale(meta: Mapping[str, Any]) -> float:
+    """The store's ``value_scale`` (encoded images: 1/255), else 1."""
+    for where in (meta, meta.get("params", {}) if isinstance(meta.get("params"), Mapping) else {}):
+        if "value_scale" in where:
+            return float(where["value_scale"])
+    return 1.0
+
+
+@dataclass(frozen=True)
+class RunData:
+    """What the loop needs to know about its data."""
+
+    stores: dict[str, str]
+    train_indices: np.ndarray
+    val_indices: np.ndarray  # empty: no validation split
+    input_shape: tuple[int, ...]
+    scale: float
+    max_label: int
+
+    @property
+    def has_validation(self) -> bool:
+        return self.val_indices.size > 0
+
+
+def open_data(config: TrainConfig, stores: Mapping[str, str], *, warn: bool = True) -> RunData:
+    """Open the stores, check them against the config, and make the validation split."""
+    from eventkit.cache import CacheStore
+
+    opened = {s: CacheStore.open(stores[s], require_complete=True) for s in (config.train_split, config.test_split)}
+    train = opened[config.train_split]
+    frame_shape = tuple(int(d) for d in train.frame_shape)
+    if frame_shape[0] != config.T:
+        raise CacheError(f"store {stores[config.train_split]} has T={frame_shape[0]} but the config asks T={config.T}")
+    test_shape = tuple(int(d) for d in opened[config.test_split].frame_shape)
+    if test_shape != frame_shape:
+        raise CacheError(f"the test store has frames {list(test_shape)}, the training store {list(frame_shape)}")
+    labels = train.labels()
+    train_idx, val_idx = validation_split(labels, train.sample_ids(), config.val_fraction)
+    if warn and config.val_fraction > 0 and val_idx.size == 0:
+        print(f"warning: the training split has {labels.size} samples, too few to hold out "
+              f"{config.val_fraction:g} of each class (< {MIN_VALIDATION} samples); no validation split, "
+              f"best.pt follows the last epoch", file=sys.stderr)
+    if train_idx.size == 0:
+        raise CacheError(f"store {stores[config.train_split]} has no training samples")
+    max_label = max(int(labels.max(initial=0)), int(opened[config.test_split].labels().max(initial=0)))
+    return RunData(stores={k: str(v) for k, v in stores.items()}, train_indices=train_idx, val_indices=val_idx,
+                   input_shape=frame_shape[1:],
+                   scale=config.input_scale if config.input_scale is not None else store_scale(train.meta),
+                   max_label=max_label)
+
+
+def per_rank_batch(config: TrainConfig, world_size: int) -> int:
+    """``batch_size`` is the global batch; each of ``world_size`` ranks takes an equal share."""
+    if config.batch_size % world_size:
+        raise ParameterError(f"batch_size = {config.batch_size} (the global batch) is not divisible by the "
+                             f"{world_size} processes; use a multiple of {world_size}")
+    return config.batch_size // world_size
+
+
+def make_loaders(config: TrainConfig, data: RunData, *, rank: int, world_size: int, pin_memory: bool) -> dict[str, Any]:
+    """``{"train", "val" (when held out), "test"}`` loaders of this rank."""
+    from eventkit.loader import make_loader
+
+    batch = per_rank_batch(config, world_size)
+    common = dict(workers=config.workers, seed=config.seed, shuffle_buffer=config.shuffle_buffer,
+                  pin_memory=pin_memory, rank=rank, world_size=world_size)
+    if world_size > 1 and data.train_indices.size < world_size:
+        raise ParameterError(f"{data.train_indices.size} training samples cannot be shared by {world_size} ranks")
+    loaders = {"train": make_loader(data.stores[config.train_split], batch, shuffle=True, drop_last=True,
+                                    samples=data.train_indices, **common)}
+    if data.has_validation:
+        loaders["val"] = make_loader(data.stores[config.train_split], batch, shuffle=False,
+                                     samples=data.val_indices, **common)
+    loaders["test"] = make_loader(data.stores[config.test_split], batch, shuffle=False, **common)
+    return loaders

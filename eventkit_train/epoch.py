@@ -1,0 +1,123 @@
+"""One pass of a network over a loader: training (through a DDP wrapper when there is one)
+or evaluation (the bare network: no collectives in forward, so ranks may hold uneven shares),
+with the sums of loss, correct predictions, latency curve and spike counts taken over all
+DDP ranks at the end.
+
+A non-finite training loss is noted on the device (no host sync per step) and raises
+:class:`TrainingDiverged` at the end of the pass, naming the epoch and the first bad step.
+"""
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import torch
+from torch import nn
+
+from eventkit.errors import CacheError, EventkitError
+
+from .config import TrainConfig
+from .distributed import Session
+from .metrics import SpikeRecorder, latency_correct, predict, rates_from
+
+__all__ = ["run_epoch", "TrainingDiverged"]
+
+_NO_STEP = 2**62
+
+
+class TrainingDiverged(EventkitError, FloatingPointError):
+    """The loss or the weights became NaN/inf; nothing of that epoch was saved."""
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    return model.module if isinstance(model, (nn.parallel.DistributedDataParallel, nn.DataParallel)) else model
+
+
+def run_epoch(model: nn.Module, loader, loss_fn, config: TrainConfig, device: torch.device, *, amp: bool,
+              scale: float, optimizer: torch.optim.Optimizer | None = None, progress: bool = False,
+              desc: str = "", session: Session | None = None, epoch: int = 0) -> dict[str, Any]:
+    """One pass over ``loader``: trains when ``optimizer`` is given (through ``model``, e.g. a
+    DDP wrapper), else evaluates the unwrapped network (no grad, no collectives in forward;
+    spike rates and latency curve recorded). Sums are taken over the ranks of ``session``.
+    A non-finite training loss raises :class:`TrainingDiverged` naming the epoch and step."""
+    from tqdm import tqdm
+
+    from eventkit.loader import to_device
+
+    train = optimizer is not None
+    net = _unwrap(model)
+    module = model if train else net
+    module.train(train)
+    kind = getattr(net, "output", "spikes")
+    zeros = dict(dtype=torch.float64, device=device)
+    loss_sum, n, n_correct = torch.zeros((), **zeros), torch.zeros((), **zeros), torch.zeros((), **zeros)
+    lat = torch.zeros(config.T, **zeros)
+    first_bad = torch.full((), _NO_STEP, dtype=torch.int64, device=device)  # no host sync per step
+    recorder = SpikeRecorder(net) if not train else None
+    try:
+        total = len(loader)  # batches of this rank
+    except TypeError:
+        total = None
+    bar = tqdm(loader, total=total, desc=desc, leave=False, disable=not progress, file=sys.stderr)
+    steps = 0
+    with torch.set_grad_enabled(train), (recorder if recorder is not None else _Null()):
+        for i, batch in enumerate(bar):
+            x, y = to_device(batch, device, non_blocking=device.type == "cuda")
+            if scale != 1.0:
+                x.mul_(scale)
+            with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=amp):
+                out = module(x)
+            out = out.float()
+            loss = loss_fn(out, y, **config.loss_kwargs)
+            if train:
+                bad_now = ~torch.isfinite(loss.detach()) & (first_bad == _NO_STEP)
+                first_bad = torch.where(bad_now, torch.full_like(first_bad, i), first_bad)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if config.grad_clip is not None:
+                    nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+                optimizer.step()
+            b = y.shape[0]
+            n += b
+            out = out.detach()
+            loss_sum += loss.detach().double() * b
+            n_correct += (predict(out, kind) == y).sum()
+            if not train:
+                lat += latency_correct(out, y, kind)
+            steps = i + 1
+            if progress and i % 5 == 0:
+                bar.set_postfix(loss=f"{float(loss_sum) / max(1.0, float(n)):.4f}")
+    bar.close()
+    if train and session is not None:
+        bad = session.min_int(int(first_bad))
+    else:
+        bad = int(first_bad)
+    if bad != _NO_STEP:
+        raise TrainingDiverged(f"the training loss became non-finite (nan/inf) at epoch {epoch + 1}, step {bad + 1} "
+                               f"of {steps}; nothing of this epoch was saved. Lower lr, set grad_clip or check "
+                               f"input_scale")
+    sums = torch.cat([torch.stack([loss_sum, n, n_correct]), lat])
+    rate_sums = rate_counts = None
+    if recorder is not None:
+        rate_sums, rate_counts = recorder.totals(device)
+        sums = torch.cat([sums, rate_sums, rate_counts])
+    if session is not None:
+        sums = session.sum(sums)
+    loss_total, count, right = (float(v) for v in sums[:3])
+    if count == 0:
+        raise CacheError(f"{desc or 'loader'}: the data split yielded no samples")
+    res: dict[str, Any] = {"loss": loss_total / count, "accuracy": right / count, "samples": int(count)}
+    if recorder is not None:
+        k = len(recorder.sums)
+        base = 3 + config.T
+        res["spike_rates"] = rates_from(recorder.sums, sums[base:base + k], sums[base + k:base + 2 * k])
+        res["latency_accuracy"] = (sums[3:3 + config.T] / count).tolist()
+    return res
+
+
+class _Null:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return None

@@ -64,7 +64,8 @@ def _augment(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
 @click.option("--val-fraction", "val_fraction", type=float, default=None,
               help="Share of each class of the training split held out to choose best.pt (default 0.1; 0: none).")
 @click.option("--augment", "augment", multiple=True, callback=_augment,
-              help="Augmentation setting KEY=VALUE (repeatable, TOML values; 'none' clears the recipe's).")
+              help="Augmentation, KEY=VALUE in TOML (repeatable; 'none' clears the recipe's), "
+                   "e.g. 'event=[{op = \"flip_lr\"}]' (docs/augmentation.md).")
 @click.option("--device", default=None, help="cpu, cuda, cuda:<i> or auto (default); under torchrun: cuda or auto.")
 @click.option("--amp/--no-amp", default=None, help="bf16 autocast (default: on for CUDA only).")
 @click.option("--seed", type=int, default=None)

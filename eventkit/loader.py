@@ -225,7 +225,7 @@ class FrameStream(IterableDataset):
             _check_split("rank", rank, world_size)
         _check_callable(transform, "transform", "FrameStream")
         _check_callable(target_transform, "target_transform", "FrameStream")
-        self._lazy = _LazyStore(path)
+        self._lazy = self._open_source(path)
         self.path = self._lazy.url
         self.meta = self._lazy.meta
         self.frame_shape = self._lazy.frame_shape
@@ -249,6 +249,17 @@ class FrameStream(IterableDataset):
             self._ranges = [(int(cuts[k]), int(cuts[k + 1])) for k in range(len(self._lazy.shard_ranges))]
         self._n = n if self.indices is None else int(self.indices.size)
         self._clock = EpochClock()
+
+    def _open_source(self, path: str | os.PathLike) -> Any:
+        """Where the samples come from: a lazily opened frame store (subclasses frame other
+        sources, e.g. :class:`eventkit.event_stream.EventFrameStream`). The object has ``url``,
+        ``meta``, ``n_samples``, ``shard_ranges``, ``frame_shape``, ``dtype`` and ``store()``."""
+        return _LazyStore(path)
+
+    def _reader(self, epoch: int) -> Any:
+        """The opened source for one pass of ``epoch``: ``read_range``, ``labels``, ``shard_size``,
+        ``n_shards``, ``shard_blob``, ``decode_from_blob``, ``read_sample`` as on a ``CacheStore``."""
+        return self._lazy.store()
 
     @property
     def epoch(self) -> int:
@@ -299,7 +310,7 @@ class FrameStream(IterableDataset):
         worker, n_workers = (0, 1) if info is None else (info.id, info.num_workers)
         epoch = self._clock.begin_pass(0 if info is None else 1 + info.id)
         rank, world = _dist_rank_world(self.rank, self.world_size)
-        store = self._lazy.store()
+        store = self._reader(epoch)
         if self.batch_size is not None and n_workers > 1:
             yield from self._iter_batch_interleaved(store, rank, world, worker, n_workers, epoch)
             return
@@ -317,7 +328,7 @@ class FrameStream(IterableDataset):
             r = j if rows is None else int(rows[j])
             yield self._item(frames[r], labels[r], pos if sub is None else int(sub[pos]))
 
-    def _iter_batch_interleaved(self, store: CacheStore, rank: int, world: int, worker: int,
+    def _iter_batch_interleaved(self, store: Any, rank: int, world: int, worker: int,
                                 n_workers: int, epoch: int) -> Iterator[tuple]:
         """Worker ``worker``'s batches of the rank's one-worker sequence, decoded on demand."""
         mine = epoch_order(self._n, self._ranges, rank, world, worker, n_workers, self.seed, epoch,

@@ -9,6 +9,12 @@
   with ``drop_last`` (equal steps per rank) at ``batch_size // world_size`` per rank;
   validation and test unshuffled and split without dropping (uneven shares, summed over
   ranks afterwards, so each sample is evaluated exactly once).
+
+With event augmentation (a recipe's ``[augment] event`` ops) the training split is framed
+on the fly from its event store (:mod:`eventkit.event_stream`: same samples, same order
+as the frame store, the ops drawn per (seed, epoch, sample)); the validation and test
+passes read the frame store, or the event store with the ops' deterministic evaluation
+part (a centre crop, a fixed time window) when the ops define one.
 """
 from __future__ import annotations
 
@@ -25,15 +31,36 @@ from eventkit.errors import CacheError, ParameterError
 from .config import TrainConfig, dataset_spec
 
 __all__ = ["prepare_data", "validation_split", "RunData", "open_data", "make_loaders", "MIN_VALIDATION",
-           "store_scale"]
+           "store_scale", "augment_of", "EVENTS"]
+
+#: ``stores`` key prefix of a split's event store (``"events:train"``), present with event augmentation
+EVENTS = "events:"
 
 #: fewer held-out samples than this are no basis for choosing a model: no validation split then
 MIN_VALIDATION = 10
 
 
+def augment_of(config: TrainConfig) -> Any:
+    """The run's :class:`eventkit_train.augment.AugmentConfig` (None without an ``[augment]`` table)."""
+    if not config.augment:
+        return None
+    from eventkit_train.augment import AugmentConfig
+
+    return AugmentConfig.from_table(config.augment, source="augment")
+
+
+def _event_splits(config: TrainConfig) -> list[str]:
+    """The splits framed on the fly: training with event ops; val/test too when the ops evaluate."""
+    augment = augment_of(config)
+    if augment is None or augment.event.is_empty:
+        return []
+    return [config.train_split, config.test_split] if augment.event.changes_evaluation else [config.train_split]
+
+
 def prepare_data(config: TrainConfig, *, progress: bool = True) -> dict[str, str]:
     """Build (or resume, or just open) the cache stores of the train and test splits;
-    returns ``{split: store URL}``."""
+    returns ``{split: store URL}``, plus ``{"events:<split>": URL}`` for the splits framed
+    on the fly (event augmentation)."""
     from eventkit import build as ek_build
 
     splits = [config.train_split, config.test_split]
@@ -49,7 +76,15 @@ def prepare_data(config: TrainConfig, *, progress: bool = True) -> dict[str, str
     missing = [s for s in splits if s not in res.stores]
     if missing:
         raise CacheError(f"{config.dataset}: the cache build returned no store for split(s) {missing}")
-    return {s: str(res.stores[s]) for s in splits}
+    stores = {s: str(res.stores[s]) for s in splits}
+    on_the_fly = _event_splits(config)
+    if on_the_fly:
+        from eventkit.events_build import build_events_store
+
+        events = build_events_store(config.dataset, root=config.root, cache=config.cache, splits=on_the_fly,
+                                    workers=config.build_workers, progress=progress)
+        stores.update({EVENTS + s: str(events.stores[s]) for s in on_the_fly})
+    return stores
 
 
 def _id_key(sample_id: str) -> str:
@@ -119,6 +154,10 @@ def open_data(config: TrainConfig, stores: Mapping[str, str], *, warn: bool = Tr
     if test_shape != frame_shape:
         raise CacheError(f"the test store has frames {list(test_shape)}, the training store {list(frame_shape)}")
     labels = train.labels()
+    input_shape = frame_shape[1:]
+    augment = augment_of(config)
+    if any(k.startswith(EVENTS) for k in stores):
+        input_shape = _event_input_shape(config, stores, opened, augment)
     train_idx, val_idx = validation_split(labels, train.sample_ids(), config.val_fraction)
     if warn and config.val_fraction > 0 and val_idx.size == 0:
         print(f"warning: the training split has {labels.size} samples, too few to hold out "
@@ -128,9 +167,39 @@ def open_data(config: TrainConfig, stores: Mapping[str, str], *, warn: bool = Tr
         raise CacheError(f"store {stores[config.train_split]} has no training samples")
     max_label = max(int(labels.max(initial=0)), int(opened[config.test_split].labels().max(initial=0)))
     return RunData(stores={k: str(v) for k, v in stores.items()}, train_indices=train_idx, val_indices=val_idx,
-                   input_shape=frame_shape[1:],
+                   input_shape=input_shape,
                    scale=config.input_scale if config.input_scale is not None else store_scale(train.meta),
                    max_label=max_label)
+
+
+def _event_stream(config: TrainConfig, url: str, augment: Any, *, train: bool, **kwargs: Any) -> Any:
+    from eventkit.event_stream import EventFrameStream
+
+    return EventFrameStream(url, T=config.T, split_by=config.split_by, dtype=config.dtype,
+                            merge_polarity=config.merge_polarity, n_channels=config.n_channels,
+                            augment=augment.event, train=train, **kwargs)
+
+
+def _event_input_shape(config: TrainConfig, stores: Mapping[str, str], opened: Mapping[str, Any],
+                       augment: Any) -> tuple[int, ...]:
+    """The sample shape the network sees with event ops; checks that every event store holds the
+    frame store's samples in its order (indices are shared: validation split, reports)."""
+    for key, url in stores.items():
+        if not key.startswith(EVENTS):
+            continue
+        from eventkit.events_store import EventStore
+
+        split = key[len(EVENTS):]
+        if EventStore.open(url).sample_ids() != opened[split].sample_ids():
+            raise CacheError(f"event store {url} and frame store {stores[split]} hold other samples or another "
+                             f"order; rebuild both (delete them and rerun)")
+    shape = tuple(int(d) for d in _event_stream(config, stores[EVENTS + config.train_split], augment,
+                                                train=True, shuffle=False).frame_shape[1:])
+    plain = tuple(int(d) for d in opened[config.train_split].frame_shape[1:])
+    if shape != plain and EVENTS + config.test_split not in stores:
+        raise ParameterError(f"augment: the event ops change the frame size {list(plain)} -> {list(shape)} in "
+                             f"training only; use ops whose evaluation part gives the same size (e.g. crop)")
+    return shape
 
 
 def per_rank_batch(config: TrainConfig, world_size: int) -> int:
@@ -150,10 +219,20 @@ def make_loaders(config: TrainConfig, data: RunData, *, rank: int, world_size: i
                   pin_memory=pin_memory, rank=rank, world_size=world_size)
     if world_size > 1 and data.train_indices.size < world_size:
         raise ParameterError(f"{data.train_indices.size} training samples cannot be shared by {world_size} ranks")
-    loaders = {"train": make_loader(data.stores[config.train_split], batch, shuffle=True, drop_last=True,
-                                    samples=data.train_indices, **common)}
+    augment = augment_of(config)
+
+    def loader(split: str, *, train: bool, samples: np.ndarray | None = None) -> Any:
+        opts = dict(shuffle=train, drop_last=train, samples=samples, **common)
+        if EVENTS + split not in data.stores or not (train or augment.event.changes_evaluation):
+            return make_loader(data.stores[split], batch, **opts)
+        from eventkit.event_stream import make_event_loader
+
+        return make_event_loader(data.stores[EVENTS + split], batch, T=config.T, split_by=config.split_by,
+                                 dtype=config.dtype, merge_polarity=config.merge_polarity,
+                                 n_channels=config.n_channels, augment=augment.event, train=train, **opts)
+
+    loaders = {"train": loader(config.train_split, train=True, samples=data.train_indices)}
     if data.has_validation:
-        loaders["val"] = make_loader(data.stores[config.train_split], batch, shuffle=False,
-                                     samples=data.val_indices, **common)
-    loaders["test"] = make_loader(data.stores[config.test_split], batch, shuffle=False, **common)
+        loaders["val"] = loader(config.train_split, train=False, samples=data.val_indices)
+    loaders["test"] = loader(config.test_split, train=False)
     return loaders

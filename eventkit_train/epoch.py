@@ -35,11 +35,15 @@ def _unwrap(model: nn.Module) -> nn.Module:
 
 def run_epoch(model: nn.Module, loader, loss_fn, config: TrainConfig, device: torch.device, *, amp: bool,
               scale: float, optimizer: torch.optim.Optimizer | None = None, progress: bool = False,
-              desc: str = "", session: Session | None = None, epoch: int = 0) -> dict[str, Any]:
+              desc: str = "", session: Session | None = None, epoch: int = 0, augment: Any = None) -> dict[str, Any]:
     """One pass over ``loader``: trains when ``optimizer`` is given (through ``model``, e.g. a
     DDP wrapper), else evaluates the unwrapped network (no grad, no collectives in forward;
     spike rates and latency curve recorded). Sums are taken over the ranks of ``session``.
-    A non-finite training loss raises :class:`TrainingDiverged` naming the epoch and step."""
+    A non-finite training loss raises :class:`TrainingDiverged` naming the epoch and step.
+
+    ``augment`` (an :class:`eventkit_train.augment.AugmentConfig`): its frame ops are applied
+    to each training batch on the device, seeded by (seed, epoch, step, rank); mixup/cutmix
+    mix the loss of the two label sets and count the larger share as the label."""
     from tqdm import tqdm
 
     from eventkit.loader import to_device
@@ -65,10 +69,18 @@ def run_epoch(model: nn.Module, loader, loss_fn, config: TrainConfig, device: to
             x, y = to_device(batch, device, non_blocking=device.type == "cuda")
             if scale != 1.0:
                 x.mul_(scale)
+            target: Any = y
+            if train and augment is not None:
+                x, target = augment.frame_batch(x, y, seed=config.seed, epoch=epoch, step=i,
+                                                rank=session.rank if session is not None else 0)
             with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=amp):
                 out = module(x)
             out = out.float()
-            loss = loss_fn(out, y, **config.loss_kwargs)
+            if target is y:
+                loss = loss_fn(out, y, **config.loss_kwargs)
+            else:  # mixed targets (mixup / cutmix)
+                loss = target.loss(lambda o, t: loss_fn(o, t, **config.loss_kwargs), out)
+                y = target.hard()
             if train:
                 bad_now = ~torch.isfinite(loss.detach()) & (first_bad == _NO_STEP)
                 first_bad = torch.where(bad_now, torch.full_like(first_bad, i), first_bad)

@@ -28,7 +28,7 @@ from eventkit.errors import CacheError, ParameterError
 from .checkpoint import clean_stale, commit_epoch, committed_state, load_checkpoint, load_state, load_state_dict_into
 from .config import (DEFAULT_ARCH, NMNIST_SMALL_ARCH, TrainConfig, check_buildable, load_config, loss_input,
                      resolve_arch)
-from .data import make_loaders, open_data, per_rank_batch, prepare_data
+from .data import augment_of, make_loaders, open_data, per_rank_batch, prepare_data
 from .distributed import Session, rank_seed
 from .epoch import TrainingDiverged, run_epoch
 from .optim import apply_lr, lr_at, make_optimizer
@@ -101,9 +101,6 @@ def train(config: TrainConfig, *, resume: bool = False, progress: bool = True,
     """
     t0 = time.perf_counter()
     check_buildable(config)  # the values were checked when the config was made
-    if config.augment:  # checked by eventkit_train.augment, but not applied by this loop: refuse, never ignore
-        raise ParameterError("augment: this trainer does not apply augmentation yet; remove the [augment] table "
-                             "(or --augment) to train without it")
     with Session(config.device, timeout_s=config.dist_timeout_s, wait_s=config.cache_wait_s) as session:
         per_rank_batch(config, session.world_size)
         return _train(config, session, resume=resume, progress=progress and session.is_main, stores=stores, t0=t0)
@@ -151,6 +148,7 @@ def _train(config: TrainConfig, session: Session, *, resume: bool, progress: boo
                              "amp": amp, "output": kind, "parameters": n_params, "world_size": session.world_size,
                              "validation_samples": int(data.val_indices.size)})
     evaluate = dict(amp=amp, scale=data.scale, progress=progress, session=session)
+    augment = augment_of(config)
 
     for epoch in range(start, config.epochs):
         te = time.perf_counter()
@@ -159,7 +157,7 @@ def _train(config: TrainConfig, session: Session, *, resume: bool, progress: boo
         apply_lr(optimizer, lr)
         loaders["train"].set_epoch(epoch)
         tr = run_epoch(net, loaders["train"], loss_fn, config, device, optimizer=optimizer, epoch=epoch,
-                       desc=f"epoch {epoch + 1}/{config.epochs} train", **evaluate)
+                       augment=augment, desc=f"epoch {epoch + 1}/{config.epochs} train", **evaluate)
         _check_weights(model, epoch)
         session.sync_buffers(model)  # BatchNorm statistics: rank 0's, as saved
         ev = {s: run_epoch(model, loaders[s], loss_fn, config, device, desc=f"epoch {epoch + 1} {s}", **evaluate)

@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 import torch
 
-import eventkit.event_stream as stream_mod
 import eventkit.loader as loader_mod
 from eventkit.augment import EventAugment
 from eventkit.build import build_cache
@@ -35,7 +34,6 @@ def stores(tmp_path_factory):
 def items(ds, worker=None, n_workers=None, monkeypatch=None):
     if worker is not None:
         info = types.SimpleNamespace(id=worker, num_workers=n_workers)
-        monkeypatch.setattr(stream_mod, "get_worker_info", lambda: info)
         monkeypatch.setattr(loader_mod, "get_worker_info", lambda: info)
     return list(ds)
 

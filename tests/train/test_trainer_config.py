@@ -152,15 +152,3 @@ def test_cli_augment_values_are_toml(tmp_path, monkeypatch):
     assert res.exit_code == 2 and "stop here" in res.output
     assert seen["augment"] == {"event": {"flip_lr": 0.5}, "frame": {"cutout": [4, 4]}, "mode": "name"}
     json.dumps(seen["augment"])
-
-
-def test_augment_is_refused_by_train_until_it_is_applied(tmp_path, monkeypatch):
-    """A validated [augment] table is never silently ignored by the loop."""
-    from eventkit_train.trainer import train
-
-    monkeypatch.setattr("eventkit_train.config._checked_augment", lambda table: table)
-    cfg = TrainConfig(T=4, augment={"flip_lr": 0.5}, out=str(tmp_path / "run"), cache=str(tmp_path / "c"),
-                      root=str(tmp_path / "raw"), device="cpu")
-    with pytest.raises(ParameterError, match="does not apply augmentation"):
-        train(cfg, progress=False)
-    assert not (tmp_path / "run").exists() and not (tmp_path / "c").exists()

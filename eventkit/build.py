@@ -57,6 +57,8 @@ __all__ = [
 
 #: retries of a failed shard task before the build fails
 RETRIES = 2
+#: seconds between two health checks of a Dask cluster while a build waits on it (eventkit.cluster.ClusterHealth)
+HEALTH_POLL_S = 5.0
 #: target uncompressed frame bytes per shard (see the module docstring)
 SHARD_TARGET_BYTES = 16 * 2**20
 #: encoders of ``eventkit encode``
@@ -595,9 +597,9 @@ def _run_sync(tasks: list[_Task], progress: _Progress) -> None:
 
 
 def _run_distributed(tasks: list[_Task], progress: _Progress, *, workers: int, scheduler: str | None) -> None:
-    from distributed import Client, as_completed
+    from distributed import Client, wait
 
-    from eventkit.cluster import local_cluster, quiet_logs
+    from eventkit.cluster import ClusterHealth, ClusterLostError, grace_from_env, local_cluster, quiet_logs
 
     with contextlib.ExitStack() as stack:
         stack.enter_context(quiet_logs())  # no scheduler/nanny INFO lines on start and stop
@@ -617,14 +619,31 @@ def _run_distributed(tasks: list[_Task], progress: _Progress, *, workers: int, s
         with client:
             futures = [client.submit(task.fn, *task.args, retries=RETRIES, pure=False) for task in tasks]
             by_key = {fut.key: task for fut, task in zip(futures, tasks)}
-            for fut in as_completed(futures):
-                task = by_key[fut.key]
-                if fut.status != "finished":
-                    exc = fut.exception()
+            # --- engines hook (eventkit.cluster.ClusterHealth) -----------------------------------------
+            # While waiting on the futures, poll the cluster's health at least every HEALTH_POLL_S seconds:
+            # ended batch jobs are replaced; a build that cannot make progress raises ClusterLostError
+            # (one line, exit 2) instead of waiting forever.
+            health = ClusterHealth(client, grace_s=grace_from_env())
+            pending = set(futures)
+            while pending:
+                try:
+                    done, pending = wait(pending, timeout=HEALTH_POLL_S, return_when="FIRST_COMPLETED")
+                except TimeoutError:
+                    done = set()
+                try:
+                    health.poll()
+                except ClusterLostError:
                     client.cancel(futures)
-                    raise _fail(task, exc) from None
-                _, n, events = fut.result()
-                progress.update(n, events)
+                    raise
+                # --- end of the engines hook ----------------------------------------------------------
+                for fut in done:
+                    task = by_key[fut.key]
+                    if fut.status != "finished":
+                        exc = fut.exception()
+                        client.cancel(futures)
+                        raise _fail(task, exc) from None
+                    _, n, events = fut.result()
+                    progress.update(n, events)
 
 
 def _execute(tasks: list[_Task], progress: _Progress, *, workers: int | None, scheduler: str | None) -> None:

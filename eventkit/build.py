@@ -638,11 +638,18 @@ def _run_distributed(tasks: list[_Task], progress: _Progress, *, workers: int, s
                 # --- end of the engines hook ----------------------------------------------------------
                 for fut in done:
                     task = by_key[fut.key]
-                    if fut.status != "finished":
+                    if fut.status in ("error", "cancelled"):
                         exc = fut.exception()
                         client.cancel(futures)
                         raise _fail(task, exc) from None
-                    _, n, events = fut.result()
+                    try:  # engines: never block here: a result whose worker died is recomputed by dask
+                        _, n, events = fut.result(timeout=HEALTH_POLL_S)
+                    except TimeoutError:
+                        pending.add(fut)
+                        continue
+                    except Exception as exc:  # noqa: BLE001 - failed while we waited: reported like above
+                        client.cancel(futures)
+                        raise _fail(task, exc) from None
                     progress.update(n, events)
 
 

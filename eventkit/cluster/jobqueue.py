@@ -56,12 +56,10 @@ def default_log_directory(kind: str, cache: str | os.PathLike | None = None) -> 
     """Where the batch jobs' stdout/stderr go unless set: ``<cache>/logs/<kind>`` for a local cache root
     (``cache``, else ``$EVENTKIT_CACHE``, else ``~/.cache/eventkit``), ``./eventkit-logs/<kind>`` in the
     current folder when the cache is a URL (the batch system writes logs to a file system)."""
-    from eventkit.build import cache_root
-
-    root = cache_root(cache)
+    root = str(cache) if cache is not None and str(cache) else os.environ.get("EVENTKIT_CACHE") or "~/.cache/eventkit"
     if "://" in root:
         return str(Path.cwd() / "eventkit-logs" / kind)
-    return str(Path(root) / "logs" / kind)
+    return str(Path(root).expanduser().absolute() / "logs" / kind)
 
 
 def _options(kind: str, kwargs: dict[str, Any], cache) -> dict[str, Any]:

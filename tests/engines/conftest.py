@@ -84,16 +84,17 @@ def large_root(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def local_build(tmp_path_factory):
-    """``local_build(root, shard_size) -> {split: store folder}``: the reference in-process build (cached)."""
+    """``local_build(root, shard_size, T=3) -> {split: store folder}``: the reference in-process N-MNIST
+    build (cached)."""
     from eventkit.build import build_cache
 
-    done: dict[tuple[str, int], dict[str, str]] = {}
+    done: dict[tuple[str, int, int], dict[str, str]] = {}
 
-    def build(root: Path, shard_size: int) -> dict[str, str]:
-        key = (str(root), int(shard_size))
+    def build(root: Path, shard_size: int, T: int = 3) -> dict[str, str]:
+        key = (str(root), int(shard_size), int(T))
         if key not in done:
             cache = tmp_path_factory.mktemp("local-cache")
-            done[key] = build_cache("nmnist", T=3, root=root, cache=cache, shard_size=shard_size,
+            done[key] = build_cache("nmnist", T=T, root=root, cache=cache, shard_size=shard_size,
                                     progress=False).stores
         return done[key]
 

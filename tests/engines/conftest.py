@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import socket
 import uuid
 from pathlib import Path
 
@@ -99,3 +100,17 @@ def local_build(tmp_path_factory):
         return done[key]
 
     return build
+
+
+@pytest.fixture
+def port_8787_taken():
+    """Hold the Dask dashboard's default port, as another user's notebook on a login node would."""
+    held = socket.socket()
+    held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        held.bind(("0.0.0.0", 8787))
+        held.listen()
+    except OSError:
+        pass  # already taken by someone else: the same situation
+    yield
+    held.close()

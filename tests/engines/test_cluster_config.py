@@ -6,7 +6,6 @@ takes port 8787 (nor warns that it is taken).
 """
 from __future__ import annotations
 
-import socket
 import warnings
 
 import pytest
@@ -90,23 +89,13 @@ def test_pbs_script_has_the_same_environment_and_logs(tmp_path):
     assert _body(script)[:4] == EXPORTS
 
 
-def test_the_dashboard_never_takes_port_8787(tmp_path):
-    held = socket.socket()
-    held.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        held.bind(("0.0.0.0", 8787))
-        held.listen()
-    except OSError:
-        pass  # someone holds it already: the same situation
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error")  # "Port 8787 is already in use" would be a UserWarning
-            with make_cluster("slurm", cache=tmp_path) as cluster:
-                assert ":8787" not in cluster.dashboard_link
-            with make_cluster("slurm", cache=tmp_path, dashboard_address=None) as cluster:
-                assert ":8787" not in cluster.dashboard_link
-    finally:
-        held.close()
+def test_the_dashboard_never_takes_port_8787(tmp_path, port_8787_taken):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "Port 8787 is already in use" would be a UserWarning
+        with make_cluster("slurm", cache=tmp_path) as cluster:
+            assert ":8787" not in cluster.dashboard_link
+        with make_cluster("slurm", cache=tmp_path, dashboard_address=None) as cluster:
+            assert ":8787" not in cluster.dashboard_link
 
 
 def test_a_site_with_bad_cores_is_named(tmp_path):

@@ -94,6 +94,16 @@ def _at(health, clock, t):
     health.poll()
 
 
+def _job_whose_workers_left():
+    """A one-job cluster whose workers connected at t=0 and are gone now: ``(cluster, health, client, clock)``."""
+    cluster = FakeCluster()
+    health, client, clock = _health(cluster)
+    client.names = {"J-0"}
+    _at(health, clock, 0)
+    client.names = set()
+    return cluster, health, client, clock
+
+
 def test_no_worker_for_the_grace_period_is_one_line_not_a_second_earlier():
     health, client, clock = _health(grace_s=300)
     client.names = {"w0"}
@@ -128,11 +138,7 @@ def test_polls_closer_than_a_second_do_not_ask_the_scheduler():
 
 
 def test_a_cancelled_job_is_replaced(queue):
-    cluster = FakeCluster()
-    health, client, clock = _health(cluster)
-    client.names = {"J-0"}
-    _at(health, clock, 0)
-    client.names = set()
+    cluster, health, client, clock = _job_whose_workers_left()
     queue["11"] = QueueState(False, False, "CANCELLED")
     old = cluster.workers["J-0"]
     _at(health, clock, 2)
@@ -145,11 +151,7 @@ def test_a_cancelled_job_is_replaced(queue):
 
 
 def test_a_job_whose_workers_left_is_replaced_after_the_lost_delay_when_the_queue_cannot_tell(queue):
-    cluster = FakeCluster()
-    health, client, clock = _health(cluster)
-    client.names = {"J-0"}
-    _at(health, clock, 0)
-    client.names = set()
+    cluster, health, client, clock = _job_whose_workers_left()
     _at(health, clock, JOB_LOST_S - 1)
     assert list(cluster.worker_spec) == ["J-0"]
     _at(health, clock, JOB_LOST_S)
@@ -177,11 +179,7 @@ def test_a_job_pending_for_a_reason_that_never_clears_is_one_line(queue):
 
 
 def test_a_rejected_replacement_is_one_line(queue):
-    cluster = FakeCluster()
-    health, client, clock = _health(cluster)
-    client.names = {"J-0"}
-    _at(health, clock, 0)
-    client.names = set()
+    cluster, health, client, clock = _job_whose_workers_left()
     queue["11"] = QueueState(False, False, "TIMEOUT")
     cluster.reject = "sbatch: error: QOSMaxSubmitJobPerUserLimit"
     with pytest.raises(ClusterLostError, match=r"^batch job 11 \(TIMEOUT\) ended and its replacement failed: "

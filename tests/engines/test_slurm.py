@@ -7,7 +7,6 @@ hang fails the test instead of blocking CI.
 """
 from __future__ import annotations
 
-import socket
 import subprocess
 import time
 
@@ -33,20 +32,6 @@ GUARD_S = 240
 def _our_jobs() -> list[str]:
     out = subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True, timeout=30).stdout
     return out.split()
-
-
-@pytest.fixture
-def port_8787_taken():
-    """Hold the Dask dashboard's default port, as another user's notebook on a login node would."""
-    s = socket.socket()
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        s.bind(("0.0.0.0", 8787))
-        s.listen()
-    except OSError:
-        pass  # already taken by someone else: just as good
-    yield
-    s.close()
 
 
 def test_slurm_build_is_byte_identical_to_a_local_build(slurm, small_root, local_build, tmp_path, port_8787_taken):

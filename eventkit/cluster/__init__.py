@@ -17,12 +17,12 @@ ended before its workers connected, a rejected resubmission) ``poll()`` raises
 :class:`ClusterLostError` with one line saying why.
 
 ``local_cluster(n_workers)`` is the embedded ``distributed.LocalCluster`` used by
-``build_cache(workers=N)`` (N processes, one thread each, quiet logs, no dashboard).
-``quiet_logs()`` silences the in-process Dask loggers (scheduler, nanny, client) for
-the time of a build: ``LocalCluster(silence_logs=...)`` only quiets the worker
-processes and dask's own stderr handler, while an application that configured the
-root logger (``logging.basicConfig``, as the ``eventkit`` command does) would
-otherwise print every INFO line of the scheduler's start and stop.
+``build_cache(workers=N)``; ``quiet_logs()`` silences the in-process Dask loggers for
+the time of a build.
+
+Modules: ``local`` (local cluster, worker environment, quiet logs), ``jobqueue``
+(``make_cluster``), ``queue`` (``squeue``/``qstat`` job states), ``health``
+(``ClusterHealth``).
 """
 from __future__ import annotations
 

@@ -57,7 +57,12 @@ def quiet_logs(level: int = logging.CRITICAL) -> Iterator[None]:
 
 
 def local_cluster(n_workers: int):
-    """The embedded local cluster: ``n_workers`` processes, one thread each, quiet, no dashboard."""
+    """The embedded local cluster: ``n_workers`` processes, one thread each, quiet.
+
+    Its scheduler's HTTP server (which Dask starts even without a dashboard) binds a free
+    port: ``dashboard_address=None`` would mean Dask's default 8787 and a warning on stderr
+    whenever that port is taken.
+    """
     from distributed import LocalCluster
 
     if int(n_workers) < 1:
@@ -66,7 +71,7 @@ def local_cluster(n_workers: int):
         n_workers=int(n_workers),
         threads_per_worker=1,
         processes=True,
-        dashboard_address=None,
+        dashboard_address=":0",
         silence_logs=logging.CRITICAL,
         env=dict(WORKER_ENV),
     )

@@ -13,7 +13,7 @@ import pytest
 dask = pytest.importorskip("dask")
 pytest.importorskip("dask_jobqueue")  # a dev dependency: registers the jobqueue.* defaults
 
-from eventkit.cluster import ClusterLostError, default_log_directory, make_cluster  # noqa: E402
+from eventkit.cluster import ClusterLostError, default_log_directory, local_cluster, make_cluster  # noqa: E402
 from eventkit.cluster.jobqueue import _rejected  # noqa: E402
 from eventkit.errors import ParameterError  # noqa: E402
 
@@ -95,6 +95,8 @@ def test_the_dashboard_never_takes_port_8787(tmp_path, port_8787_taken):
         with make_cluster("slurm", cache=tmp_path) as cluster:
             assert ":8787" not in cluster.dashboard_link
         with make_cluster("slurm", cache=tmp_path, dashboard_address=None) as cluster:
+            assert ":8787" not in cluster.dashboard_link
+        with local_cluster(1) as cluster:  # --workers N: its scheduler's HTTP server too
             assert ":8787" not in cluster.dashboard_link
 
 

@@ -597,7 +597,7 @@ def _run_sync(tasks: list[_Task], progress: _Progress) -> None:
 
 
 def _run_distributed(tasks: list[_Task], progress: _Progress, *, workers: int, scheduler: str | None) -> None:
-    from distributed import Client, wait
+    from distributed import Client, as_completed
 
     from eventkit.cluster import ClusterHealth, ClusterLostError, grace_from_env, local_cluster, quiet_logs
 
@@ -620,37 +620,42 @@ def _run_distributed(tasks: list[_Task], progress: _Progress, *, workers: int, s
             futures = [client.submit(task.fn, *task.args, retries=RETRIES, pure=False) for task in tasks]
             by_key = {fut.key: task for fut, task in zip(futures, tasks)}
             # --- engines hook (eventkit.cluster.ClusterHealth) -----------------------------------------
-            # While waiting on the futures, poll the cluster's health at least every HEALTH_POLL_S seconds:
-            # ended batch jobs are replaced; a build that cannot make progress raises ClusterLostError
-            # (one line, exit 2) instead of waiting forever.
+            # While waiting on the futures, poll the cluster's health (at least every HEALTH_POLL_S seconds;
+            # ClusterHealth itself asks the scheduler at most once a second): ended batch jobs are replaced,
+            # and a build that cannot make progress raises ClusterLostError (one line, exit 2) instead of
+            # waiting forever. A finished result whose worker died is recomputed by dask: never block on it.
             health = ClusterHealth(client, grace_s=grace_from_env())
-            pending = set(futures)
-            while pending:
-                try:
-                    done, pending = wait(pending, timeout=HEALTH_POLL_S, return_when="FIRST_COMPLETED")
-                except TimeoutError:
-                    done = set()
+
+            def check_health() -> None:
                 try:
                     health.poll()
                 except ClusterLostError:
                     client.cancel(futures)
                     raise
-                # --- end of the engines hook ----------------------------------------------------------
-                for fut in done:
+
+            waiting = as_completed(futures)
+            while not waiting.is_empty():
+                batch = waiting.next_batch(block=False)
+                if not batch:
+                    check_health()
+                    time.sleep(min(0.2, HEALTH_POLL_S))
+                for fut in batch:
+                    check_health()
                     task = by_key[fut.key]
                     if fut.status in ("error", "cancelled"):
                         exc = fut.exception()
                         client.cancel(futures)
                         raise _fail(task, exc) from None
-                    try:  # engines: never block here: a result whose worker died is recomputed by dask
+                    try:
                         _, n, events = fut.result(timeout=HEALTH_POLL_S)
-                    except TimeoutError:
-                        pending.add(fut)
+                    except TimeoutError:  # lost with its worker after it finished: wait for the recomputation
+                        waiting.add(fut)
                         continue
-                    except Exception as exc:  # noqa: BLE001 - failed while we waited: reported like above
+                    except Exception as exc:  # noqa: BLE001 - failed meanwhile: reported like above
                         client.cancel(futures)
                         raise _fail(task, exc) from None
                     progress.update(n, events)
+            # --- end of the engines hook ----------------------------------------------------------------
 
 
 def _execute(tasks: list[_Task], progress: _Progress, *, workers: int | None, scheduler: str | None) -> None:

@@ -31,7 +31,7 @@ set -a
 set +a
 export EVENTKIT_TEST_SLURM=1
 echo "engines: servers up in $(( $(date +%s) - start )) s; running the engine tests" >&2
-"$PY" -m pytest -q -m engine tests/engines "$@"
+"$PY" -m pytest -q -m engine --durations=8 tests/engines "$@"
 rc=$?
 echo "engines: engine step took $(( $(date +%s) - start )) s (exit $rc)" >&2
 exit $rc

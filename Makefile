@@ -5,7 +5,7 @@ EK   := $(VENV)/bin/eventkit
 DEMO_ROOT  ?= .data/nmnist
 DEMO_CACHE ?= .cache
 
-.PHONY: setup demo test bench bench-env clean-demo
+.PHONY: setup demo test test-engines bench bench-env clean-demo
 
 setup:            ## .venv with torch==2.13.0 (CPU) first, then eventkit[dev]
 	bash scripts/setup.sh
@@ -19,6 +19,9 @@ demo: setup       ## real N-MNIST recordings in the release layout -> sharded Za
 
 test: setup       ## the test suite (what CI runs)
 	$(PY) -m pytest -q
+
+test-engines: setup  ## as root: start SLURM + an S3 server (scripts/ci), run the engine tests on them, stop them
+	bash scripts/ci/engines.sh
 
 bench-env: setup  ## SpikingJelly and snnTorch for the side-by-side benchmarks (not dependencies)
 	$(PY) -m pip install -q --no-deps spikingjelly snntorch   # --no-deps: their requirements would replace the torch pin

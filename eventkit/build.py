@@ -57,6 +57,8 @@ __all__ = [
 
 #: retries of a failed shard task before the build fails
 RETRIES = 2
+#: seconds between two health checks of a Dask cluster while a build waits on it (eventkit.cluster.ClusterHealth)
+HEALTH_POLL_S = 5.0
 #: target uncompressed frame bytes per shard (see the module docstring)
 SHARD_TARGET_BYTES = 16 * 2**20
 #: encoders of ``eventkit encode``
@@ -597,7 +599,7 @@ def _run_sync(tasks: list[_Task], progress: _Progress) -> None:
 def _run_distributed(tasks: list[_Task], progress: _Progress, *, workers: int, scheduler: str | None) -> None:
     from distributed import Client, as_completed
 
-    from eventkit.cluster import local_cluster, quiet_logs
+    from eventkit.cluster import ClusterHealth, ClusterLostError, grace_from_env, local_cluster, quiet_logs
 
     with contextlib.ExitStack() as stack:
         stack.enter_context(quiet_logs())  # no scheduler/nanny INFO lines on start and stop
@@ -617,14 +619,43 @@ def _run_distributed(tasks: list[_Task], progress: _Progress, *, workers: int, s
         with client:
             futures = [client.submit(task.fn, *task.args, retries=RETRIES, pure=False) for task in tasks]
             by_key = {fut.key: task for fut, task in zip(futures, tasks)}
-            for fut in as_completed(futures):
-                task = by_key[fut.key]
-                if fut.status != "finished":
-                    exc = fut.exception()
+            # --- engines hook (eventkit.cluster.ClusterHealth) -----------------------------------------
+            # While waiting on the futures, poll the cluster's health (at least every HEALTH_POLL_S seconds;
+            # ClusterHealth itself asks the scheduler at most once a second): ended batch jobs are replaced,
+            # and a build that cannot make progress raises ClusterLostError (one line, exit 2) instead of
+            # waiting forever. A finished result whose worker died is recomputed by dask: never block on it.
+            health = ClusterHealth(client, grace_s=grace_from_env())
+
+            def check_health() -> None:
+                try:
+                    health.poll()
+                except ClusterLostError:
                     client.cancel(futures)
-                    raise _fail(task, exc) from None
-                _, n, events = fut.result()
-                progress.update(n, events)
+                    raise
+
+            waiting = as_completed(futures)
+            while not waiting.is_empty():
+                batch = waiting.next_batch(block=False)
+                if not batch:
+                    check_health()
+                    time.sleep(min(0.2, HEALTH_POLL_S))
+                for fut in batch:
+                    check_health()
+                    task = by_key[fut.key]
+                    if fut.status in ("error", "cancelled"):
+                        exc = fut.exception()
+                        client.cancel(futures)
+                        raise _fail(task, exc) from None
+                    try:
+                        _, n, events = fut.result(timeout=HEALTH_POLL_S)
+                    except TimeoutError:  # lost with its worker after it finished: wait for the recomputation
+                        waiting.add(fut)
+                        continue
+                    except Exception as exc:  # noqa: BLE001 - failed meanwhile: reported like above
+                        client.cancel(futures)
+                        raise _fail(task, exc) from None
+                    progress.update(n, events)
+            # --- end of the engines hook ----------------------------------------------------------------
 
 
 def _execute(tasks: list[_Task], progress: _Progress, *, workers: int | None, scheduler: str | None) -> None:

@@ -5,6 +5,7 @@ Private: nothing here is part of the public API.
 from __future__ import annotations
 
 import os
+import stat
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Union
@@ -32,35 +33,104 @@ def _fs(path: PathType) -> str:
     return os.path.expanduser(s) if s.startswith("~") else s
 
 
-def read_all_bytes(path: PathType, *, what: str) -> bytes:
-    """The whole file as bytes; missing or empty file -> :class:`EventFileError` naming ``what`` it should be."""
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISDIR, "a directory")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def open_regular(path: PathType, what: str):
+    """Open ``path`` for binary reading, refusing anything but a regular file (after symlinks).
+
+    The file is opened non-blocking and checked with ``fstat`` on the open descriptor, so a
+    FIFO, socket or device is refused at once (never waits for a writer) and cannot be
+    swapped in between the check and the read. Missing, unreadable or non-regular files ->
+    :class:`EventFileError` naming ``what`` the file should be.
+    """
     p = _fs(path)
     try:
-        with open(p, "rb") as fh:
-            data = fh.read()
+        fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
         raise EventFileError(p, f"file not found (expected {what})") from None
     except IsADirectoryError:
         raise EventFileError(p, f"is a directory, not {what}") from None
     except OSError as exc:
         raise EventFileError(p, f"cannot be read ({exc.strerror or exc})") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise EventFileError(p, f"is {_kind(mode)}, not a regular file: refusing to read it as {what}")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def check_regular_file(path: PathType, what: str) -> int:
+    """The size of ``path`` in bytes; missing or non-regular (FIFO, device, folder) -> :class:`EventFileError`.
+
+    For decoders that open the file themselves (libhdf5, expelliarmus): never hand them a FIFO.
+    """
+    p = _fs(path)
+    try:
+        st = os.stat(p)
+    except FileNotFoundError:
+        raise EventFileError(p, f"file not found (expected {what})") from None
+    except OSError as exc:
+        raise EventFileError(p, f"cannot be read ({exc.strerror or exc})") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise EventFileError(p, f"is {_kind(st.st_mode)}, not a regular file: refusing to read it as {what}")
+    return st.st_size
+
+
+def read_all_bytes(path: PathType, *, what: str) -> bytes:
+    """The whole file as bytes; missing, empty or non-regular file -> :class:`EventFileError` naming ``what``."""
+    p = _fs(path)
+    with open_regular(p, what) as fh:
+        try:
+            data = fh.read()
+        except OSError as exc:
+            raise EventFileError(p, f"cannot be read ({exc.strerror or exc})") from None
     if len(data) == 0:
         raise EventFileError(p, f"empty file (0 bytes), expected {what}", offset=0)
     return data
 
 
 def read_head(path: PathType, n: int) -> bytes:
-    """The first ``n`` bytes of a file (fewer if it is shorter); missing file -> EventFileError."""
+    """The first ``n`` bytes of a file (fewer if it is shorter); missing or non-regular file -> EventFileError."""
     p = as_path(path)
-    try:
-        with open(p, "rb") as fh:
+    with open_regular(p, "an event file") as fh:
+        try:
             return fh.read(n)
-    except FileNotFoundError:
-        raise EventFileError(p, "file not found") from None
-    except IsADirectoryError:
-        raise EventFileError(p, "is a directory, not an event file") from None
-    except OSError as exc:
-        raise EventFileError(p, f"cannot be read ({exc.strerror or exc})") from None
+        except OSError as exc:
+            raise EventFileError(p, f"cannot be read ({exc.strerror or exc})") from None
+
+
+_PASS_THROUGH = (KeyboardInterrupt, SystemExit, GeneratorExit)
+
+
+@contextmanager
+def decoder_errors(path: PathType, what: str, offset: int | None = None):
+    """Turn *any* failure of a third-party decoder into :class:`EventFileError` naming the file.
+
+    Covers ordinary exceptions, ``MemoryError`` (a header claiming more data than memory
+    holds) and foreign panics that derive from ``BaseException`` only (a Rust ``pyo3``
+    ``PanicException``), which would otherwise pass every ``except Exception``.
+    ``KeyboardInterrupt``/``SystemExit`` and eventkit's own errors pass unchanged.
+    """
+    try:
+        yield
+    except (EventkitError, *_PASS_THROUGH):
+        raise
+    except MemoryError:
+        raise EventFileError(as_path(path), f"{what}: the file declares more data than fits in memory "
+                                            f"(corrupt header or sizes)", offset=offset) from None
+    except BaseException as exc:  # noqa: BLE001 - foreign panics are BaseException subclasses
+        raise EventFileError(as_path(path), f"{what} ({type(exc).__name__}: {exc})", offset=offset) from None
 
 
 def check_record_size(path: PathType, n_bytes: int, start: int, record: int, what: str) -> int:

@@ -210,8 +210,16 @@ def check_range(events: np.ndarray, field: str, lo: int, hi: int, name: str, why
 
 
 def open_h5(path: PathType, what: str):
-    """Open an HDF5 file read-only; missing, empty or non-HDF5 files -> :class:`EventFileError`."""
+    """Open an HDF5 file read-only -> ``(h5py.File, H5Verdict)``.
+
+    The file is read once in full by an isolated child process first (see
+    :mod:`eventkit.io._h5check`): a file on which libhdf5 crashes, hangs or runs out of
+    memory is refused here with :class:`EventFileError` and never opened in this process.
+    Missing, empty, non-regular or non-HDF5 files -> :class:`EventFileError`.
+    """
     import h5py  # imported where used
+
+    from eventkit.io._h5check import h5_verdict
 
     p = as_path(path)
     head = read_head(p, 8)
@@ -219,8 +227,9 @@ def open_h5(path: PathType, what: str):
         raise EventFileError(p, f"empty file (0 bytes), expected {what}", offset=0)
     if head != HDF5_MAGIC and not h5py.is_hdf5(p):  # (is_hdf5 also finds a signature after a user block)
         raise EventFileError(p, f"not an HDF5 file (no HDF5 signature), expected {what}", offset=0)
+    verdict = h5_verdict(p)
     try:
-        return h5py.File(p, "r")
+        return h5py.File(p, "r"), verdict
     except OSError as exc:
         raise EventFileError(p, f"corrupt or truncated HDF5 file, expected {what} (h5py: {exc})") from None
 
@@ -231,14 +240,54 @@ def h5_errors(path: PathType, what: str):
     ``OSError`` (a damaged chunk or heap), ``RuntimeError`` (damaged group metadata),
     ``KeyError`` (an object header it cannot open), ``TypeError`` (a damaged link that
     resolves to a non-dataset), ``ValueError``/``UnicodeDecodeError`` (undecodable
-    contents). eventkit's own errors raised inside pass through unchanged."""
+    contents), ``MemoryError`` (a size field claiming more than memory holds) and anything
+    else a decoder raises. eventkit's own errors, ``KeyboardInterrupt`` and ``SystemExit``
+    pass through unchanged."""
     try:
         yield
-    except EventkitError:
+    except (EventkitError, *_PASS_THROUGH):
         raise
-    except (OSError, RuntimeError, KeyError, TypeError, ValueError) as exc:
+    except MemoryError:
+        raise EventFileError(as_path(path), f"corrupt HDF5 file, expected {what}: a size field claims more "
+                                            f"data than fits in memory") from None
+    except BaseException as exc:  # noqa: BLE001 - every decoder failure becomes an EventFileError
         raise EventFileError(as_path(path), f"corrupt HDF5 file, expected {what} "
                                             f"({type(exc).__name__}: {exc})") from None
+
+
+def check_rows(ds, rows_limit: int | None, path: PathType, name: str, *, flat: bool = False) -> int:
+    """Rows of the 1-D HDF5 dataset ``ds`` (``flat=True``: elements of any shape), checked
+    before anything is allocated for them.
+
+    The declared row count must fit the storage the file gives the dataset (each row takes
+    ``itemsize`` bytes on disk: 16 for a variable-length row's heap reference; up to
+    :data:`MAX_FILTER_RATIO` times less when a compression filter is set), that storage must
+    fit in the file, and the count must not exceed ``rows_limit`` (from the manifest).
+    """
+    p = as_path(path)
+    if ds.shape is None:  # a null dataspace holds nothing
+        return 0
+    if len(ds.shape) != 1 and not flat:
+        raise EventFileError(p, f"/{name} has shape {ds.shape}, expected one dimension (one entry per sample)")
+    rows = 1
+    for d in ds.shape:
+        rows *= int(d)
+    if rows_limit is not None and rows > rows_limit:
+        raise EventFileError(p, f"/{name} declares {rows} rows, more than the {rows_limit} this dataset can have")
+    if rows == 0:
+        return 0
+    per_row = 16 if ds.dtype.kind == "O" else max(1, ds.dtype.itemsize)
+    storage = int(ds.id.get_storage_size())
+    filtered = ds.id.get_create_plist().get_nfilters() > 0
+    file_size = os.path.getsize(p)
+    if storage > file_size or rows * per_row > storage * (MAX_FILTER_RATIO if filtered else 1):
+        raise EventFileError(
+            p, f"/{name} declares {rows} rows ({rows * per_row} bytes) but the file stores {storage} bytes for it "
+               f"(file size {file_size}): corrupt or truncated")
+    return rows
+
+
+MAX_FILTER_RATIO = 1100  # deflate cannot expand more than ~1032x
 
 
 def h5_dataset(f, name: str, path: PathType, what: str):

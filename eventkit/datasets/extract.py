@@ -38,8 +38,9 @@ def archive_kind(path: str | PathLike) -> str:
     try:
         if tarfile.is_tarfile(path):
             return "tar"
-    except OSError:
-        pass
+    except (OSError, *_STREAM_ERRORS):  # a compressed stream cut short: a tar by its name, else gzip below
+        if ".tar" in path.suffixes or path.suffix == ".tgz":
+            return "tar"
     with open(path, "rb") as fh:
         if fh.read(2) == b"\x1f\x8b":
             return "gz"

@@ -213,6 +213,9 @@ def _check_in_fork(path: Path, cap: int, timeout: float) -> dict:
         try:
             os.close(r)
             faulthandler.disable()  # a crash is reported by the exit status, not a traceback dump
+            _, hard = resource.getrlimit(resource.RLIMIT_AS)
+            if hard != resource.RLIM_INFINITY:  # a cap set on this process already: stay within it
+                cap = min(cap, hard)
             resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
             resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
             sys.stdout = os.fdopen(w, "w")

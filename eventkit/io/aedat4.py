@@ -208,24 +208,21 @@ def read_aedat4(path: PathType, *, stream_id: int | None = None) -> np.ndarray:
 def _to_vision(path, chunks: list[tuple[int, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
     """Packets (raw EVENT_STRUCT bytes) -> (VISION_DTYPE events, their t column).
 
-    The packets' bytes are gathered (one copy per packet), then converted in one Numba pass;
-    a negative t, x or y -> EventFileError at the packet that holds it.
+    One Numba pass per packet writes straight into the output (no gathered copy of the
+    16-byte structs: fewer fresh pages to fault in); a negative t, x or y -> EventFileError
+    at the packet that holds it.
     """
     from eventkit.kernels.aedat4 import unpack_event_structs
 
     item = EVENT_STRUCT.itemsize
-    n = sum(c.shape[0] for _, c in chunks) // item
-    raw = np.empty(n * item, dtype=np.uint8)
-    starts, i = [], 0
-    for pos, c in chunks:  # one copy per packet (thousands of events), not per event
-        raw[i:i + c.shape[0]] = c
-        starts.append(i // item)
-        i += c.shape[0]
-    out = np.empty(n, dtype=VISION_DTYPE)
-    bad = unpack_event_structs(raw.view("<i8"), raw.view("<i2"), raw, out)
-    if bad >= 0:
-        pos = chunks[int(np.searchsorted(starts, bad, side="right")) - 1][0]
-        raise _corrupt(path, f"event {bad} has a negative timestamp or address", pos)
+    out = np.empty(sum(c.shape[0] for _, c in chunks) // item, dtype=VISION_DTYPE)
+    i = 0
+    for pos, c in chunks:  # one kernel call per packet (thousands of events), not per event
+        m = c.shape[0] // item
+        bad = unpack_event_structs(c.view("<i8"), c.view("<i2"), c, out[i:i + m])
+        if bad >= 0:
+            raise _corrupt(path, f"event {i + bad} has a negative timestamp or address", pos)
+        i += m
     return out, out["t"]
 
 

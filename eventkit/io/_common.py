@@ -234,25 +234,12 @@ def open_h5(path: PathType, what: str):
         raise EventFileError(p, f"corrupt or truncated HDF5 file, expected {what} (h5py: {exc})") from None
 
 
-@contextmanager
 def h5_errors(path: PathType, what: str):
-    """Turn what h5py raises on a corrupt file *after* it opened into :class:`EventFileError`:
-    ``OSError`` (a damaged chunk or heap), ``RuntimeError`` (damaged group metadata),
-    ``KeyError`` (an object header it cannot open), ``TypeError`` (a damaged link that
-    resolves to a non-dataset), ``ValueError``/``UnicodeDecodeError`` (undecodable
-    contents), ``MemoryError`` (a size field claiming more than memory holds) and anything
-    else a decoder raises. eventkit's own errors, ``KeyboardInterrupt`` and ``SystemExit``
-    pass through unchanged."""
-    try:
-        yield
-    except (EventkitError, *_PASS_THROUGH):
-        raise
-    except MemoryError:
-        raise EventFileError(as_path(path), f"corrupt HDF5 file, expected {what}: a size field claims more "
-                                            f"data than fits in memory") from None
-    except BaseException as exc:  # noqa: BLE001 - every decoder failure becomes an EventFileError
-        raise EventFileError(as_path(path), f"corrupt HDF5 file, expected {what} "
-                                            f"({type(exc).__name__}: {exc})") from None
+    """:func:`decoder_errors` for h5py once a file is open: ``OSError`` (a damaged chunk or
+    heap), ``RuntimeError`` (damaged group metadata), ``KeyError`` (an object header it
+    cannot open), ``TypeError`` (a damaged link), ``ValueError``/``UnicodeDecodeError``
+    (undecodable contents), ``MemoryError`` and anything else -> :class:`EventFileError`."""
+    return decoder_errors(path, f"corrupt HDF5 file, expected {what}")
 
 
 def check_rows(ds, rows_limit: int | None, path: PathType, name: str, *, flat: bool = False) -> int:

@@ -220,29 +220,24 @@ def _build_targz(_: Path) -> bytes:
     return buf.getvalue()
 
 
+def _real_target(name: str, suffix: str, rel: str, fmt: str, read=None, check=_events_ok) -> Target:
+    """A target made of the real sample ``rel``, read with ``read_events(format=fmt)`` by default."""
+    return Target(name, suffix, rel, _real(rel), read or _read_format(fmt), check)
+
+
 TARGETS: dict[str, Target] = {t.name: t for t in [
-    Target("nmnist", ".bin", "nmnist/sample_nmnist.bin", _real("nmnist/sample_nmnist.bin"),
-           _read_format("nmnist"), _events_ok),
-    Target("bs2", ".bs2", "dvsgesture/slayer_bs2_1450ms_1.bs2", _real("dvsgesture/slayer_bs2_1450ms_1.bs2"),
-           _read_format("bs2"), _events_ok),
-    Target("bs1", ".bs1", "ntidigits/slayer_NTIDIGITS_1.bs1", _real("ntidigits/slayer_NTIDIGITS_1.bs1"),
-           _read_format("bs1"), _events_ok),
-    Target("aedat2", ".aedat", "aedat/jaer_DVS128-2017-03-21-short.aedat",
-           _real("aedat/jaer_DVS128-2017-03-21-short.aedat"), _read_format("aedat2"), _events_ok),
-    Target("aedat2_header", ".aedat", "aedat/tonic_sample_aedat_header.aedat",
-           _real("aedat/tonic_sample_aedat_header.aedat"), _read_format("aedat2"), _events_ok),
+    _real_target("nmnist", ".bin", "nmnist/sample_nmnist.bin", "nmnist"),
+    _real_target("bs2", ".bs2", "dvsgesture/slayer_bs2_1450ms_1.bs2", "bs2"),
+    _real_target("bs1", ".bs1", "ntidigits/slayer_NTIDIGITS_1.bs1", "bs1"),
+    _real_target("aedat2", ".aedat", "aedat/jaer_DVS128-2017-03-21-short.aedat", "aedat2"),
+    _real_target("aedat2_header", ".aedat", "aedat/tonic_sample_aedat_header.aedat", "aedat2"),
     Target("aedat31", ".aedat", "write_aedat31 of 12000 real DVS128 events", _build_aedat31,
            _read_format("aedat31"), _events_ok),
-    Target("gesture_csv", ".csv", "dvsgesture/user01_natural_labels.csv",
-           _real("dvsgesture/user01_natural_labels.csv"), _read_gesture_csv, _any_ok),
-    Target("aedat4", ".aedat4", "aedat/tonic_sample.aedat4", _real("aedat/tonic_sample.aedat4"),
-           _read_format("aedat4"), _events_ok),
-    Target("prophesee_dat", ".dat", "prophesee/tonic_sample_ncars.dat", _real("prophesee/tonic_sample_ncars.dat"),
-           _read_format("prophesee_dat"), _events_ok),
-    Target("evt2", ".raw", "prophesee/expelliarmus_sparklers_evt2.raw",
-           _real("prophesee/expelliarmus_sparklers_evt2.raw"), _read_format("evt2"), _events_ok),
-    Target("evt3", ".raw", "prophesee/expelliarmus_evt3_sample.raw", _real("prophesee/expelliarmus_evt3_sample.raw"),
-           _read_format("evt3"), _events_ok),
+    _real_target("gesture_csv", ".csv", "dvsgesture/user01_natural_labels.csv", "", _read_gesture_csv, _any_ok),
+    _real_target("aedat4", ".aedat4", "aedat/tonic_sample.aedat4", "aedat4"),
+    _real_target("prophesee_dat", ".dat", "prophesee/tonic_sample_ncars.dat", "prophesee_dat"),
+    _real_target("evt2", ".raw", "prophesee/expelliarmus_sparklers_evt2.raw", "evt2"),
+    _real_target("evt3", ".raw", "prophesee/expelliarmus_evt3_sample.raw", "evt3"),
     Target("shd", ".h5", "write_shd of the real N-TIDIGITS .bs1 events (4 rows)", _build_shd, _read_shd, _events_ok),
     Target("ntidigits_h5", ".hdf5", "write_ntidigits_h5 of the real .bs1 events (5 utterances)", _build_ntidigits,
            _read_ntidigits, _events_ok),

@@ -54,15 +54,15 @@ def test_the_harness_counts_crashes_hangs_oom_and_foreign_errors(monkeypatch):
     monkeypatch.setenv("EVENTKIT_FUZZ_SELFTEST", "1")
     cases = [harness.Case(f"selftest_{how}", "truncate", 8) for how in SELFTEST]
     cases.append(harness.Case("selftest_valueerror", "byte", 3, 1))
-    results = harness.run(cases, jobs=2, timeout=5.0)
+    results = harness.run(cases, jobs=2, timeout=15.0)  # generous: a loaded machine must not turn a crash into a "hang"
     got = {case.target: (outcome, detail) for case, outcome, detail in results}
     assert len(results) == len(cases) and all(outcome == "fail" for _, outcome, _ in results), results
-    assert "SIGSEGV" in got["selftest_segv"][1]
-    assert "SIGABRT" in got["selftest_abort"][1]
-    assert "no answer within 5 s" in got["selftest_hang"][1]
-    assert got["selftest_oom"][1].startswith("MemoryError")
-    assert got["selftest_valueerror"][1] == "ValueError: a decoder's own exception"
-    assert "not sorted" in got["selftest_unsorted"][1]
+    assert "SIGSEGV" in got["selftest_segv"][1], got
+    assert "SIGABRT" in got["selftest_abort"][1], got
+    assert "no answer within 15 s" in got["selftest_hang"][1], got
+    assert got["selftest_oom"][1].startswith("MemoryError"), got
+    assert got["selftest_valueerror"][1] == "ValueError: a decoder's own exception", got
+    assert "not sorted" in got["selftest_unsorted"][1], got
 
 
 def test_mutations_are_reproducible():

@@ -31,7 +31,7 @@ import numpy as np
 from eventkit.errors import EventFileError, ParameterError
 from eventkit.io._common import HDF5_MAGIC, PathType, as_path, h5_errors, read_head
 from eventkit.io.aedat2 import read_aedat2, read_aedat2_header, write_aedat2
-from eventkit.io.aedat4 import read_aedat4
+from eventkit.io.aedat4 import read_aedat4, write_aedat4
 from eventkit.io.aedat31 import (
     GestureSample,
     read_aedat31,
@@ -162,7 +162,7 @@ __all__ = [
     "read_nmnist", "write_nmnist", "read_bs2", "write_bs2", "read_bs1", "write_bs1",
     "read_aedat2", "read_aedat2_header", "write_aedat2",
     "read_aedat31", "write_aedat31", "GestureSample", "read_gesture_labels", "read_gesture_samples",
-    "write_gesture_labels", "read_aedat4",
+    "write_gesture_labels", "read_aedat4", "write_aedat4",
     "ShdFile", "read_shd", "count_shd", "read_shd_labels", "write_shd",
     "NTidigitsFile", "read_ntidigits_h5", "list_ntidigits_h5", "write_ntidigits_h5",
     "read_prophesee_dat", "read_evt2", "read_evt3", "write_prophesee_dat", "write_evt2",

@@ -70,23 +70,6 @@ def open_regular(path: PathType, what: str):
         raise
 
 
-def check_regular_file(path: PathType, what: str) -> int:
-    """The size of ``path`` in bytes; missing or non-regular (FIFO, device, folder) -> :class:`EventFileError`.
-
-    For decoders that open the file themselves (libhdf5, expelliarmus): never hand them a FIFO.
-    """
-    p = _fs(path)
-    try:
-        st = os.stat(p)
-    except FileNotFoundError:
-        raise EventFileError(p, f"file not found (expected {what})") from None
-    except OSError as exc:
-        raise EventFileError(p, f"cannot be read ({exc.strerror or exc})") from None
-    if not stat.S_ISREG(st.st_mode):
-        raise EventFileError(p, f"is {_kind(st.st_mode)}, not a regular file: refusing to read it as {what}")
-    return st.st_size
-
-
 def read_all_bytes(path: PathType, *, what: str) -> bytes:
     """The whole file as bytes; missing, empty or non-regular file -> :class:`EventFileError` naming ``what``."""
     p = _fs(path)
@@ -225,9 +208,9 @@ def open_h5(path: PathType, what: str):
     head = read_head(p, 8)
     if len(head) == 0:
         raise EventFileError(p, f"empty file (0 bytes), expected {what}", offset=0)
+    verdict = h5_verdict(p)  # first: even the signature search below is libhdf5 code
     if head != HDF5_MAGIC and not h5py.is_hdf5(p):  # (is_hdf5 also finds a signature after a user block)
         raise EventFileError(p, f"not an HDF5 file (no HDF5 signature), expected {what}", offset=0)
-    verdict = h5_verdict(p)
     try:
         return h5py.File(p, "r"), verdict
     except OSError as exc:

@@ -88,7 +88,7 @@ class _Server:
                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
 
     def ask(self, path: Path, cap: int, timeout: float) -> dict:
-        request = json.dumps({"path": os.fspath(path), "cap": cap, "timeout": timeout}) + "\n"
+        request = json.dumps({"path": os.path.abspath(path), "cap": cap, "timeout": timeout}) + "\n"
         self.proc.stdin.write(request.encode())
         self.proc.stdin.flush()
         line = self.proc.stdout.readline()
@@ -102,6 +102,17 @@ class _Server:
 
 
 _server: _Server | None = None
+
+
+def _after_fork_in_child() -> None:
+    """A forked copy of this process: its own lock (the parent's may have been held by another
+    thread at the fork) and its own helper on first use; the verdicts stay valid."""
+    global _lock, _server
+    _lock = threading.Lock()
+    _server = None  # never closed here: it is the parent's helper
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _ask_server(path: Path, cap: int, timeout: float) -> dict:

@@ -149,3 +149,23 @@ def test_discovery_refuses_more_rows_than_the_manifest_allows(tmp_path, monkeypa
     monkeypatch.setattr(DatasetSpec, "expected_count", lambda self, split: 2)  # 2 x 2 = 4 rows at most
     with pytest.raises(EventFileError, match=r"shd_train.h5: /spikes/times declares 5 rows, more than the 4"):
         discover(spec, root, "train")
+
+
+def test_a_forked_process_uses_its_own_helper(shd_file, fresh_cache):
+    read_shd(shd_file, 0)
+    parent_helper = _h5check._server
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: a fresh file must be checked through a helper of its own
+        ok = 0
+        try:
+            _h5check._cache.clear()
+            ok = int(_h5check._server is None and read_shd(shd_file, 1).shape[0] == 5
+                     and _h5check._server is not None and _h5check._server.pid == os.getpid())
+        finally:
+            os.write(w, bytes([ok]))
+            os._exit(0)
+    os.close(w)
+    assert os.read(r, 1) == b"\x01"
+    os.waitpid(pid, 0)
+    assert _h5check._server is parent_helper and parent_helper.proc.poll() is None  # untouched

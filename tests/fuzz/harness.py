@@ -232,7 +232,7 @@ def tally(results: list[tuple[Case, str, str]]) -> dict[str, dict]:
     out: dict[str, dict] = {}
     for case, outcome, detail in results:
         row = out.setdefault(case.target, {"tried": 0, "clean": 0, "accepted": 0, "rejected": 0, "skipped": 0,
-                                           "isolated": 0, "failures": []})
+                                           "isolated": 0, "isolated_cases": [], "failures": []})
         if outcome == "skipped":
             row["skipped"] += 1
             row["skip_reason"] = detail
@@ -245,6 +245,7 @@ def tally(results: list[tuple[Case, str, str]]) -> dict[str, dict]:
             row[outcome] += 1
             if "isolated process" in detail:  # libhdf5 crashed, hung or ran out of memory in the child
                 row["isolated"] += 1
+                row["isolated_cases"].append((case.key(), detail))
     return out
 
 

@@ -169,3 +169,24 @@ def test_a_forked_process_uses_its_own_helper(shd_file, fresh_cache):
     assert os.read(r, 1) == b"\x01"
     os.waitpid(pid, 0)
     assert _h5check._server is parent_helper and parent_helper.proc.poll() is None  # untouched
+
+
+def test_a_real_libhdf5_segfault_found_by_the_fuzzer(tmp_path):
+    """One flipped byte of the SHD fuzz fixture makes libhdf5 segfault (it killed the process
+    before): now an EventFileError, and this process never opens the file."""
+    import hashlib
+
+    from tests.fuzz.harness import Case, mutate
+    from tests.fuzz.targets import TARGETS
+
+    try:
+        data = TARGETS["shd"].build(tmp_path)
+    except FileNotFoundError as exc:
+        pytest.skip(str(exc))
+    if hashlib.sha256(data).hexdigest() != "398b78a4654413fcbc1ba48c35ec6b2ba7190b91ee2204acdaf042a240634d25":
+        pytest.skip("this h5py writes another byte layout: the recorded crashing byte does not apply")
+    f = tmp_path / "crash.h5"
+    f.write_bytes(mutate(data, Case("shd", "byte", 2489, 101)))
+    with pytest.raises(EventFileError, match=r"crash.h5: corrupt HDF5 file: libhdf5 crashed \(SIGSEGV\) "
+                                             r"reading row 0"):
+        read_shd(f, 0)

@@ -311,10 +311,15 @@ def safe_extract(archive: str | PathLike, dest: str | PathLike) -> list[Path]:
         if kind == "tar":
             return _extract_tar(archive, dest)
         return _extract_gz(archive, dest)
+    except EventFileError:
+        raise
     except (zipfile.BadZipFile, tarfile.TarError, *_STREAM_ERRORS) as exc:
         raise EventFileError(archive, f"corrupt or truncated {kind} archive: {exc}") from exc
     except OSError as exc:  # reading the archive itself failed (write failures are EventFileErrors already)
         raise EventFileError(archive, f"cannot read the {kind} archive: {exc.strerror or exc}") from exc
+    except (NotImplementedError, RuntimeError, ValueError) as exc:  # zipfile: unknown version or method,
+        # an encrypted member; tarfile/zipfile: undecodable header fields
+        raise EventFileError(archive, f"corrupt or unsupported {kind} archive ({type(exc).__name__}: {exc})") from exc
 
 
 def unpack_dataset(name: str, root: "str | PathLike | None" = None, *, checksums: bool = True) -> list[Path]:

@@ -308,3 +308,21 @@ def test_a_fifo_is_not_an_archive(tmp_path):
     os.mkfifo(tmp_path / "Train.zip")
     with pytest.raises(EventFileError, match="not a regular file"):
         safe_extract(tmp_path / "Train.zip", tmp_path / "d")
+
+
+@pytest.mark.parametrize("field, value, match", [
+    ("method", 99, "NotImplementedError: That compression method is not supported"),
+    ("flags", 1, "RuntimeError: File .*a.bin.* is encrypted"),
+])
+def test_unsupported_zip_features_are_event_file_errors(tmp_path, field, value, match):
+    """Found by the fuzzer: zipfile raises NotImplementedError / RuntimeError for these."""
+    import struct
+
+    raw = bytearray(_zip(tmp_path / "a.zip", {"a.bin": b"x" * 100}).read_bytes())
+    local, central = raw.find(b"PK\x03\x04"), raw.find(b"PK\x01\x02")
+    at = {"method": (8, 10), "flags": (6, 8)}[field]
+    struct.pack_into("<H", raw, local + at[0], value)
+    struct.pack_into("<H", raw, central + at[1], value)
+    (tmp_path / "b.zip").write_bytes(bytes(raw))
+    with pytest.raises(EventFileError, match=r"b\.zip: corrupt or unsupported zip archive \(" + match):
+        safe_extract(tmp_path / "b.zip", tmp_path / "d")

@@ -161,7 +161,8 @@ def _hdf5_rows(spec: "DatasetSpec", root: Path, split: str) -> list[Sample]:
     path = root / spec.layout.params["files"][split]
     if not path.is_file():
         raise spec.not_found(root, f"file {path} is missing")
-    with ShdFile(path) as f:
+    expected = spec.expected_count(split)
+    with ShdFile(path, max_rows=2 * expected if expected else None) as f:  # no more rows than the manifest allows
         labels = f.labels
     bad = np.flatnonzero((labels < 0) | (labels >= len(spec.classes)))
     if bad.size:

@@ -9,6 +9,7 @@ file (not a tar) is decompressed to ``dest/<name without .gz>``.
 """
 from __future__ import annotations
 
+import errno
 import gzip
 import lzma
 import os
@@ -37,8 +38,9 @@ def archive_kind(path: str | PathLike) -> str:
     try:
         if tarfile.is_tarfile(path):
             return "tar"
-    except OSError:
-        pass
+    except (OSError, *_STREAM_ERRORS):  # a compressed stream cut short: a tar by its name, else gzip below
+        if ".tar" in path.suffixes or path.suffix == ".tgz":
+            return "tar"
     with open(path, "rb") as fh:
         if fh.read(2) == b"\x1f\x8b":
             return "gz"
@@ -85,9 +87,16 @@ def _check_link(archive: Path, dest: Path, name: str, link_target: str, hard: bo
         raise EventFileError(archive, f"refusing link {name!r} -> {link_target!r}: absolute or empty link target")
     base = () if hard else _rel_parts(name)[:-1]
     parts: list[str] = list(base)
+    seen_name = False
     for p in PurePosixPath(lt).parts:
         if p in ("", "."):
             continue
+        if p == ".." and seen_name and not hard:
+            # 'a/../b': what 'a' will be (a later link from another archive) could move the
+            # '..' anywhere; only leading '..' keep a link's meaning fixed once it is checked
+            raise EventFileError(archive, f"refusing link {name!r} -> {link_target!r}: '..' after a name "
+                                          f"(only leading '..' components are allowed in link targets)")
+        seen_name = seen_name or p != ".."
         if p == "..":
             if not parts:
                 raise EventFileError(
@@ -100,6 +109,22 @@ def _check_link(archive: Path, dest: Path, name: str, link_target: str, hard: bo
             raise EventFileError(archive, f"refusing link {name!r} -> {link_target!r}: goes through another link")
 
 
+def _check_link_on_disk(archive: Path, dest: Path, name: str, link_target: str) -> Path:
+    """Where the symbolic link ``name`` will be created, after checking its target against the
+    *real* folder it lands in (``dest`` as it is on disk, links from earlier archives included):
+    the target's leading ``..`` must not climb out of ``dest`` from there."""
+    parts = _rel_parts(name)
+    folder = (dest.joinpath(*parts[:-1])).resolve()
+    if not _inside(folder, dest):
+        raise EventFileError(archive, f"refusing link {name!r}: its folder resolves to {folder}, outside {dest}")
+    real = (folder / link_target.replace("\\", "/")).resolve()
+    if not _inside(real, dest):
+        raise EventFileError(
+            archive, f"refusing link {name!r} -> {link_target!r}: in the real folder {folder} it points to {real}, "
+                     f"outside the target folder {dest} (links already on disk are followed)")
+    return folder / parts[-1]
+
+
 def _check_not_through_link(archive: Path, name: str, links: set[tuple[str, ...]]) -> None:
     parts = _rel_parts(name)
     for k in range(1, len(parts)):
@@ -109,12 +134,50 @@ def _check_not_through_link(archive: Path, name: str, links: set[tuple[str, ...]
             )
 
 
+def _check_conflicts(archive: Path, members: list[tuple[str, str]]) -> None:
+    """Refuse members that cannot all exist: a name that is a file (or link) in one member and a
+    folder in another (declared, or implied by a deeper member), or a file and a link."""
+    kinds: dict[tuple[str, ...], tuple[str, str]] = {}
+    for name, kind in members:
+        parts = _rel_parts(name)
+        for k in range(1, len(parts)):
+            _claim(archive, kinds, parts[:k], "folder", name)
+        if parts:
+            _claim(archive, kinds, parts, kind, name)
+
+
+def _claim(archive: Path, kinds: dict, parts: tuple[str, ...], kind: str, name: str) -> None:
+    have = kinds.setdefault(parts, (kind, name))
+    if have[0] != kind and not (have[0] in ("file", "hard link") and kind in ("file", "hard link")):
+        raise EventFileError(archive, f"conflicting members: {have[1]!r} makes {'/'.join(parts)!r} a {have[0]}, "
+                                      f"{name!r} needs it to be a {kind}")
+
+
+def _write_error(archive: Path, name: str, target: Path, exc: OSError) -> EventFileError:
+    """An OS error while writing a member (full disk, a file or folder already in the way, ...)."""
+    why = exc.strerror or str(exc)
+    hint = "; free some space and run again" if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG) else ""
+    return EventFileError(archive, f"cannot write member {name!r} to {target}: {why}{hint}")
+
+
+class _ReadError(Exception):
+    """A failure reading the archive while a member is copied (told apart from write failures)."""
+
+
 def _write_member(src, target: Path) -> None:
     """Copy a member's stream to ``target``; a stream that fails mid-way (bad CRC, truncated
-    compressed data) leaves no partial file behind."""
+    compressed data) or a write that fails (full disk) leaves no partial file behind. Read
+    failures come out as :class:`_ReadError` (their cause attached), write failures as ``OSError``."""
     try:
         with open(target, "wb") as dst:
-            shutil.copyfileobj(src, dst, 1 << 20)
+            while True:
+                try:
+                    chunk = src.read(1 << 20)
+                except Exception as exc:  # noqa: BLE001 - re-raised below with its cause
+                    raise _ReadError() from exc
+                if not chunk:
+                    break
+                dst.write(chunk)
     except BaseException:
         target.unlink(missing_ok=True)
         raise
@@ -133,13 +196,19 @@ def _extract_zip(archive: Path, dest: Path) -> list[Path]:
                 _check_link(archive, dest, info.filename, link_target, hard=False, links=set())
                 raise EventFileError(archive, f"refusing symbolic link member {info.filename!r} in a zip archive")
             plan.append((info, target))
+        _check_conflicts(archive, [(i.filename, "folder" if i.is_dir() else "file") for i, _ in plan])
         for info, target in plan:
-            if info.is_dir():
-                target.mkdir(parents=True, exist_ok=True)
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            with zf.open(info) as src:
-                _write_member(src, target)
+            try:
+                if info.is_dir():
+                    target.mkdir(parents=True, exist_ok=True)
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with zf.open(info) as src:
+                    _write_member(src, target)
+            except _ReadError as exc:
+                raise exc.__cause__ from None
+            except OSError as exc:
+                raise _write_error(archive, info.filename, target, exc) from None
             written.append(target)
     return written
 
@@ -163,25 +232,35 @@ def _extract_tar(archive: Path, dest: Path) -> list[Path]:
                 files.add(_rel_parts(m.name))
             elif not m.isdir():
                 raise EventFileError(archive, f"refusing member {m.name!r}: not a regular file or folder (device/fifo)")
+            if m.issym():
+                _check_link_on_disk(archive, dest, m.name, m.linkname)
+        _check_conflicts(archive, [(m.name, "folder" if m.isdir() else "link" if m.issym() else
+                                    "hard link" if m.islnk() else "file") for m in members])
         for m in members:
             target = _member_target(archive, dest, m.name)
-            if m.isdir():
-                target.mkdir(parents=True, exist_ok=True)
-                continue
-            target.parent.mkdir(parents=True, exist_ok=True)
-            if m.issym():
-                if target.exists() or target.is_symlink():
-                    target.unlink()
-                os.symlink(m.linkname, target)
-            elif m.islnk():
-                source = _member_target(archive, dest, m.linkname)
-                shutil.copyfile(source, target)
-            else:
-                src = tf.extractfile(m)
-                if src is None:
-                    raise EventFileError(archive, f"member {m.name!r} has no data")
-                with src:
-                    _write_member(src, target)
+            try:
+                if m.isdir():
+                    target.mkdir(parents=True, exist_ok=True)
+                    continue
+                target.parent.mkdir(parents=True, exist_ok=True)
+                if m.issym():
+                    target = _check_link_on_disk(archive, dest, m.name, m.linkname)  # again: as the disk is now
+                    if target.is_symlink() or target.is_file():
+                        target.unlink()
+                    os.symlink(m.linkname, target)
+                elif m.islnk():
+                    source = _member_target(archive, dest, m.linkname)
+                    shutil.copyfile(source, target)
+                else:
+                    src = tf.extractfile(m)
+                    if src is None:
+                        raise EventFileError(archive, f"member {m.name!r} has no data")
+                    with src:
+                        _write_member(src, target)
+            except _ReadError as exc:
+                raise exc.__cause__ from None
+            except OSError as exc:
+                raise _write_error(archive, m.name, target, exc) from None
             written.append(target)
     return written
 
@@ -190,8 +269,20 @@ def _extract_gz(archive: Path, dest: Path) -> list[Path]:
     name = archive.name[:-3] if archive.name.endswith(".gz") else archive.name + ".out"
     target = _member_target(archive, dest, name)
     try:
-        with gzip.open(archive, "rb") as src, open(target, "wb") as dst:
-            shutil.copyfileobj(src, dst, 1 << 20)
+        with gzip.open(archive, "rb") as src:
+            try:
+                dst = open(target, "wb")
+            except OSError as exc:
+                raise _write_error(archive, name, target, exc) from None
+            with dst:
+                while chunk := src.read(1 << 20):
+                    try:
+                        dst.write(chunk)
+                    except OSError as exc:
+                        raise _write_error(archive, name, target, exc) from None
+    except EventFileError:
+        target.unlink(missing_ok=True)
+        raise
     except (OSError, *_STREAM_ERRORS) as exc:
         target.unlink(missing_ok=True)
         raise EventFileError(archive, f"corrupt gzip stream: {exc}") from exc
@@ -206,8 +297,10 @@ def safe_extract(archive: str | PathLike, dest: str | PathLike) -> list[Path]:
     of the files written. Raises :class:`EventFileError` naming the archive and member.
     """
     archive = Path(archive)
-    if not archive.is_file():
+    if not archive.exists():
         raise EventFileError(archive, "archive not found")
+    if not archive.is_file():
+        raise EventFileError(archive, "not a regular file (a folder, FIFO or device): not an archive")
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     dest = dest.resolve()
@@ -218,8 +311,15 @@ def safe_extract(archive: str | PathLike, dest: str | PathLike) -> list[Path]:
         if kind == "tar":
             return _extract_tar(archive, dest)
         return _extract_gz(archive, dest)
+    except EventFileError:
+        raise
     except (zipfile.BadZipFile, tarfile.TarError, *_STREAM_ERRORS) as exc:
         raise EventFileError(archive, f"corrupt or truncated {kind} archive: {exc}") from exc
+    except OSError as exc:  # reading the archive itself failed (write failures are EventFileErrors already)
+        raise EventFileError(archive, f"cannot read the {kind} archive: {exc.strerror or exc}") from exc
+    except (NotImplementedError, RuntimeError, ValueError) as exc:  # zipfile: unknown version or method,
+        # an encrypted member; tarfile/zipfile: undecodable header fields
+        raise EventFileError(archive, f"corrupt or unsupported {kind} archive ({type(exc).__name__}: {exc})") from exc
 
 
 def unpack_dataset(name: str, root: "str | PathLike | None" = None, *, checksums: bool = True) -> list[Path]:

@@ -12,8 +12,10 @@ sequence of 3073-byte records: 1 label byte (0..9) then 3072 pixel bytes, the 10
 from __future__ import annotations
 
 import gzip
+import os
 import struct
 import zlib
+from contextlib import contextmanager
 from os import PathLike
 from pathlib import Path
 from typing import Sequence
@@ -21,6 +23,7 @@ from typing import Sequence
 import numpy as np
 
 from eventkit.errors import EventFileError
+from eventkit.io._common import open_regular
 
 __all__ = [
     "read_idx", "write_idx", "read_cifar10_bin", "write_cifar10_bin", "find_idx_file",
@@ -32,50 +35,81 @@ _IDX_TYPES = {0x08: np.dtype(">u1"), 0x09: np.dtype(">i1"), 0x0B: np.dtype(">i2"
 CIFAR10_RECORD_BYTES = 1 + 3 * 32 * 32
 
 
-def _read_bytes(path: Path) -> bytes:
-    try:
-        if path.suffix == ".gz":
-            with gzip.open(path, "rb") as fh:
-                return fh.read()
-        return path.read_bytes()
-    except (OSError, EOFError, zlib.error) as exc:
-        raise EventFileError(path, f"cannot read (corrupt or truncated gzip?): {exc}") from exc
+GZIP_MAX_RATIO = 1100  # deflate cannot expand more than ~1032x
+
+
+@contextmanager
+def _open(path: Path, what: str):
+    """A binary stream of ``path`` (gzip-decompressed for ``.gz``); a missing, non-regular
+    (FIFO, device) or unreadable file, or a corrupt gzip stream -> :class:`EventFileError`."""
+    with open_regular(path, what) as raw:
+        try:
+            if path.suffix == ".gz":
+                with gzip.GzipFile(fileobj=raw, mode="rb") as fh:
+                    yield fh
+            else:
+                yield raw
+        except (OSError, EOFError, zlib.error) as exc:
+            raise EventFileError(path, f"cannot read (corrupt or truncated gzip?): {exc}") from exc
+
+
+def _read_bytes(path: Path, what: str) -> bytes:
+    with _open(path, what) as fh:
+        return fh.read()
 
 
 def read_idx(path: str | PathLike, *, expect_ndim: int | None = None) -> np.ndarray:
     """Read an IDX file (optionally ``.gz``) into a native-endian array of its shape.
 
     Checks the magic number, the element type, ``expect_ndim`` when given and that the
-    byte count matches the header's sizes exactly; raises :class:`EventFileError`
-    (file, problem, byte offset) otherwise.
+    byte count matches the header's sizes exactly; the sizes are checked against what the
+    file can hold (its size; ~1032x that for gzip) *before* the data are read, so a header
+    with huge or overflowing sizes is an :class:`EventFileError` (file, problem, byte offset),
+    never an allocation.
     """
     path = Path(path)
-    raw = _read_bytes(path)
-    if len(raw) < 4:
-        raise EventFileError(path, f"too short for an IDX header ({len(raw)} bytes)", 0)
-    if raw[0] != 0 or raw[1] != 0:
-        raise EventFileError(path, f"bad IDX magic {raw[:4].hex()} (expected 0000<type><ndim>, e.g. 00000803)", 0)
-    type_code, ndim = raw[2], raw[3]
-    if type_code not in _IDX_TYPES:
-        raise EventFileError(path, f"unsupported IDX element type 0x{type_code:02x} (image files use 0x08, unsigned byte)", 2)
-    if expect_ndim is not None and ndim != expect_ndim:
+    what = "an IDX file"
+    with _open(path, what) as fh:
+        raw = fh.read(4)
+        if len(raw) < 4:
+            raise EventFileError(path, f"too short for an IDX header ({len(raw)} bytes)", 0)
+        if raw[0] != 0 or raw[1] != 0:
+            raise EventFileError(path, f"bad IDX magic {raw[:4].hex()} (expected 0000<type><ndim>, e.g. 00000803)", 0)
+        type_code, ndim = raw[2], raw[3]
+        if type_code not in _IDX_TYPES:
+            raise EventFileError(
+                path, f"unsupported IDX element type 0x{type_code:02x} (image files use 0x08, unsigned byte)", 2)
+        if expect_ndim is not None and ndim != expect_ndim:
+            raise EventFileError(
+                path, f"IDX file has {ndim} dimension(s), expected {expect_ndim} "
+                f"(magic {raw[:4].hex()}; images are 00000803, labels 00000801)", 3)
+        header = 4 + 4 * ndim
+        sizes = fh.read(4 * ndim)
+        if len(sizes) < 4 * ndim:
+            raise EventFileError(path, f"truncated IDX header: {4 + len(sizes)} bytes, need {header}", 4 + len(sizes))
+        shape = struct.unpack(f">{ndim}i", sizes)
+        if any(s < 0 for s in shape):
+            raise EventFileError(path, f"negative IDX size in {shape}", 4)
+        dtype = _IDX_TYPES[type_code]
+        n_bytes = dtype.itemsize
+        for s in shape:  # Python ints: no overflow, whatever the header says
+            n_bytes *= s
+        if path.suffix != ".gz" and n_bytes > os.fstat(fh.fileno()).st_size - header:
+            raise EventFileError(
+                path, f"IDX sizes {shape} need {n_bytes} data bytes, file holds "
+                f"{os.fstat(fh.fileno()).st_size - header} (truncated, or corrupt sizes)", header)
+        if n_bytes > GZIP_MAX_RATIO * path.stat().st_size:
+            raise EventFileError(
+                path, f"IDX sizes {shape} need {n_bytes} data bytes, more than ~1032x the "
+                f"{path.stat().st_size}-byte gzip file can hold (corrupt sizes)", 4)
+        data = fh.read(n_bytes + 1)
+    if len(data) != n_bytes:
         raise EventFileError(
-            path, f"IDX file has {ndim} dimension(s), expected {expect_ndim} "
-            f"(magic {raw[:4].hex()}; images are 00000803, labels 00000801)", 3)
-    header = 4 + 4 * ndim
-    if len(raw) < header:
-        raise EventFileError(path, f"truncated IDX header: {len(raw)} bytes, need {header}", len(raw))
-    shape = struct.unpack(f">{ndim}i", raw[4:header])
-    if any(s < 0 for s in shape):
-        raise EventFileError(path, f"negative IDX size in {shape}", 4)
-    dtype = _IDX_TYPES[type_code]
-    n_bytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    if len(raw) - header != n_bytes:
-        raise EventFileError(
-            path, f"IDX sizes {shape} need {n_bytes} data bytes, file holds {len(raw) - header} "
-            f"({'truncated' if len(raw) - header < n_bytes else 'trailing bytes'})", header)
-    data = np.frombuffer(raw, dtype=dtype, offset=header, count=n_bytes // dtype.itemsize)
-    return data.reshape(shape).astype(dtype.newbyteorder("="), copy=True)
+            path, f"IDX sizes {shape} need {n_bytes} data bytes, file holds "
+            f"{len(data) if len(data) < n_bytes else 'more'} "
+            f"({'truncated' if len(data) < n_bytes else 'trailing bytes'})", header)
+    arr = np.frombuffer(data, dtype=dtype, count=n_bytes // dtype.itemsize)
+    return arr.reshape(shape).astype(dtype.newbyteorder("="), copy=True)
 
 
 def write_idx(path: str | PathLike, array: np.ndarray) -> Path:
@@ -112,7 +146,7 @@ def read_cifar10_bin(paths: Sequence[str | PathLike]) -> tuple[np.ndarray, np.nd
     images, labels = [], []
     for p in paths:
         p = Path(p)
-        raw = _read_bytes(p)
+        raw = _read_bytes(p, "a CIFAR-10 binary batch file")
         if len(raw) == 0 or len(raw) % CIFAR10_RECORD_BYTES:
             raise EventFileError(
                 p, f"size {len(raw)} bytes is not a positive multiple of the {CIFAR10_RECORD_BYTES}-byte "

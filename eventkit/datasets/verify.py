@@ -47,16 +47,20 @@ def _check_hdf5_keys(spec, root: Path, warnings: list[str]) -> None:
     """SHD/SSC: compare the manifest's class names with /extra/keys of the files present."""
     import h5py
 
+    from eventkit.errors import EventFileError
+    from eventkit.io._h5check import h5_verdict
+
     for split, fname in spec.layout.params["files"].items():
         path = root / fname
         if not path.is_file():
             continue
         try:
+            h5_verdict(path)  # read in full by an isolated process first: libhdf5 may crash on a damaged file
             with h5py.File(path, "r") as f:
                 if "extra/keys" not in f:
                     continue
                 keys = [k.decode() if isinstance(k, bytes) else str(k) for k in f["extra/keys"][()]]
-        except (OSError, RuntimeError):  # a damaged file: discovery/reading report it, this check is advisory
+        except (OSError, RuntimeError, EventFileError):  # damaged: discovery/reading report it; this is advisory
             continue
         if len(keys) != len(spec.classes):
             warnings.append(f"{fname}: /extra/keys has {len(keys)} names, the manifest {len(spec.classes)} classes")

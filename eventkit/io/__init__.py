@@ -29,9 +29,9 @@ from typing import Any, Callable
 import numpy as np
 
 from eventkit.errors import EventFileError, ParameterError
-from eventkit.io._common import HDF5_MAGIC, PathType, as_path, read_head
+from eventkit.io._common import HDF5_MAGIC, PathType, as_path, h5_errors, read_head
 from eventkit.io.aedat2 import read_aedat2, read_aedat2_header, write_aedat2
-from eventkit.io.aedat4 import read_aedat4
+from eventkit.io.aedat4 import read_aedat4, write_aedat4
 from eventkit.io.aedat31 import (
     GestureSample,
     read_aedat31,
@@ -100,13 +100,12 @@ def detect_format(path: PathType) -> str:
     if head.startswith(HDF5_MAGIC) or suffix in (".h5", ".hdf5"):
         if not head:
             raise EventFileError(p, "empty file (0 bytes), expected an HDF5 file", offset=0)
-        import h5py
+        from eventkit.io._common import open_h5
 
-        try:
-            with h5py.File(p, "r") as f:
+        f, _ = open_h5(p, "an HDF5 file")  # read in full by an isolated process first
+        with f:
+            with h5_errors(p, "an HDF5 file"):
                 keys = set(f.keys())
-        except (OSError, RuntimeError) as exc:
-            raise EventFileError(p, f"not a readable HDF5 file ({exc})") from None
         if "spikes" in keys and "labels" in keys:
             return "shd"
         if keys & {"train_labels", "test_labels"}:
@@ -115,8 +114,7 @@ def detect_format(path: PathType) -> str:
     if head.startswith(b"%"):
         from eventkit.io.prophesee import _header_end, raw_evt_version
 
-        with open(p, "rb") as fh:
-            _, lines = _header_end(fh.read(1 << 16))
+        _, lines = _header_end(read_head(p, 1 << 16))
         version = raw_evt_version(lines)
         if version in ("EVT2", "EVT3"):
             return version.lower()
@@ -164,7 +162,7 @@ __all__ = [
     "read_nmnist", "write_nmnist", "read_bs2", "write_bs2", "read_bs1", "write_bs1",
     "read_aedat2", "read_aedat2_header", "write_aedat2",
     "read_aedat31", "write_aedat31", "GestureSample", "read_gesture_labels", "read_gesture_samples",
-    "write_gesture_labels", "read_aedat4",
+    "write_gesture_labels", "read_aedat4", "write_aedat4",
     "ShdFile", "read_shd", "count_shd", "read_shd_labels", "write_shd",
     "NTidigitsFile", "read_ntidigits_h5", "list_ntidigits_h5", "write_ntidigits_h5",
     "read_prophesee_dat", "read_evt2", "read_evt3", "write_prophesee_dat", "write_evt2",

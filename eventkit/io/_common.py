@@ -5,6 +5,7 @@ Private: nothing here is part of the public API.
 from __future__ import annotations
 
 import os
+import stat
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Union
@@ -32,35 +33,87 @@ def _fs(path: PathType) -> str:
     return os.path.expanduser(s) if s.startswith("~") else s
 
 
-def read_all_bytes(path: PathType, *, what: str) -> bytes:
-    """The whole file as bytes; missing or empty file -> :class:`EventFileError` naming ``what`` it should be."""
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISDIR, "a directory")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def open_regular(path: PathType, what: str):
+    """Open ``path`` for binary reading, refusing anything but a regular file (after symlinks).
+
+    The file is opened non-blocking and checked with ``fstat`` on the open descriptor, so a
+    FIFO, socket or device is refused at once (never waits for a writer) and cannot be
+    swapped in between the check and the read. Missing, unreadable or non-regular files ->
+    :class:`EventFileError` naming ``what`` the file should be.
+    """
     p = _fs(path)
     try:
-        with open(p, "rb") as fh:
-            data = fh.read()
+        fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
         raise EventFileError(p, f"file not found (expected {what})") from None
     except IsADirectoryError:
         raise EventFileError(p, f"is a directory, not {what}") from None
     except OSError as exc:
         raise EventFileError(p, f"cannot be read ({exc.strerror or exc})") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise EventFileError(p, f"is {_kind(mode)}, not a regular file: refusing to read it as {what}")
+        os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_all_bytes(path: PathType, *, what: str) -> bytes:
+    """The whole file as bytes; missing, empty or non-regular file -> :class:`EventFileError` naming ``what``."""
+    p = _fs(path)
+    with open_regular(p, what) as fh:
+        try:
+            data = fh.read()
+        except OSError as exc:
+            raise EventFileError(p, f"cannot be read ({exc.strerror or exc})") from None
     if len(data) == 0:
         raise EventFileError(p, f"empty file (0 bytes), expected {what}", offset=0)
     return data
 
 
 def read_head(path: PathType, n: int) -> bytes:
-    """The first ``n`` bytes of a file (fewer if it is shorter); missing file -> EventFileError."""
+    """The first ``n`` bytes of a file (fewer if it is shorter); missing or non-regular file -> EventFileError."""
     p = as_path(path)
-    try:
-        with open(p, "rb") as fh:
+    with open_regular(p, "an event file") as fh:
+        try:
             return fh.read(n)
-    except FileNotFoundError:
-        raise EventFileError(p, "file not found") from None
-    except IsADirectoryError:
-        raise EventFileError(p, "is a directory, not an event file") from None
-    except OSError as exc:
-        raise EventFileError(p, f"cannot be read ({exc.strerror or exc})") from None
+        except OSError as exc:
+            raise EventFileError(p, f"cannot be read ({exc.strerror or exc})") from None
+
+
+_PASS_THROUGH = (KeyboardInterrupt, SystemExit, GeneratorExit)
+
+
+@contextmanager
+def decoder_errors(path: PathType, what: str, offset: int | None = None):
+    """Turn *any* failure of a third-party decoder into :class:`EventFileError` naming the file.
+
+    Covers ordinary exceptions, ``MemoryError`` (a header claiming more data than memory
+    holds) and foreign panics that derive from ``BaseException`` only (a Rust ``pyo3``
+    ``PanicException``), which would otherwise pass every ``except Exception``.
+    ``KeyboardInterrupt``/``SystemExit`` and eventkit's own errors pass unchanged.
+    """
+    try:
+        yield
+    except (EventkitError, *_PASS_THROUGH):
+        raise
+    except MemoryError:
+        raise EventFileError(as_path(path), f"{what}: the file declares more data than fits in memory "
+                                            f"(corrupt header or sizes)", offset=offset) from None
+    except BaseException as exc:  # noqa: BLE001 - foreign panics are BaseException subclasses
+        raise EventFileError(as_path(path), f"{what} ({type(exc).__name__}: {exc})", offset=offset) from None
 
 
 def check_record_size(path: PathType, n_bytes: int, start: int, record: int, what: str) -> int:
@@ -140,35 +193,71 @@ def check_range(events: np.ndarray, field: str, lo: int, hi: int, name: str, why
 
 
 def open_h5(path: PathType, what: str):
-    """Open an HDF5 file read-only; missing, empty or non-HDF5 files -> :class:`EventFileError`."""
+    """Open an HDF5 file read-only -> ``(h5py.File, H5Verdict)``.
+
+    The file is read once in full by an isolated child process first (see
+    :mod:`eventkit.io._h5check`): a file on which libhdf5 crashes, hangs or runs out of
+    memory is refused here with :class:`EventFileError` and never opened in this process.
+    Missing, empty, non-regular or non-HDF5 files -> :class:`EventFileError`.
+    """
     import h5py  # imported where used
+
+    from eventkit.io._h5check import h5_verdict
 
     p = as_path(path)
     head = read_head(p, 8)
     if len(head) == 0:
         raise EventFileError(p, f"empty file (0 bytes), expected {what}", offset=0)
+    verdict = h5_verdict(p)  # first: even the signature search below is libhdf5 code
     if head != HDF5_MAGIC and not h5py.is_hdf5(p):  # (is_hdf5 also finds a signature after a user block)
         raise EventFileError(p, f"not an HDF5 file (no HDF5 signature), expected {what}", offset=0)
     try:
-        return h5py.File(p, "r")
+        return h5py.File(p, "r"), verdict
     except OSError as exc:
         raise EventFileError(p, f"corrupt or truncated HDF5 file, expected {what} (h5py: {exc})") from None
 
 
-@contextmanager
 def h5_errors(path: PathType, what: str):
-    """Turn what h5py raises on a corrupt file *after* it opened into :class:`EventFileError`:
-    ``OSError`` (a damaged chunk or heap), ``RuntimeError`` (damaged group metadata),
-    ``KeyError`` (an object header it cannot open), ``TypeError`` (a damaged link that
-    resolves to a non-dataset), ``ValueError``/``UnicodeDecodeError`` (undecodable
-    contents). eventkit's own errors raised inside pass through unchanged."""
-    try:
-        yield
-    except EventkitError:
-        raise
-    except (OSError, RuntimeError, KeyError, TypeError, ValueError) as exc:
-        raise EventFileError(as_path(path), f"corrupt HDF5 file, expected {what} "
-                                            f"({type(exc).__name__}: {exc})") from None
+    """:func:`decoder_errors` for h5py once a file is open: ``OSError`` (a damaged chunk or
+    heap), ``RuntimeError`` (damaged group metadata), ``KeyError`` (an object header it
+    cannot open), ``TypeError`` (a damaged link), ``ValueError``/``UnicodeDecodeError``
+    (undecodable contents), ``MemoryError`` and anything else -> :class:`EventFileError`."""
+    return decoder_errors(path, f"corrupt HDF5 file, expected {what}")
+
+
+def check_rows(ds, rows_limit: int | None, path: PathType, name: str, *, flat: bool = False) -> int:
+    """Rows of the 1-D HDF5 dataset ``ds`` (``flat=True``: elements of any shape), checked
+    before anything is allocated for them.
+
+    The declared row count must fit the storage the file gives the dataset (each row takes
+    ``itemsize`` bytes on disk: 16 for a variable-length row's heap reference; up to
+    :data:`MAX_FILTER_RATIO` times less when a compression filter is set), that storage must
+    fit in the file, and the count must not exceed ``rows_limit`` (from the manifest).
+    """
+    p = as_path(path)
+    if ds.shape is None:  # a null dataspace holds nothing
+        return 0
+    if len(ds.shape) != 1 and not flat:
+        raise EventFileError(p, f"/{name} has shape {ds.shape}, expected one dimension (one entry per sample)")
+    rows = 1
+    for d in ds.shape:
+        rows *= int(d)
+    if rows_limit is not None and rows > rows_limit:
+        raise EventFileError(p, f"/{name} declares {rows} rows, more than the {rows_limit} this dataset can have")
+    if rows == 0:
+        return 0
+    per_row = 16 if ds.dtype.kind == "O" else max(1, ds.dtype.itemsize)
+    storage = int(ds.id.get_storage_size())
+    filtered = ds.id.get_create_plist().get_nfilters() > 0
+    file_size = os.path.getsize(p)
+    if storage > file_size or rows * per_row > storage * (MAX_FILTER_RATIO if filtered else 1):
+        raise EventFileError(
+            p, f"/{name} declares {rows} rows ({rows * per_row} bytes) but the file stores {storage} bytes for it "
+               f"(file size {file_size}): corrupt or truncated")
+    return rows
+
+
+MAX_FILTER_RATIO = 1100  # deflate cannot expand more than ~1032x
 
 
 def h5_dataset(f, name: str, path: PathType, what: str):

@@ -160,6 +160,10 @@ def read_aedat31(path: PathType) -> np.ndarray:
     i = 0
     for body, number, tsovf in packets:  # one pass per packet (thousands of events), not per event
         rec = np.frombuffer(data, dtype=_POLARITY, count=number, offset=body)
+        if int(rec["ts"].min()) < 0:  # the timestamp uses 31 bits: a negative one is corrupt
+            k = int(np.argmax(rec["ts"] < 0))
+            raise EventFileError(p, f"polarity event {k} of the packet has a negative timestamp "
+                                    f"{int(rec['ts'][k])}", offset=body + k * POLARITY_EVENT_BYTES)
         _decode_polarity(rec, tsovf, out[i:i + number], valid[i:i + number])
         i += number
     if not valid.all():

@@ -29,6 +29,7 @@ from eventkit.io._common import (
     H5Reader,
     PathType,
     as_path,
+    check_rows,
     h5_dataset,
     h5_errors,
     open_h5,
@@ -59,13 +60,15 @@ class NTidigitsFile(H5Reader):
 
     def __init__(self, path: PathType):
         self.path = as_path(path)
-        self._file = open_h5(self.path, _WHAT)
+        self._file, self._verdict = open_h5(self.path, _WHAT)
 
     def keys(self, split: str) -> list[str]:
         """Utterance keys of ``split`` in file order (from ``/<split>_labels``)."""
         _check_split(self.path, split)
+        self._verdict.raise_if_bad(self.path, split)
         with h5_errors(self.path, _WHAT):
             ds = h5_dataset(self._file, f"{split}_labels", self.path, _WHAT)
+            check_rows(ds, None, self.path, f"{split}_labels")
             stored = ds[()]
             out = []
             for i, k in enumerate(np.asarray(stored).reshape(-1)):
@@ -83,6 +86,7 @@ class NTidigitsFile(H5Reader):
 
         _check_split(self.path, split)
         where = f"{split}/{key}"
+        self._verdict.raise_if_bad(self.path, where)
         with h5_errors(self.path, f"{_WHAT}, utterance {where}"):
             grp_a = self._file.get(f"{split}_addresses")
             grp_t = self._file.get(f"{split}_timestamps")
@@ -103,6 +107,7 @@ class NTidigitsFile(H5Reader):
                 if not isinstance(obj, h5py.Dataset):
                     raise EventFileError(self.path, f"/{split}_{name}/{key} is a {type(obj).__name__}, "
                                                     f"expected a dataset ({_WHAT})")
+                check_rows(obj, None, self.path, f"{split}_{name}/{key}", flat=True)
                 data.append(np.asarray(obj[()]).reshape(-1))
             addr, ts = data
         if addr.shape != ts.shape:

@@ -40,6 +40,7 @@ from eventkit.io._common import (
     as_path,
     check_range,
     check_record_size,
+    decoder_errors,
     read_all_bytes,
     read_head,
     require_fields,
@@ -148,15 +149,10 @@ def _read(path: PathType, encoding: str) -> np.ndarray:
         if p.suffix.lower() != _SUFFIX[encoding]:  # expelliarmus insists on the suffix (of the resolved path)
             src = Path(tmp) / ("events" + _SUFFIX[encoding])
             shutil.copyfile(p, src)
-        try:
+        with decoder_errors(p, f"expelliarmus could not decode it as {_WHAT[encoding]}"):
             arr = expelliarmus.Wizard(encoding=encoding, fpath=str(src)).read()
-        except (AttributeError, ValueError, RuntimeError, OSError) as exc:
-            arr, err = None, exc
-        else:
-            err = None
-    if arr is None:
-        why = f"{type(err).__name__}: {err}" if err is not None else "it returned no array"
-        raise EventFileError(p, f"expelliarmus could not decode it as {_WHAT[encoding]} ({why})")
+    if arr is None or getattr(arr, "dtype", None) is None or arr.dtype.names is None:
+        raise EventFileError(p, f"expelliarmus could not decode it as {_WHAT[encoding]} (it returned no array)")
     out = np.empty(arr.shape[0], dtype=VISION_DTYPE)
     out["t"] = arr["t"]
     out["x"] = arr["x"]

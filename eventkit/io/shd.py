@@ -29,6 +29,7 @@ from eventkit.io._common import (
     H5Reader,
     PathType,
     as_path,
+    check_rows,
     h5_dataset,
     h5_errors,
     open_h5,
@@ -45,19 +46,25 @@ _WHAT = "an SHD/SSC HDF5 file (/spikes/times, /spikes/units, /labels)"
 class ShdFile(H5Reader):
     """An open SHD/SSC file for reading many samples (context manager).
 
+    ``max_rows``: refuse a file declaring more rows (the dataset layer passes twice the
+    manifest's count). The file is read once in an isolated process first
+    (:mod:`eventkit.io._h5check`); rows that failed there raise their error again here.
+
     >>> with ShdFile("shd_train.h5") as f:          # doctest: +SKIP
     ...     events = f.read(0); label = int(f.labels[0])
     """
 
-    def __init__(self, path: PathType):
+    def __init__(self, path: PathType, *, max_rows: int | None = None):
         self.path = as_path(path)
-        self._file = open_h5(self.path, _WHAT)
+        self._file, self._verdict = open_h5(self.path, _WHAT)
         try:
             with h5_errors(self.path, _WHAT):
                 self._times = h5_dataset(self._file, "spikes/times", self.path, _WHAT)
                 self._units = h5_dataset(self._file, "spikes/units", self.path, _WHAT)
                 self._labels_ds = h5_dataset(self._file, "labels", self.path, _WHAT)
-                n = (self._times.shape[0], self._units.shape[0], self._labels_ds.shape[0])
+                n = (check_rows(self._times, max_rows, self.path, "spikes/times"),
+                     check_rows(self._units, max_rows, self.path, "spikes/units"),
+                     check_rows(self._labels_ds, max_rows, self.path, "labels"))
             if len(set(n)) != 1:
                 raise EventFileError(
                     self.path, f"inconsistent sample counts: /spikes/times {n[0]}, /spikes/units {n[1]}, /labels {n[2]}"
@@ -85,6 +92,7 @@ class ShdFile(H5Reader):
         if not -self._n <= i < self._n:
             raise ParameterError(f"{self.path}: sample index {index} out of range (file holds {self._n} samples)")
         i %= self._n
+        self._verdict.raise_if_bad(self.path, f"row {i}")
         with h5_errors(self.path, f"{_WHAT}, sample {i}"):
             times = np.asarray(self._times[i])
             units = np.asarray(self._units[i])

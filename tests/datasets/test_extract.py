@@ -176,3 +176,153 @@ def test_unpack_datasets_read_as_downloaded(tmp_path):
     empty.mkdir()
     r = CliRunner().invoke(cli, ["data", "unpack", "mnist", "--root", str(empty)])
     assert r.exit_code == 2 and "none of its files found" in r.output, r.output
+
+
+# --- links across archives, conflicting members, write failures ---------------------------------
+
+
+def test_two_archives_cannot_build_an_escaping_link(tmp_path):
+    """Each link is checked in the real folder it lands in: a link from a first archive that
+    points back up must not let a second archive's '../..' climb out of the root."""
+    dest = tmp_path / "root"
+    safe_extract(_tar(tmp_path / "a.tar", [("deep", "dir", b""), ("deep/link", "sym", "..")], mode="w"), dest)
+    assert (dest / "deep" / "link").resolve() == dest.resolve()  # a harmless link to the root
+    b = _tar(tmp_path / "b.tar", [("deep/link/up", "sym", "../..")], mode="w")  # textually inside the root
+    with pytest.raises(EventFileError, match=r"refusing link 'deep/link/up' -> '../..': in the real folder .* "
+                                             r"outside the target folder"):
+        safe_extract(b, dest)
+    assert not (dest / "up").is_symlink()
+
+
+def test_dotdot_after_a_name_is_refused_in_link_targets(tmp_path):
+    """'m/..' means the root today, but a later archive may make 'm' a link: refused."""
+    t = _tar(tmp_path / "a.tar", [("l", "sym", "m/..")], mode="w")
+    with pytest.raises(EventFileError, match=r"'\.\.' after a name"):
+        safe_extract(t, tmp_path / "root")
+    ok = _tar(tmp_path / "ok.tar", [("d", "dir", b""), ("d/x", "file", b"1"), ("d/l", "sym", "../d/x")], mode="w")
+    safe_extract(ok, tmp_path / "root2")
+    assert (tmp_path / "root2" / "d" / "l").read_bytes() == b"1"
+
+
+@pytest.mark.parametrize("members, match", [
+    ([("a", "file", b"1"), ("a/b", "file", b"2")], r"'a' makes 'a' a file, 'a/b' needs it to be a folder"),
+    ([("a/b", "file", b"2"), ("a", "file", b"1")], r"'a/b' makes 'a' a folder, 'a' needs it to be a file"),
+    ([("x", "dir", b""), ("x", "sym", "y")], "conflicting members"),
+    ([("x", "sym", "y"), ("x", "file", b"1")], "conflicting members"),
+])
+def test_conflicting_tar_members(tmp_path, members, match):
+    t = _tar(tmp_path / "c.tar", [("ok.txt", "file", b"fine")] + members, mode="w")
+    with pytest.raises(EventFileError, match=r"c\.tar: conflicting members: " + match if "'" in match else match):
+        safe_extract(t, tmp_path / "dest")
+    assert not (tmp_path / "dest" / "ok.txt").exists()  # refused before anything is written
+
+
+def test_conflicting_zip_members_and_content_already_on_disk(tmp_path):
+    z = _zip(tmp_path / "c.zip", {"a": b"1", "a/b": b"2"})
+    with pytest.raises(EventFileError, match="conflicting members"):
+        safe_extract(z, tmp_path / "dest")
+    dest = tmp_path / "dest2"
+    dest.mkdir()
+    (dest / "Train").write_bytes(b"a file where the archive has a folder")
+    z2 = _zip(tmp_path / "d.zip", {"Train/0/1.bin": b"x"})
+    with pytest.raises(EventFileError, match=r"d\.zip: cannot write member 'Train/0/1.bin' to .*Not a directory"):
+        safe_extract(z2, dest)
+
+
+def test_full_disk_is_one_error_naming_archive_and_member(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    from eventkit.datasets import extract
+
+    class FullDisk(io.BufferedWriter):
+        def write(self, b):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    real_open = open
+    monkeypatch.setattr(extract, "open", lambda p, mode="r", *a, **k: FullDisk(real_open(p, "wb", buffering=0))
+                        if "w" in mode else real_open(p, mode, *a, **k), raising=False)
+    z = _zip(tmp_path / "a.zip", {"Train/0/1.bin": os.urandom(5000)})
+    with pytest.raises(EventFileError, match=r"a\.zip: cannot write member 'Train/0/1.bin' to .*1\.bin: "
+                                             r"No space left on device; free some space and run again"):
+        safe_extract(z, tmp_path / "d")
+    assert not (tmp_path / "d" / "Train" / "0" / "1.bin").exists()  # no partial file
+    g = tmp_path / "x.gz"
+    g.write_bytes(gzip.compress(b"abc" * 1000))
+    with pytest.raises(EventFileError, match="No space left on device"):
+        safe_extract(g, tmp_path / "g")
+    assert not (tmp_path / "g" / "x").exists()
+
+
+def test_full_disk_in_data_unpack_is_one_line(tmp_path, monkeypatch):
+    """`eventkit data unpack` on a disk that fills up: exit 2 and a one-line message, no traceback."""
+    import errno
+    import os
+
+    from click.testing import CliRunner
+
+    from eventkit.cli.main import cli
+    from eventkit.datasets import extract
+
+    root = tmp_path / "nmnist"
+    root.mkdir()
+    _zip(root / "Train.zip", {"Train/0/00001.bin": os.urandom(5000)})
+
+    def full(src, target):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(extract, "_write_member", full)
+    r = CliRunner().invoke(cli, ["data", "unpack", "nmnist", "--root", str(root), "--skip-checksums"])
+    assert r.exit_code == 2, r.output
+    lines = [ln for ln in r.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "Train.zip" in lines[0] and "No space left on device" in lines[0], r.output
+    assert "Traceback" not in r.output
+
+
+def test_file_size_limit_reached_mid_member_is_an_event_file_error(tmp_path):
+    """A real write failure from the kernel (RLIMIT_FSIZE -> EFBIG), in a child process."""
+    import subprocess
+    import sys
+    import os
+
+    z = _zip(tmp_path / "big.zip", {"a.bin": os.urandom(300_000)})
+    code = (
+        "import resource, signal, sys\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        "resource.setrlimit(resource.RLIMIT_FSIZE, (100_000, 100_000))\n"
+        "from eventkit.datasets.extract import safe_extract\n"
+        "from eventkit.errors import EventFileError\n"
+        "try:\n    safe_extract(sys.argv[1], sys.argv[2])\n"
+        "except EventFileError as e:\n    print('EFE', e)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code, str(z), str(tmp_path / "out")], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "EFE" in r.stdout and "File too large; free some space" in r.stdout, r.stdout
+    assert not (tmp_path / "out" / "a.bin").exists()
+
+
+def test_a_fifo_is_not_an_archive(tmp_path):
+    import os
+
+    os.mkfifo(tmp_path / "Train.zip")
+    with pytest.raises(EventFileError, match="not a regular file"):
+        safe_extract(tmp_path / "Train.zip", tmp_path / "d")
+
+
+@pytest.mark.parametrize("field, value, match", [
+    ("method", 99, "NotImplementedError: That compression method is not supported"),
+    ("flags", 1, "RuntimeError: File .*a.bin.* is encrypted"),
+])
+def test_unsupported_zip_features_are_event_file_errors(tmp_path, field, value, match):
+    """Found by the fuzzer: zipfile raises NotImplementedError / RuntimeError for these."""
+    import struct
+
+    raw = bytearray(_zip(tmp_path / "a.zip", {"a.bin": b"x" * 100}).read_bytes())
+    local, central = raw.find(b"PK\x03\x04"), raw.find(b"PK\x01\x02")
+    at = {"method": (8, 10), "flags": (6, 8)}[field]
+    struct.pack_into("<H", raw, local + at[0], value)
+    struct.pack_into("<H", raw, central + at[1], value)
+    (tmp_path / "b.zip").write_bytes(bytes(raw))
+    with pytest.raises(EventFileError, match=r"b\.zip: corrupt or unsupported zip archive \(" + match):
+        safe_extract(tmp_path / "b.zip", tmp_path / "d")

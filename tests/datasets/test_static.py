@@ -132,3 +132,45 @@ def test_static_has_no_events(tmp_path):
     spec = get_dataset("mnist")
     with pytest.raises(ValueError, match="no events"):
         list(spec.iter_events(spec.samples(root, "train")))
+
+
+@pytest.mark.parametrize("gz", [False, True])
+@pytest.mark.parametrize("shape", [
+    (2**31 - 1, 2**31 - 1, 2**31 - 1),     # 2**93 bytes: wraps an int64 product
+    (2**31 - 1,) * 4 + (16,),              # wraps to a small number in int64 arithmetic
+    (1, 1 << 30, 1 << 30),                 # fits int64, not the file
+])
+def test_idx_header_sizes_that_overflow_or_exceed_the_file(tmp_path, gz, shape):
+    header = b"\x00\x00\x08" + bytes([len(shape)]) + b"".join(struct.pack(">I", s) for s in shape)
+    p = tmp_path / ("x.gz" if gz else "x")
+    p.write_bytes(gzip.compress(header + bytes(64)) if gz else header + bytes(64))
+    need = 1
+    for s in shape:
+        need *= s
+    with pytest.raises(EventFileError, match=rf"IDX sizes .* need {need} data bytes") as e:
+        read_idx(p)
+    assert e.value.offset in (4, len(header))
+
+
+def test_idx_gzip_bomb_is_refused_before_inflating(tmp_path):
+    """A small gzip file that claims (and would inflate to) far more than ~1032x its size."""
+    shape = (1 << 28,)
+    p = tmp_path / "bomb.gz"
+    p.write_bytes(gzip.compress(b"\x00\x00\x08\x01" + struct.pack(">I", shape[0])))  # header only: 30 bytes
+    with pytest.raises(EventFileError, match="more than ~1032x the"):
+        read_idx(p)
+
+
+@pytest.mark.parametrize("name", ["train-images-idx3-ubyte", "train-images-idx3-ubyte.gz", "data_batch_1.bin"])
+def test_static_readers_refuse_a_fifo(tmp_path, name):
+    import os
+    import signal
+
+    fifo = tmp_path / name
+    os.mkfifo(fifo)
+    signal.alarm(20)  # a blocking open would hang the test run: fail it instead (SIGALRM ends it)
+    try:
+        with pytest.raises(EventFileError, match="is a FIFO"):
+            read_cifar10_bin([fifo]) if name.endswith(".bin") else read_idx(fifo)
+    finally:
+        signal.alarm(0)

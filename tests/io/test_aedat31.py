@@ -147,6 +147,19 @@ def test_corrupt_packet_header(tmp_path):
     assert exc.value.offset == start
 
 
+def test_negative_timestamp_is_corrupt(tmp_path):
+    """The timestamp uses 31 bits (the high ones are in eventTSOverflow): found by the fuzzer."""
+    data, start = _good_file(tmp_path)
+    bad = bytearray(data)
+    at = start + 28 + 8 * 5 + 4  # the timestamp of event 5 of the first packet
+    struct.pack_into("<i", bad, at, -7)
+    f = tmp_path / "neg.aedat"
+    f.write_bytes(bytes(bad))
+    with pytest.raises(EventFileError, match="event 5 of the packet has a negative timestamp -7") as exc:
+        read_aedat31(f)
+    assert exc.value.offset == at - 4
+
+
 @pytest.mark.parametrize(
     "content,match",
     [

@@ -118,3 +118,59 @@ def test_wrong_format_sizes(tmp_path):
             read_bs1(f)
     with pytest.raises(EventFileError, match="version line"):
         read_aedat2(shared_file("ntidigits/slayer_NTIDIGITS_1.bs1"))
+
+
+# --- non-regular files and foreign decoder failures -------------------------------------------
+
+
+@pytest.fixture
+def alarm():
+    """Fail (instead of hanging forever) if the body blocks for more than 20 s."""
+    import signal
+
+    def _timeout(*_):
+        raise AssertionError("blocked: a reader waited on a non-regular file")
+
+    old = signal.signal(signal.SIGALRM, _timeout)
+    signal.alarm(20)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, old)
+
+
+@pytest.mark.parametrize("fmt", [None, *KNOWN_FORMATS])
+@pytest.mark.parametrize("suffix", [".bin", ".aedat4", ".h5", ".raw"])
+def test_a_fifo_is_refused_not_waited_on(tmp_path, alarm, fmt, suffix):
+    import os
+
+    fifo = tmp_path / f"events{suffix}"
+    os.mkfifo(fifo)
+    kwargs = {"shd": {"index": 0}, "ntidigits_h5": {"split": "train", "key": "a"}}.get(fmt, {})
+    with pytest.raises(EventFileError, match=r"events.* is a FIFO \(named pipe\), not a regular file"):
+        read_events(fifo, format=fmt, **kwargs)
+
+
+def test_a_device_is_refused(alarm):
+    with pytest.raises(EventFileError, match="/dev/zero: is a character device"):
+        read_events("/dev/zero", format="nmnist")
+
+
+def test_a_foreign_panic_is_an_event_file_error(tmp_path, monkeypatch):
+    """A Rust (pyo3) panic arrives as a BaseException subclass, past every ``except Exception``."""
+    expelliarmus = pytest.importorskip("expelliarmus")
+
+    class PanicException(BaseException):
+        pass
+
+    class Boom:
+        def __init__(self, *a, **k):
+            raise PanicException("index out of bounds: the len is 3 but the index is 7")
+
+    monkeypatch.setattr(expelliarmus, "Wizard", Boom)
+    f = tmp_path / "x.raw"
+    f.write_bytes(b"% evt 2.0\n% end\n" + bytes(8))
+    with pytest.raises(EventFileError, match=r"x.raw: expelliarmus could not decode .*PanicException: index out"):
+        read_events(f)
+    monkeypatch.setattr(expelliarmus, "Wizard", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt()))
+    with pytest.raises(KeyboardInterrupt):  # an interrupt is never swallowed
+        read_events(f)

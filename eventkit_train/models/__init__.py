@@ -9,6 +9,12 @@ from eventkit_train.models.layers import (
     TimeFolded,
     VotingLayer,
 )
+from eventkit_train.models.slayer import (
+    CONV_WEIGHT_SCALE,
+    DENSE_WEIGHT_SCALE,
+    POOL_WEIGHT_PER_THETA,
+    apply_slayer_conventions,
+)
 from eventkit_train.models.spec import NEURON_TOKENS, LayerSpec, parse_spec
 
 #: Table 1 of 000_90ffbd64bbf58f12.txt, exactly as printed (dataset -> (spec, input shape, classes)).
@@ -30,5 +36,6 @@ TABLE1_SPECS: dict[str, tuple[str, tuple[int, ...], int]] = {
 __all__ = [
     "SpikingNet", "build", "plif_net", "plif_spec", "fsnn", "count_parameters", "parse_spec", "LayerSpec",
     "NEURON_TOKENS", "TABLE1_SPECS", "TimeFolded", "SpikeMaxPool2d", "AvgPool2d", "SumPool2d",
-    "SpikingDropout", "VotingLayer", "LeakyReadout",
+    "SpikingDropout", "VotingLayer", "LeakyReadout", "apply_slayer_conventions", "CONV_WEIGHT_SCALE",
+    "DENSE_WEIGHT_SCALE", "POOL_WEIGHT_PER_THETA",
 ]

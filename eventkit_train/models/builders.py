@@ -25,6 +25,7 @@ from .layers import (
     TimeFolded,
     VotingLayer,
 )
+from .slayer import SLAYER_NEURON_DEFAULTS, apply_slayer_conventions, resolve_conventions, weight_scales
 from .spec import NEURON_TOKENS, LayerSpec, has_neuron_tokens, parse_spec
 
 #: make_neuron names -> class names in eventkit_train.neurons (for keyword filtering)
@@ -162,6 +163,7 @@ def _check_unused_kwargs(spec: str, kinds: set[str], kwargs: Mapping) -> None:
 def build(spec: str, input_shape: Sequence[int], neuron: str = "lif", *, readout: str | None = None,
           n_classes: int | None = None, neuron_map: Mapping[str, str] | None = None,
           readout_kwargs: Mapping | None = None, bias: bool = False, width: float = 1.0,
+          conventions: str | None = None, weight_scale: Mapping[str, float] | None = None,
           **neuron_kwargs) -> SpikingNet:
     """Build a network from a notation string (grammar: ``docs/training.md``).
 
@@ -189,6 +191,16 @@ def build(spec: str, input_shape: Sequence[int], neuron: str = "lif", *, readout
         bias of conv layers not followed by ``BN`` and of dense layers (the papers: none).
     width : float
         scales conv channels and hidden dense sizes (not the output layer); 1 = as printed.
+    conventions : {"slayer", "plain", None}
+        ``"slayer"``: SLAYER's layer conventions (:mod:`.slayer`: conv weights ×100, dense
+        ×10, sum-pool weight 1.1·ϑ, no gradient through the refractory response); needs SRM
+        neurons only. ``"plain"``: PyTorch's initialisation, sum-pool weight 1. ``None``:
+        ``"slayer"`` for a string in SLAYER's notation (no neuron tokens) whose neurons are
+        all SRM, else ``"plain"``.
+    weight_scale : mapping, optional
+        with SLAYER's conventions, the factors on PyTorch's initial weights, ``{"conv": 100,
+        "dense": 10}`` by default (SLAYER's ``weightScale``); give one or both keys to change
+        them (recipes give it in ``[train.neuron_kwargs]``, whose keys reach this function).
     **neuron_kwargs
         passed to every neuron whose class accepts them (``tau``, ``surrogate``,
         ``v_threshold`` …); a dict under a neuron name (``sit={"tau": 2.0}``) only to that type.
@@ -228,6 +240,11 @@ def build(spec: str, input_shape: Sequence[int], neuron: str = "lif", *, readout
                     (layer.kind == "bn" and i > 0 and layers[i - 1].kind == "conv"):
                 seq.append(LayerSpec("neuron", "(auto)", {"name": neuron.lower()}))
         layers = seq
+    kinds_planned = {mapping.get(layer.args["name"], layer.args["name"]) for layer in layers if layer.kind == "neuron"}
+    conventions = resolve_conventions(conventions, spec, auto, kinds_planned)
+    scales = weight_scales(weight_scale, conventions)
+    if conventions == "slayer":
+        neuron_kwargs = {**SLAYER_NEURON_DEFAULTS, **neuron_kwargs}
     dense_idx = [i for i, layer in enumerate(layers) if layer.kind == "dense"]
     if not dense_idx:
         raise ParameterError(f"network spec {spec!r} has no dense (FC) layer, so it has no class outputs")
@@ -314,8 +331,11 @@ def build(spec: str, input_shape: Sequence[int], neuron: str = "lif", *, readout
         raise ParameterError(f"neuron_map: {unused} match no neuron of {spec!r} (its neurons: {sorted(mapped_from)})")
     if n_classes is not None and shape[0] != n_classes:
         raise ParameterError(f"network spec {spec!r} has {shape[0]} outputs but the dataset has {n_classes} classes")
+    if conventions == "slayer":
+        apply_slayer_conventions([m for _, m in modules], conv_scale=scales[0], dense_scale=scales[1])
     return SpikingNet(modules, spec=spec, input_shape=input_shape, n_classes=shape[0],
                       output="membrane" if readout == "membrane" else "spikes", neuron_layers=neuron_names)
+
 
 
 def plif_spec(N_conv: int, N_down: int, N_fc: int, channels: int, n_classes: int, input_shape: Sequence[int],

@@ -6,6 +6,7 @@ readout see the full ``[T, B, ...]`` sequence.
 """
 from __future__ import annotations
 
+import math
 
 import torch
 import torch.nn.functional as F
@@ -51,20 +52,46 @@ class AvgPool2d(TimeFolded):
 
 
 class _SumPool(nn.Module):
-    def __init__(self, kernel_size: int):
+    def __init__(self, kernel_size: int, weight: float):
         super().__init__()
         self.kernel_size = kernel_size
+        self.weight = weight
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.avg_pool2d(x, self.kernel_size, self.kernel_size) * float(self.kernel_size ** 2)
+        return F.avg_pool2d(x, self.kernel_size, self.kernel_size) * (self.weight * self.kernel_size ** 2)
+
+    def extra_repr(self) -> str:  # pragma: no cover - cosmetic
+        return f"kernel_size={self.kernel_size}, weight={self.weight:g}"
 
 
 class SumPool2d(TimeFolded):
-    """SLAYER's aggregate pooling ``<N>a``: the sum of each ``N×N`` window (stride N),
-    per time step (``004_…`` Sect. IV; SLAYER weights the sum by 1.1·θ, here 1)."""
+    """SLAYER's aggregate pooling ``<N>a``: ``weight`` times the sum of each ``N×N`` window
+    (stride N, rows/columns that do not fill a window dropped), per time step:
+    ``[T, B, C, H, W] -> [T, B, C, H // N, W // N]``.
 
-    def __init__(self, kernel_size: int):
-        super().__init__(_SumPool(kernel_size))
+    ``weight`` is one fixed (not trained) number shared by every window. SLAYER
+    (Shrestha & Orchard, "SLAYER: Spike Layer Error Reassignment in Time", 2018) sets it to
+    ``1.1·ϑ`` of the spiking layer that follows, so that one input spike in a window makes
+    that layer fire (:func:`eventkit_train.models.slayer.apply_slayer_conventions` does
+    this); the plain sum (``weight=1``) is the default."""
+
+    def __init__(self, kernel_size: int, weight: float = 1.0):
+        weight = float(weight)
+        if not math.isfinite(weight):
+            raise ParameterError(f"SumPool2d: weight must be a finite number, got {weight}")
+        super().__init__(_SumPool(int(kernel_size), weight))
+
+    @property
+    def weight(self) -> float:
+        """The fixed window weight (1 = plain sum; SLAYER: 1.1·ϑ)."""
+        return self.module.weight
+
+    @weight.setter
+    def weight(self, value: float) -> None:
+        value = float(value)
+        if not math.isfinite(value):
+            raise ParameterError(f"SumPool2d: weight must be a finite number, got {value}")
+        self.module.weight = value
 
 
 class SpikingDropout(nn.Module):

@@ -1,15 +1,19 @@
 """The CPU backend: Numba kernels generated from a neuron definition.
 
-One kernel pair per (definition, float32 | float64): ``prange`` over the neurons, the time
-loop inside, the state in registers. The kernels work on the tensors' own memory
+One kernel pair per (definition, float32 | float64). The neurons are cut into blocks of
+:data:`BLOCK`; for each block the time loop runs outside and the loop over the block's
+neurons inside (independent recurrences side by side, which the compiler vectorises), the
+state in a small block-local array. The kernels work on the tensors' own memory
 (``Tensor.numpy()`` of contiguous CPU tensors, no copies; a non-contiguous input is made
 contiguous once). Flags, the surrogate kind and ``param_grads`` are runtime arguments, so
-one compiled kernel serves every reset mode and surrogate. Threads: Numba's pool, limited to
-``torch.get_num_threads()`` for each call.
+one compiled kernel serves every reset mode and surrogate. Threads: the kernels release the
+GIL (``nogil``) and each call splits the blocks over ``torch.get_num_threads()`` threads.
 """
 from __future__ import annotations
 
-from typing import Sequence
+import os
+from concurrent.futures import ThreadPoolExecutor
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -24,7 +28,7 @@ _HEADER = """# Generated from a neuron definition by eventkit_train.kernels.numb
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 F = np.{dtype}
 """
@@ -46,9 +50,8 @@ BLOCK = 256  # neurons per block: the inner loop runs over a block at each step 
 
 
 def _block_prologue(P: int) -> list[str]:
-    """Open the block loop and load the block's parameters into ``pb [P, BLOCK]``."""
-    return ["    C = params.shape[1]", f"    nblocks = (n + {BLOCK} - 1) // {BLOCK}",
-            "    for b in prange(nblocks):", f"        j0 = b * {BLOCK}", f"        m = min({BLOCK}, n - j0)",
+    """Open the loop over blocks b0..b1 and load each block's parameters into ``pb [P, BLOCK]``."""
+    return ["    C = params.shape[1]", "    for b in range(b0, b1):", f"        j0 = b * {BLOCK}", f"        m = min({BLOCK}, n - j0)",
             f"        pb = np.empty(({max(P, 1)}, {BLOCK}), dtype=F)",
             "        for jj in range(m):", "            c = ((j0 + jj) // inner) % C",
             f"            for i in range({P}):", "                pb[i, jj] = params[i, c]"]
@@ -60,8 +63,8 @@ def _forward_source(d: NeuronDefinition) -> str:
         _names("f", G)
     svv, stv = _names("svv", Q), _names("stv", S)
     pv = [f"pb[{i}, jj]" for i in range(P)]
-    args = ["x", *st_in, "spikes", *sv, *st_out, "params", "inner", *fl]
-    lines = ["@njit(parallel=True, cache=True, nogil=True)", f"def forward({', '.join(args)}):",
+    args = ["b0", "b1", "x", *st_in, "spikes", *sv, *st_out, "params", "inner", *fl]
+    lines = ["@njit(cache=True, nogil=True)", f"def forward({', '.join(args)}):",
              "    T = x.shape[0]", "    n = x.shape[1]", *_block_prologue(P)]
     lines += [f"        {s} = np.empty({BLOCK}, dtype=F)" for s in st]
     lines += ["        for jj in range(m):"] + [f"            {s}[jj] = {si}[j0 + jj]" for s, si in zip(st, st_in)]
@@ -82,9 +85,9 @@ def _backward_source(d: NeuronDefinition) -> str:
         _names("r_in", R)
     r, fl, acc, lv, gv = _names("r", R), _names("f", G), _names("acc", L), _names("l", L), _names("gv", S)
     pv = [f"pb[{i}, jj]" for i in range(P)]
-    args = ["g_spikes", "g_membrane", "has_gs", "has_gm", *g_out, *sv, *r_in, "g_x", *g_in, "g_par", "params",
-            "inner", *fl, "param_grads", "sk", "sa", "sb"]
-    lines = ["@njit(parallel=True, cache=True, nogil=True)", f"def backward({', '.join(args)}):",
+    args = ["b0", "b1", "g_spikes", "g_membrane", "has_gs", "has_gm", *g_out, *sv, *r_in, "g_x", *g_in, "g_par",
+            "params", "inner", *fl, "param_grads", "sk", "sa", "sb"]
+    lines = ["@njit(cache=True, nogil=True)", f"def backward({', '.join(args)}):",
              "    T = sv0.shape[0]", "    n = sv0.shape[1]", "    a_ = F(sa)", "    b_ = F(sb)", *_block_prologue(P)]
     lines += [f"        {a} = np.empty({BLOCK}, dtype=F)" for a in g]
     lines += [f"        {a} = np.zeros({BLOCK}, dtype=F)" for a in acc]
@@ -151,19 +154,23 @@ def _layout(x: Tensor, params: Sequence[Tensor]) -> tuple[np.ndarray, int]:
     return _np(stacked.to(x.dtype).contiguous()), inner
 
 
-class _Threads:
-    """Numba's thread count follows ``torch.get_num_threads()`` during a call."""
+_POOL: tuple[int, int, ThreadPoolExecutor] | None = None  # (pid, size, pool)
 
-    def __enter__(self):
-        import numba
 
-        self.old = numba.get_num_threads()
-        numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
-
-    def __exit__(self, *exc):
-        import numba
-
-        numba.set_num_threads(self.old)
+def _run(kernel: Callable, n: int, *args) -> None:
+    """Call ``kernel(b0, b1, *args)`` over all blocks, split across ``torch.get_num_threads()`` threads."""
+    global _POOL
+    nblocks = (n + BLOCK - 1) // BLOCK
+    threads = max(1, min(torch.get_num_threads(), nblocks))
+    if threads == 1:
+        kernel(0, nblocks, *args)
+        return
+    if _POOL is None or _POOL[0] != os.getpid() or _POOL[1] < threads:  # new pool after fork or growth
+        _POOL = (os.getpid(), threads, ThreadPoolExecutor(threads, thread_name_prefix="eventkit-neurons"))
+    bounds = [nblocks * i // threads for i in range(threads + 1)]
+    futures = [_POOL[2].submit(kernel, bounds[i], bounds[i + 1], *args) for i in range(threads)]
+    for f in futures:
+        f.result()
 
 
 def forward(d: NeuronDefinition, x: Tensor, state: Sequence[Tensor], params: Sequence[Tensor],
@@ -177,9 +184,8 @@ def forward(d: NeuronDefinition, x: Tensor, state: Sequence[Tensor], params: Seq
     st_out = [torch.empty_like(spikes[0]) for _ in d.state]
     pp, inner = _layout(x, params)
     st_in = [_np(_flat(s.to(x.dtype), 0)) for s in state]
-    with _Threads():
-        k.forward(_np(x2), *st_in, _np(spikes.view(T, -1)), *(_np(s.view(T, -1)) for s in saved),
-                  *(_np(s.view(-1)) for s in st_out), pp, inner, *(bool(f) for f in flags))
+    _run(k.forward, x2.shape[1], _np(x2), *st_in, _np(spikes.view(T, -1)), *(_np(s.view(T, -1)) for s in saved),
+         *(_np(s.view(-1)) for s in st_out), pp, inner, *(bool(f) for f in flags))
     return spikes, saved, st_out
 
 
@@ -198,11 +204,10 @@ def backward(d: NeuronDefinition, g_spikes: Tensor | None, g_membrane: Tensor | 
     n = g_x[0].numel()
     g_par = torch.empty((len(d.learnable), n), dtype=ref.dtype)
     pp, inner = _layout(ref, params)
-    with _Threads():
-        k.backward(gs, gm, g_spikes is not None, g_membrane is not None,
-                   *(_np(_flat(g.to(ref.dtype), 0)) for g in g_state), *(_np(_flat(s, 1)) for s in saved),
-                   *(_np(_flat(r.to(ref.dtype), 0)) for r in restored0), _np(g_x.view(T, -1)),
-                   *(_np(g.view(-1)) for g in g_in), _np(g_par), pp, inner, *(bool(f) for f in flags),
-                   bool(param_grads), int(surrogate[0]), float(surrogate[1]), float(surrogate[2]))
+    _run(k.backward, n, gs, gm, g_spikes is not None, g_membrane is not None,
+         *(_np(_flat(g.to(ref.dtype), 0)) for g in g_state), *(_np(_flat(s, 1)) for s in saved),
+         *(_np(_flat(r.to(ref.dtype), 0)) for r in restored0), _np(g_x.view(T, -1)),
+         *(_np(g.view(-1)) for g in g_in), _np(g_par), pp, inner, *(bool(f) for f in flags),
+         bool(param_grads), int(surrogate[0]), float(surrogate[1]), float(surrogate[2]))
     partials = [g_par[i].view(g_x.shape[1:]) for i in range(len(d.learnable))]
     return g_x, g_in, partials

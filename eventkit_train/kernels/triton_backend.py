@@ -121,7 +121,8 @@ def kernels(d: NeuronDefinition):
     """The generated module (``forward``, ``backward``) of ``d``."""
     key = (d.name, interpreting())
     if key not in _KERNELS:
-        _KERNELS[key] = codegen.write_and_import(f"{d.name}_triton", module_source(d))
+        stem = f"{d.name}_triton_interpreter" if key[1] else f"{d.name}_triton"
+        _KERNELS[key] = codegen.write_and_import(stem, module_source(d))
     return _KERNELS[key]
 
 

@@ -47,8 +47,8 @@ def _names(prefix: str, n: int) -> list[str]:
 
 def _prologue(P: int, extra_rows: int = 0) -> list[str]:
     lines = ["    pid = tl.program_id(0)", "    offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)",
-             "    mask = offs < n", "    c = (offs // inner) % C"]
-    lines += [f"    p{i} = tl.load(params + {i} * C + c, mask=mask, other=1.0)" for i in range(P + extra_rows)]
+             "    mask = offs < n", "    c = (offs // inner) % C"]  # a valid channel for every lane, masked or not
+    lines += [f"    p{i} = tl.load(params + {i} * C + c)" for i in range(P + extra_rows)]
     return lines
 
 

@@ -17,7 +17,10 @@ into the torch, Numba and Triton backends (``docs/adding-a-neuron.md``)::
         -> (g_x, *g_STATE (of step t-1), *g_LEARNABLE)
 
 ``step_vjp`` recomputes the spike from the saved membrane with the same comparison as
-``step`` and gets σ' from :func:`eventkit_train.kernels.surrogates.surrogate_grad`.
+``step`` and gets σ' from :func:`eventkit_train.kernels.surrogates.surrogate_grad`. ``step``
+marks the spike that enters a reset with ``detach(s)`` under ``detach_reset`` (identity in the
+kernels), so that autograd through ``step`` (:mod:`eventkit_train.kernels.autograd_reference`)
+has the same graph as the hand-written ``step_vjp``.
 ``param_grads`` is False when no LEARNABLE gradient is wanted (return zeros_like values).
 
 Rules that keep one text valid for all three backends: only ``+ - * /``, float literals
@@ -91,7 +94,8 @@ def _load(module: ModuleType) -> NeuronDefinition:
 
 DEFINITIONS: dict[str, NeuronDefinition] = {}
 _BUILTIN = {"lif": "eventkit_train.neurons.defs.lif", "cubalif": "eventkit_train.neurons.defs.cubalif",
-            "sit": "eventkit_train.neurons.defs.sit", "srm": "eventkit_train.neurons.defs.srm"}
+            "sit": "eventkit_train.neurons.defs.sit", "srm": "eventkit_train.neurons.defs.srm",
+            "alif": "eventkit_train.neurons.alif"}  # imported by name on first use (no import of neurons here)
 
 
 def register_definition(module: ModuleType) -> NeuronDefinition:

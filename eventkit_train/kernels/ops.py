@@ -12,6 +12,8 @@ generators bind the same names to their own versions (:data:`NUMBA_SOURCE`,
 ``fabs(z)``      |z|
 ``relu(z)``      max(z, 0) (NaN stays NaN)
 ``zeros_like(z)`` 0.0 shaped like ``z`` (a gradient that a flag switches off)
+``detach(z)``    ``z`` cut from the autograd graph (identity in the kernels; marks ``detach_reset``
+                 in a ``step`` so that autograd through the definition sees it)
 =============== =========================================================
 """
 from __future__ import annotations
@@ -19,9 +21,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["heaviside", "exp", "fabs", "relu", "zeros_like", "NAMES", "NUMBA_SOURCE", "TRITON_SOURCE"]
+__all__ = ["heaviside", "exp", "fabs", "relu", "zeros_like", "detach", "NAMES", "NUMBA_SOURCE", "TRITON_SOURCE"]
 
-NAMES = ("heaviside", "exp", "fabs", "relu", "zeros_like")
+NAMES = ("heaviside", "exp", "fabs", "relu", "zeros_like", "detach")
 
 
 def heaviside(z: Tensor) -> Tensor:
@@ -42,6 +44,10 @@ def relu(z: Tensor) -> Tensor:
 
 def zeros_like(z: Tensor | float) -> Tensor | float:
     return torch.zeros_like(z) if isinstance(z, Tensor) else 0.0
+
+
+def detach(z: Tensor) -> Tensor:
+    return z.detach() if isinstance(z, Tensor) else z
 
 
 # Numba: scalars of the kernel's float type F (np.float32 or np.float64, set by the generated module).
@@ -69,6 +75,11 @@ def relu(z):
 @njit
 def zeros_like(z):
     return F(0.0)
+
+
+@njit
+def detach(z):
+    return z
 '''
 
 # Triton: blocks of neurons (tl tensors).
@@ -96,4 +107,9 @@ def relu(z):
 @triton.jit
 def zeros_like(z):
     return tl.zeros_like(z)
+
+
+@triton.jit
+def detach(z):
+    return z
 '''

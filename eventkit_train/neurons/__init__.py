@@ -14,6 +14,7 @@ from torch import nn
 
 from eventkit.errors import ParameterError
 
+from .alif import ALIF, ALIFState
 from .base import ScanResult, hard_reset, scan, soft_reset
 from .cuba import CUBALIF, CUBALIFParams, CUBALIFState, cubalif_step
 from .lif import IF, LIF, PLIF, LIFParams, LIFState, lif_step
@@ -26,6 +27,7 @@ __all__ = [
     "LIFParams", "LIFState", "lif_step", "CUBALIFParams", "CUBALIFState", "cubalif_step",
     "SITParams", "SITState", "sit_step", "SIT_TONIC", "SIT_BURSTING",
     "SRMParams", "SRMState", "srm_step", "srm_kernels", "scan", "ScanResult", "hard_reset", "soft_reset",
+    "ALIF", "ALIFState",
 ]
 
 NEURON_NAMES = ("if", "lif", "plif", "cubalif", "rcubalif", "sit", "sit-bursting", "srm")

@@ -5,7 +5,8 @@ node (:func:`eventkit_train.kernels.neuron_sequence`: Numba on the CPU, Triton o
 torch elsewhere) whenever its surrogate is a :class:`~eventkit_train.surrogate.Surrogate`
 with a step forward; a smooth-forward surrogate (``smooth=True``, for gradcheck) or a plain
 callable keeps the step-by-step path (:func:`~eventkit_train.neurons.base.scan` over the
-public ``*_step`` function), which is also the reference the fused path is tested against.
+public ``*_step`` function, or autograd through the definition's own step where a neuron has
+no separate one), which is also the reference the fused path is tested against.
 """
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from typing import Any, Callable
 import torch
 from torch import Tensor, nn
 
-from eventkit_train.kernels import neuron_sequence
+from eventkit_train.kernels import get_definition, neuron_sequence
+from eventkit_train.kernels.autograd_reference import definition_scan
 from eventkit_train.surrogate import Surrogate, get_surrogate
 
 from .base import ScanResult, check_sequence, compute_dtype, no_autocast, scan
@@ -52,7 +54,9 @@ class NeuronModule(nn.Module):
         """The definition's PARAMS (floats or tensors in ``x``'s compute dtype) and FLAGS."""
         raise TypeError(f"{type(self).__name__} must implement fused_args")
 
-    step_fn: Callable[..., tuple[Tensor, Tensor, Any]]
+    #: the separately written step ``(x_t, state, params) -> (spike, membrane, state)``; None: autograd
+    #: through the definition's own step is the step path
+    step_fn: Callable[..., tuple[Tensor, Tensor, Any]] | None
 
     def check_input(self, x: Tensor) -> None:
         check_sequence(x, type(self).__name__, self.min_dim)
@@ -69,11 +73,16 @@ class NeuronModule(nn.Module):
         if state is None:
             state = self.initial_state(x)
         want = self.return_membrane if return_membrane is None else bool(return_membrane)
-        if not self.uses_fused_path():
+        if not self.uses_fused_path() and type(self).step_fn is not None:
             return scan(type(self).step_fn, x, state, self.make_params(x), return_membrane=want)
         xc = x.to(compute_dtype(x))
         with no_autocast(x.device.type):
-            spikes, saved, final = self.run_fused(xc, list(state))
+            if self.uses_fused_path():
+                spikes, saved, final = self.run_fused(xc, list(state))
+            else:  # no separately written step: autograd through the definition's own step
+                params, flags = self.fused_args(xc)
+                spikes, saved, final = definition_scan(get_definition(self.definition), xc,  # type: ignore[arg-type]
+                                                       list(state), params, flags, self.surrogate)
         return ScanResult(spikes.to(x.dtype), saved[0] if want else None, type(state)(*final))
 
     def run_fused(self, x: Tensor, state: list[Tensor]) -> tuple[Tensor, list[Tensor], list[Tensor]]:

@@ -20,7 +20,7 @@ Backward (``g_*`` = ∂L/∂·)::
 Saved per step: ``U_t`` and ``I_t`` (``S_t`` is recomputed from ``U_t``; ``P_t`` from
 ``U_{t-1}`` and ``I_t``).
 """
-from eventkit_train.kernels.ops import heaviside, zeros_like
+from eventkit_train.kernels.ops import detach, heaviside, zeros_like
 from eventkit_train.kernels.surrogates import surrogate_grad
 
 NAME = "cubalif"
@@ -35,10 +35,14 @@ FLAGS = ("soft", "detach_reset")
 def step(x, i, u, s, alpha, beta, v_threshold, v_reset, soft, detach_reset):
     i_new = alpha * i + x
     pre = beta * u + i_new
-    if soft:
-        u_new = pre - v_threshold * s
+    if detach_reset:
+        s_reset = detach(s)
     else:
-        u_new = pre * (1.0 - s) + v_reset * s
+        s_reset = s
+    if soft:
+        u_new = pre - v_threshold * s_reset
+    else:
+        u_new = pre * (1.0 - s_reset) + v_reset * s_reset
     s_new = heaviside(u_new - v_threshold)
     return s_new, u_new, i_new, i_new, u_new, s_new
 

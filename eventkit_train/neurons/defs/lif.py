@@ -16,7 +16,7 @@ Backward (``g_*`` = ∂L/∂·; ``σ'`` the surrogate derivative)::
 Saved per step: ``H_t`` only (``S_t`` is recomputed by the same comparison, ``V_{t-1}`` by
 the reset of ``H_{t-1}``; the input term of ∂L/∂k is recovered as ``(H_t - V_{t-1})/k``).
 """
-from eventkit_train.kernels.ops import heaviside, zeros_like
+from eventkit_train.kernels.ops import detach, heaviside, zeros_like
 from eventkit_train.kernels.surrogates import surrogate_grad
 
 NAME = "lif"
@@ -42,7 +42,11 @@ def step(x, v, k, v_threshold, v_reset, leaky, soft, detach_reset):
     else:
         h = v + x
     s = heaviside(h - v_threshold)
-    return s, h, reset(h, s, v_threshold, v_reset, soft)
+    if detach_reset:
+        s_reset = detach(s)
+    else:
+        s_reset = s
+    return s, h, reset(h, s_reset, v_threshold, v_reset, soft)
 
 
 def restore(h, k, v_threshold, v_reset, leaky, soft, detach_reset):

@@ -19,7 +19,7 @@ Backward (the reset stays in the graph for both state variables unless ``detach_
 Saved per step: ``Y_t`` only (``S_t`` and ``U_{t-1}`` are recomputed from it; the
 derivatives never need ``V``).
 """
-from eventkit_train.kernels.ops import heaviside
+from eventkit_train.kernels.ops import detach, heaviside
 from eventkit_train.kernels.surrogates import surrogate_grad
 
 NAME = "sit"
@@ -43,7 +43,11 @@ def step(x, u, v, kt, at, b, c, d, u_r, u_c, u_th, inv_tau, soft, detach_reset):
     y = u + kt * (u - u_r) * (u - u_c) - v * inv_tau + x * inv_tau
     h = v + at * (b * (y - u_r) - v)
     s = heaviside(y - u_th)
-    return s, y, reset_u(y, s, c, u_th, soft), h + d * s
+    if detach_reset:
+        s_reset = detach(s)
+    else:
+        s_reset = s
+    return s, y, reset_u(y, s_reset, c, u_th, soft), h + d * s_reset
 
 
 def restore(y, kt, at, b, c, d, u_r, u_c, u_th, inv_tau, soft, detach_reset):

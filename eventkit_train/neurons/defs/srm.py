@@ -17,7 +17,7 @@ Backward (``g_*`` = ∂L/∂·; the filters are linear, only ``u_n`` is needed):
 
 Saved per step: ``u_n`` only.
 """
-from eventkit_train.kernels.ops import heaviside
+from eventkit_train.kernels.ops import detach, heaviside
 from eventkit_train.kernels.surrogates import surrogate_grad
 
 NAME = "srm"
@@ -34,7 +34,11 @@ def step(x, p, q, pr, qr, a_s, c_s, a_r, c_r, theta, detach_reset):
     qr_new = a_r * (qr + pr)
     u = c_s * q_new + c_r * qr_new
     s = heaviside(u - theta)
-    return s, u, a_s * p + x, q_new, a_r * pr + s, qr_new
+    if detach_reset:
+        s_reset = detach(s)
+    else:
+        s_reset = s
+    return s, u, a_s * p + x, q_new, a_r * pr + s_reset, qr_new
 
 
 def step_vjp(g_spike, g_membrane, g_p, g_q, g_pr, g_qr, u, a_s, c_s, a_r, c_r, theta, detach_reset, param_grads,

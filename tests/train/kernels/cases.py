@@ -6,8 +6,10 @@ from typing import Callable
 
 import torch
 
-from eventkit_train.neurons import CUBALIF, IF, LIF, PLIF, SIT, SRM
-from eventkit_train.neurons.base import scan
+from eventkit_train.kernels import get_definition
+from eventkit_train.kernels.autograd_reference import definition_scan
+from eventkit_train.neurons import ALIF, CUBALIF, IF, LIF, PLIF, SIT, SRM
+from eventkit_train.neurons.base import ScanResult, scan
 from eventkit_train.neurons.readout import LeakyReadout, ReadoutParams, ReadoutState, readout_step
 
 
@@ -44,6 +46,10 @@ CASES = [
     ("srm", lambda s: SRM(tau_s=2.0, tau_r=3.0, theta=1.0, surrogate=s), ("exponential", "arctan"), 1.0, False),
     ("srm-detach", lambda s: SRM(tau_s=1.5, tau_r=1.0, theta=1.5, detach_reset=True, surrogate=s),
      ("exponential", "sigmoid"), 1.0, False),
+    ("alif-hard", lambda s: ALIF(tau=2.0, tau_adapt=5.0, beta_adapt=0.4, surrogate=s), ("arctan", "triangle"), 1.5,
+     False),
+    ("alif-soft-detach", lambda s: ALIF(tau=3.0, reset="soft", detach_reset=True, surrogate=s), ("sigmoid", "arctan"),
+     1.5, False),
 ]
 IDS = [c[0] for c in CASES]
 READOUTS = [("readout-fixed", lambda: LeakyReadout(tau_syn=3.0, tau_mem=10.0)),
@@ -88,7 +94,13 @@ def random_state(module: torch.nn.Module, x: torch.Tensor, seed: int = 1):
 
 
 def step_path(module, x: torch.Tensor, state):
-    """The reference: the public ``*_step`` function scanned by autograd."""
+    """The reference: the public ``*_step`` function scanned by autograd (for a neuron without one,
+    ALIF, autograd through its definition's own step)."""
+    if type(module).step_fn is None:
+        params, flags = module.fused_args(x)
+        spikes, saved, final = definition_scan(get_definition(module.definition), x, list(state), params, flags,
+                                               module.surrogate)
+        return ScanResult(spikes, saved[0], type(state)(*final))
     return scan(type(module).step_fn, x, state, module.make_params(x), return_membrane=True)
 
 

@@ -21,6 +21,7 @@ from torch import Tensor
 
 from . import codegen, ops, surrogates
 from .definition import NeuronDefinition
+from .torch_backend import grad_layout
 
 __all__ = ["forward", "backward", "kernels", "available"]
 
@@ -85,7 +86,7 @@ def _backward_source(d: NeuronDefinition) -> str:
         _names("r_in", R)
     r, fl, acc, lv, gv = _names("r", R), _names("f", G), _names("acc", L), _names("l", L), _names("gv", S)
     pv = [f"pb[{i}, jj]" for i in range(P)]
-    args = ["b0", "b1", "g_spikes", "g_membrane", "has_gs", "has_gm", *g_out, *sv, *r_in, "g_x", *g_in, "g_par",
+    args = ["b0", "b1", "g_spikes", "g_membrane", "has_gs", "has_gm", "gs_t", "gs_j", "gm_t", "gm_j", *g_out, *sv, *r_in, "g_x", *g_in, "g_par",
             "params", "inner", *fl, "param_grads", "sk", "sa", "sb"]
     lines = ["@njit(cache=True, nogil=True)", f"def backward({', '.join(args)}):",
              "    T = sv0.shape[0]", "    n = sv0.shape[1]", "    a_ = F(sa)", "    b_ = F(sb)", *_block_prologue(P)]
@@ -100,8 +101,8 @@ def _backward_source(d: NeuronDefinition) -> str:
                   f"                    {', '.join(r)} = restore({prev}, {', '.join(pv + fl)})",
                   "                else:"]
         lines += [f"                    {a} = {b}[j]" for a, b in zip(r, r_in)]
-    lines += ["                gs_ = g_spikes[t, j] if has_gs else F(0.0)",
-              "                gm_ = g_membrane[t, j] if has_gm else F(0.0)"]
+    lines += ["                gs_ = g_spikes[t * gs_t, j * gs_j] if has_gs else F(0.0)",
+              "                gm_ = g_membrane[t * gm_t, j * gm_j] if has_gm else F(0.0)"]
     call_args = ["gs_", "gm_", *[f"{a}[jj]" for a in g], *[f"{s}[t, j]" for s in sv], *r, *pv, *fl,
                  "param_grads", "sk", "a_", "b_"]
     lines += [f"                {', '.join(['gx_', *gv, *lv])} = step_vjp({', '.join(call_args)})",
@@ -197,14 +198,15 @@ def backward(d: NeuronDefinition, g_spikes: Tensor | None, g_membrane: Tensor | 
     k = kernels(d, ref.dtype)
     T = ref.shape[0]
     dummy = np.zeros((1, 1), dtype=_np(ref[:0]).dtype)
-    gs = dummy if g_spikes is None else _np(_flat(g_spikes.to(ref.dtype), 1))
-    gm = dummy if g_membrane is None else _np(_flat(g_membrane.to(ref.dtype), 1))
+    gs, gs_t, gs_j = grad_layout(g_spikes, ref)
+    gm, gm_t, gm_j = grad_layout(g_membrane, ref)
     g_x = torch.empty_like(ref, memory_format=torch.contiguous_format)
     g_in = [torch.empty_like(g_x[0]) for _ in d.state]
     n = g_x[0].numel()
     g_par = torch.empty((len(d.learnable), n), dtype=ref.dtype)
     pp, inner = _layout(ref, params)
-    _run(k.backward, n, gs, gm, g_spikes is not None, g_membrane is not None,
+    _run(k.backward, n, dummy if gs is None else _np(gs), dummy if gm is None else _np(gm), gs is not None,
+         gm is not None, gs_t, gs_j, gm_t, gm_j,
          *(_np(_flat(g.to(ref.dtype), 0)) for g in g_state), *(_np(_flat(s, 1)) for s in saved),
          *(_np(_flat(r.to(ref.dtype), 0)) for r in restored0), _np(g_x.view(T, -1)),
          *(_np(g.view(-1)) for g in g_in), _np(g_par), pp, inner, *(bool(f) for f in flags),

@@ -16,7 +16,7 @@ from torch import Tensor
 
 from .definition import NeuronDefinition
 
-__all__ = ["forward", "backward", "broadcast_params", "reduce_param_grad"]
+__all__ = ["forward", "backward", "broadcast_params", "reduce_param_grad", "grad_layout"]
 
 
 def broadcast_params(params: Sequence[Tensor], x: Tensor) -> list[Tensor]:
@@ -27,6 +27,20 @@ def broadcast_params(params: Sequence[Tensor], x: Tensor) -> list[Tensor]:
             p = p.reshape((p.shape[0],) + (1,) * (x.dim() - 3))
         out.append(p)
     return out
+
+
+def grad_layout(g: Tensor | None, ref: Tensor) -> tuple[Tensor | None, int, int]:
+    """An output gradient ``[T, B, ...]`` as the kernels read it, without materialising broadcasts:
+    ``(tensor, t_step, j_step)`` — a contiguous ``[T, n]`` (1, 1), one row ``[1, n]`` constant over
+    time (0, 1), or one value ``[1, 1]`` (0, 0, e.g. from ``spikes.sum().backward()``)."""
+    if g is None:
+        return None, 0, 0
+    g = g.to(ref.dtype)
+    if all(st == 0 for st in g.stride()):
+        return g.reshape(-1)[:1].reshape(1, 1).contiguous(), 0, 0
+    if g.stride(0) == 0:
+        return g[0].contiguous().reshape(1, -1), 0, 1
+    return g.contiguous().reshape(g.shape[0], -1), 1, 1
 
 
 def reduce_param_grad(partial: Tensor, param: Tensor) -> Tensor:

@@ -18,6 +18,7 @@ from torch import Tensor
 
 from . import codegen, ops, surrogates
 from .definition import NeuronDefinition
+from .torch_backend import grad_layout
 
 __all__ = ["forward", "backward", "available", "interpreting", "kernels"]
 
@@ -79,12 +80,14 @@ def _backward_source(d: NeuronDefinition) -> str:
     r, fl, acc, lv, pv = _names("r", R), _names("f", G), _names("acc", L), _names("l", L), _names("p", P)
     args = ["g_spikes", "g_membrane", *g_out, *sv, *r_in, "g_x", *g_in, "g_par", "params", "T", "n", "C", "inner",
             *(f"{f}: tl.constexpr" for f in fl), "HAS_GS: tl.constexpr", "HAS_GM: tl.constexpr",
+            "GS_T: tl.constexpr", "GS_J: tl.constexpr", "GM_T: tl.constexpr", "GM_J: tl.constexpr",
             "PARAM_GRADS: tl.constexpr", "SK: tl.constexpr", "BLOCK: tl.constexpr"]
     lines = ["@triton.jit", f"def backward({', '.join(args)}):", *_prologue(P, extra_rows=2)]
     lines += [f"    {a} = tl.load({b} + offs, mask=mask, other=0.0)" for a, b in zip(g, g_out)]
     lines += [f"    {a}0 = tl.load({b} + offs, mask=mask, other=0.0)" for a, b in zip(r, r_in)]
     lines += ["    last = (T - 1).to(tl.int64) * n"] + [f"    {a}p = {a} + offs + last" for a in sv]
-    lines += ["    gsp = g_spikes + offs + last", "    gmp = g_membrane + offs + last", "    gxp = g_x + offs + last"]
+    lines += ["    gsp = g_spikes + offs * GS_J + last * GS_T", "    gmp = g_membrane + offs * GM_J + last * GM_T",
+              "    gxp = g_x + offs + last"]
     lines += [f"    {a} = tl.zeros([BLOCK], dtype=g_x.dtype.element_ty)" for a in acc]
     lines += ["    for tt in range(T):", "        t = T - 1 - tt"]
     if R:
@@ -100,7 +103,7 @@ def _backward_source(d: NeuronDefinition) -> str:
     lines += [f"        {', '.join(['gx_', *g, *lv])} = step_vjp({', '.join(call_args)})",
               "        tl.store(gxp, gx_, mask=mask)"]
     lines += [f"        {a} += {b}" for a, b in zip(acc, lv)]
-    lines += ["        gsp -= n", "        gmp -= n", "        gxp -= n"] + [f"        {a}p -= n" for a in sv]
+    lines += ["        gsp -= n * GS_T", "        gmp -= n * GM_T", "        gxp -= n"] + [f"        {a}p -= n" for a in sv]
     lines += [f"    tl.store({a} + offs, {b}, mask=mask)" for a, b in zip(g_in, g)]
     lines += [f"    tl.store(g_par + {i} * n + offs, {a}, mask=mask)" for i, a in enumerate(acc)]
     return "\n".join(lines) + "\n"
@@ -174,13 +177,13 @@ def backward(d: NeuronDefinition, g_spikes: Tensor | None, g_membrane: Tensor | 
     g_in = [torch.empty_like(ref[0]) for _ in d.state]
     g_par = torch.empty((max(len(d.learnable), 1), n), dtype=ref.dtype, device=ref.device)
     table, C, inner = _params(ref, params, extra=(surrogate[1], surrogate[2]))
-    gs = ref if g_spikes is None else g_spikes.to(ref.dtype).contiguous()
-    gm = ref if g_membrane is None else g_membrane.to(ref.dtype).contiguous()
+    gs, gs_t, gs_j = grad_layout(g_spikes, ref)
+    gm, gm_t, gm_j = grad_layout(g_membrane, ref)
     block = _block(n)
     grid = (triton_cdiv(n, block),)
-    k.backward[grid](gs, gm, *(g.to(ref.dtype).contiguous() for g in g_state), *(s.contiguous() for s in saved),
+    k.backward[grid](ref if gs is None else gs, ref if gm is None else gm, *(g.to(ref.dtype).contiguous() for g in g_state), *(s.contiguous() for s in saved),
                      *(r.to(ref.dtype).contiguous() for r in restored0), g_x, *g_in, g_par, table, T, n, C, inner,
-                     *(bool(f) for f in flags), HAS_GS=g_spikes is not None, HAS_GM=g_membrane is not None,
+                     *(bool(f) for f in flags), HAS_GS=gs is not None, HAS_GM=gm is not None, GS_T=gs_t, GS_J=gs_j, GM_T=gm_t, GM_J=gm_j,
                      PARAM_GRADS=bool(param_grads), SK=int(surrogate[0]), BLOCK=block)
     partials = [g_par[i].view(ref.shape[1:]) for i in range(len(d.learnable))]
     return g_x, g_in, partials

@@ -164,3 +164,21 @@ def test_fused_neuron_under_torch_compile():
     out = torch.autograd.grad(compiled(x), list(lin.parameters()))
     for a, b in zip(eager, out):
         torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("backend", ["numba"] + ([] if TRITON_SKIP else ["triton"]))
+def test_broadcast_output_gradients_are_read_in_place(backend):
+    """Gradients that arrive expanded (a sum: one value; a mean over time: one row) give the same
+    result as the materialised gradient."""
+    n_state, params, flags, scale = DEFS["cubalif"]
+    x0 = torch.rand(6, 2, 5, dtype=torch.float64) * 2 * scale
+    state = [torch.zeros(2, 5, dtype=torch.float64) for _ in range(n_state)]
+    w_row = torch.rand(2, 5, dtype=torch.float64)
+    losses = {"sum": lambda s, u: s.sum() + 0.5 * u.sum(), "time-mean": lambda s, u: (s.mean(0) * w_row).sum()}
+    for name, loss in losses.items():
+        grads = {}
+        for be in (backend, "torch"):
+            x = x0.clone().requires_grad_(True)
+            spikes, saved, _ = neuron_sequence("cubalif", x, state, params, flags, ArcTan(), backend=be)
+            (grads[be],) = torch.autograd.grad(loss(spikes, saved[0]), x)
+        torch.testing.assert_close(grads[backend], grads["torch"], rtol=1e-12, atol=1e-14, msg=name)

@@ -26,7 +26,7 @@ from pathlib import Path
 from types import FunctionType, ModuleType
 from typing import Iterable
 
-__all__ = ["function_source", "module_functions", "write_and_import", "cache_dir"]
+__all__ = ["function_source", "module_functions", "write_and_import", "cache_dir", "numbered"]
 
 
 class _WrapFloats(ast.NodeTransformer):
@@ -54,6 +54,11 @@ def function_source(fn: FunctionType, decorator: str, wrap_floats: bool) -> str:
         tree = _WrapFloats().visit(tree)
         ast.fix_missing_locations(tree)
     return f"{decorator}\n{ast.unparse(tree)}\n"
+
+
+def numbered(prefix: str, n: int) -> list[str]:
+    """``["prefix0", ..., "prefix{n-1}"]``: the generated kernels' variable names."""
+    return [f"{prefix}{i}" for i in range(n)]
 
 
 def module_functions(module: ModuleType) -> list[FunctionType]:

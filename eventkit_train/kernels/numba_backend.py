@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 from . import codegen, ops, surrogates
+from .codegen import numbered
 from .definition import NeuronDefinition
 from .torch_backend import grad_layout
 
@@ -43,16 +44,13 @@ def available() -> bool:
     return True
 
 
-def _names(prefix: str, n: int) -> list[str]:
-    return [f"{prefix}{i}" for i in range(n)]
-
-
 BLOCK = 256  # neurons per block: the inner loop runs over a block at each step (independent chains, SIMD)
 
 
 def _block_prologue(P: int) -> list[str]:
     """Open the loop over blocks b0..b1 and load each block's parameters into ``pb [P, BLOCK]``."""
-    return ["    C = params.shape[1]", "    for b in range(b0, b1):", f"        j0 = b * {BLOCK}", f"        m = min({BLOCK}, n - j0)",
+    return ["    C = params.shape[1]", "    for b in range(b0, b1):", f"        j0 = b * {BLOCK}",
+            f"        m = min({BLOCK}, n - j0)",
             f"        pb = np.empty(({max(P, 1)}, {BLOCK}), dtype=F)",
             "        for jj in range(m):", "            c = ((j0 + jj) // inner) % C",
             f"            for i in range({P}):", "                pb[i, jj] = params[i, c]"]
@@ -60,9 +58,9 @@ def _block_prologue(P: int) -> list[str]:
 
 def _forward_source(d: NeuronDefinition) -> str:
     S, Q, P, G = len(d.state), len(d.saved), len(d.params), len(d.flags)
-    st_in, st_out, sv, st, fl = _names("st_in", S), _names("st_out", S), _names("sv", Q), _names("st", S), \
-        _names("f", G)
-    svv, stv = _names("svv", Q), _names("stv", S)
+    st_in, st_out, sv, st, fl = numbered("st_in", S), numbered("st_out", S), numbered("sv", Q), numbered("st", S), \
+        numbered("f", G)
+    svv, stv = numbered("svv", Q), numbered("stv", S)
     pv = [f"pb[{i}, jj]" for i in range(P)]
     args = ["b0", "b1", "x", *st_in, "spikes", *sv, *st_out, "params", "inner", *fl]
     lines = ["@njit(cache=True, nogil=True)", f"def forward({', '.join(args)}):",
@@ -82,11 +80,12 @@ def _forward_source(d: NeuronDefinition) -> str:
 def _backward_source(d: NeuronDefinition) -> str:
     S, Q, R, P, G, L = (len(d.state), len(d.saved), len(d.restored), len(d.params), len(d.flags),
                         len(d.learnable))
-    g_out, g_in, g, sv, r_in = _names("g_out", S), _names("g_in", S), _names("g", S), _names("sv", Q), \
-        _names("r_in", R)
-    r, fl, acc, lv, gv = _names("r", R), _names("f", G), _names("acc", L), _names("l", L), _names("gv", S)
+    g_out, g_in, g, sv, r_in = numbered("g_out", S), numbered("g_in", S), numbered("g", S), numbered("sv", Q), \
+        numbered("r_in", R)
+    r, fl, acc, lv, gv = numbered("r", R), numbered("f", G), numbered("acc", L), numbered("l", L), numbered("gv", S)
     pv = [f"pb[{i}, jj]" for i in range(P)]
-    args = ["b0", "b1", "g_spikes", "g_membrane", "has_gs", "has_gm", "gs_t", "gs_j", "gm_t", "gm_j", *g_out, *sv, *r_in, "g_x", *g_in, "g_par",
+    args = ["b0", "b1", "g_spikes", "g_membrane", "has_gs", "has_gm", "gs_t", "gs_j", "gm_t", "gm_j", *g_out, *sv,
+            *r_in, "g_x", *g_in, "g_par",
             "params", "inner", *fl, "param_grads", "sk", "sa", "sb"]
     lines = ["@njit(cache=True, nogil=True)", f"def backward({', '.join(args)}):",
              "    T = sv0.shape[0]", "    n = sv0.shape[1]", "    a_ = F(sa)", "    b_ = F(sb)", *_block_prologue(P)]

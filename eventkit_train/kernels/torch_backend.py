@@ -52,15 +52,20 @@ def reduce_param_grad(partial: Tensor, param: Tensor) -> Tensor:
 
 
 def forward(defn: NeuronDefinition, x: Tensor, state: Sequence[Tensor], params: Sequence[Tensor],
-            flags: Sequence[bool]) -> tuple[Tensor, list[Tensor], list[Tensor]]:
-    """``(spikes [T, ...], SAVED tensors [T, ...], final STATE [B, ...])``."""
+            flags: Sequence[bool], recurrent: tuple[Tensor, int] | None = None
+            ) -> tuple[Tensor, list[Tensor], list[Tensor]]:
+    """``(spikes [T, ...], SAVED tensors [T, ...], final STATE [B, ...])``.
+
+    ``recurrent=(W [N, N], i)`` adds ``STATE[i] @ W^T`` (the previous spikes) to the input of every step.
+    """
     p = broadcast_params(params, x)
     spikes = torch.empty_like(x)
     saved = [torch.empty_like(x) for _ in defn.saved]
     st = list(state)
     n_saved = len(defn.saved)
     for t in range(x.shape[0]):
-        out = defn.step(x[t], *st, *p, *flags)
+        x_t = x[t] if recurrent is None else x[t] + st[recurrent[1]] @ recurrent[0].t()
+        out = defn.step(x_t, *st, *p, *flags)
         spikes[t] = out[0]
         for q in range(n_saved):
             saved[q][t] = out[1 + q]
@@ -70,11 +75,15 @@ def forward(defn: NeuronDefinition, x: Tensor, state: Sequence[Tensor], params: 
 
 def backward(defn: NeuronDefinition, g_spikes: Tensor | None, g_membrane: Tensor | None, g_state: Sequence[Tensor],
              saved: Sequence[Tensor], restored0: Sequence[Tensor], params: Sequence[Tensor], flags: Sequence[bool],
-             surrogate: Sequence[float], param_grads: bool) -> tuple[Tensor, list[Tensor], list[Tensor]]:
+             surrogate: Sequence[float], param_grads: bool, recurrent: tuple[Tensor, int] | None = None
+             ) -> tuple[Tensor, list[Tensor], list[Tensor]]:
     """``(g_x [T, ...], g of the initial STATE, per-neuron LEARNABLE gradients [B, ...])``.
 
     ``restored0`` are the initial values of the RESTORED state entries; ``surrogate`` is
-    ``(kind, a, b)``; ``g_spikes`` / ``g_membrane`` None mean zero.
+    ``(kind, a, b)``; ``g_spikes`` / ``g_membrane`` None mean zero. With ``recurrent=(W, i)``
+    (see :func:`forward`; STATE[i] must be RESTORED) the gradient of the recurrent input flows
+    back into STATE[i] through ``W``, and the previous spikes of every step are appended to
+    the returned list (``[T, B, N]``, for the gradient of ``W``).
     """
     p = broadcast_params(params, saved[0])
     kind, a, b = int(surrogate[0]), float(surrogate[1]), float(surrogate[2])
@@ -83,6 +92,7 @@ def backward(defn: NeuronDefinition, g_spikes: Tensor | None, g_membrane: Tensor
     g_x = torch.empty_like(saved[0])
     g_st = list(g_state)
     acc: list[Tensor | float] = [0.0] * len(defn.learnable)
+    s_prev = None if recurrent is None else torch.empty_like(saved[0])
     for t in range(T - 1, -1, -1):
         if n_restored == 0:
             prev: tuple = ()
@@ -96,9 +106,13 @@ def backward(defn: NeuronDefinition, g_spikes: Tensor | None, g_membrane: Tensor
         out = defn.step_vjp(gs, gm, *g_st, *(s[t] for s in saved), *prev, *p, *flags, param_grads, kind, a, b)
         g_x[t] = out[0]
         g_st = list(out[1:1 + n_state])
+        if recurrent is not None:
+            weight, i = recurrent
+            s_prev[t] = prev[defn.restored.index(defn.state[i])]  # type: ignore[index]
+            g_st[i] = g_st[i] + out[0] @ weight
         if param_grads:
             acc = [acc[i] + out[1 + n_state + i] for i in range(len(acc))]
     like = saved[0][0]
     g_st = [g if isinstance(g, Tensor) else torch.full_like(like, g) for g in g_st]
     partials = [torch.zeros_like(like) if not isinstance(v, Tensor) else v.expand_as(like) for v in acc]
-    return g_x, g_st, partials
+    return g_x, g_st, partials + ([] if s_prev is None else [s_prev])

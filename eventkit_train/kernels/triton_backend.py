@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 from . import codegen, ops, surrogates
+from .codegen import numbered
 from .definition import NeuronDefinition
 from .torch_backend import grad_layout
 
@@ -42,10 +43,6 @@ def interpreting() -> bool:
     return os.environ.get("TRITON_INTERPRET", "0") == "1"
 
 
-def _names(prefix: str, n: int) -> list[str]:
-    return [f"{prefix}{i}" for i in range(n)]
-
-
 def _prologue(P: int, extra_rows: int = 0) -> list[str]:
     lines = ["    pid = tl.program_id(0)", "    offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)",
              "    mask = offs < n", "    c = (offs // inner) % C"]  # a valid channel for every lane, masked or not
@@ -55,9 +52,9 @@ def _prologue(P: int, extra_rows: int = 0) -> list[str]:
 
 def _forward_source(d: NeuronDefinition) -> str:
     S, Q, P, G = len(d.state), len(d.saved), len(d.params), len(d.flags)
-    st_in, st_out, sv, st, fl = _names("st_in", S), _names("st_out", S), _names("sv", Q), _names("st", S), \
-        _names("f", G)
-    svv, pv = _names("svv", Q), _names("p", P)
+    st_in, st_out, sv, st, fl = numbered("st_in", S), numbered("st_out", S), numbered("sv", Q), numbered("st", S), \
+        numbered("f", G)
+    svv, pv = numbered("svv", Q), numbered("p", P)
     args = ["x", *st_in, "spikes", *sv, *st_out, "params", "T", "n", "C", "inner",
             *(f"{f}: tl.constexpr" for f in fl), "BLOCK: tl.constexpr"]
     lines = ["@triton.jit", f"def forward({', '.join(args)}):", *_prologue(P)]
@@ -75,9 +72,9 @@ def _forward_source(d: NeuronDefinition) -> str:
 def _backward_source(d: NeuronDefinition) -> str:
     S, Q, R, P, G, L = (len(d.state), len(d.saved), len(d.restored), len(d.params), len(d.flags),
                         len(d.learnable))
-    g_out, g_in, g, sv, r_in = _names("g_out", S), _names("g_in", S), _names("g", S), _names("sv", Q), \
-        _names("r_in", R)
-    r, fl, acc, lv, pv = _names("r", R), _names("f", G), _names("acc", L), _names("l", L), _names("p", P)
+    g_out, g_in, g, sv, r_in = numbered("g_out", S), numbered("g_in", S), numbered("g", S), numbered("sv", Q), \
+        numbered("r_in", R)
+    r, fl, acc, lv, pv = numbered("r", R), numbered("f", G), numbered("acc", L), numbered("l", L), numbered("p", P)
     args = ["g_spikes", "g_membrane", *g_out, *sv, *r_in, "g_x", *g_in, "g_par", "params", "T", "n", "C", "inner",
             *(f"{f}: tl.constexpr" for f in fl), "HAS_GS: tl.constexpr", "HAS_GM: tl.constexpr",
             "GS_T: tl.constexpr", "GS_J: tl.constexpr", "GM_T: tl.constexpr", "GM_J: tl.constexpr",
@@ -97,13 +94,15 @@ def _backward_source(d: NeuronDefinition) -> str:
         lines += [f"        {a} = tl.where(has_prev, {a}, {a}0)" for a in r]
     lines += ["        if HAS_GS:", "            gs_ = tl.load(gsp, mask=mask, other=0.0)", "        else:",
               "            gs_ = tl.zeros_like(g0)", "        if HAS_GM:",
-              "            gm_ = tl.load(gmp, mask=mask, other=0.0)", "        else:", "            gm_ = tl.zeros_like(g0)"]
+              "            gm_ = tl.load(gmp, mask=mask, other=0.0)", "        else:",
+              "            gm_ = tl.zeros_like(g0)"]
     cur = [f"tl.load({s}p, mask=mask, other=0.0)" for s in sv]
     call_args = ["gs_", "gm_", *g, *cur, *r, *pv, *fl, "PARAM_GRADS", "SK", f"p{P}", f"p{P + 1}"]
     lines += [f"        {', '.join(['gx_', *g, *lv])} = step_vjp({', '.join(call_args)})",
               "        tl.store(gxp, gx_, mask=mask)"]
     lines += [f"        {a} += {b}" for a, b in zip(acc, lv)]
-    lines += ["        gsp -= n * GS_T", "        gmp -= n * GM_T", "        gxp -= n"] + [f"        {a}p -= n" for a in sv]
+    lines += ["        gsp -= n * GS_T", "        gmp -= n * GM_T", "        gxp -= n"]
+    lines += [f"        {a}p -= n" for a in sv]
     lines += [f"    tl.store({a} + offs, {b}, mask=mask)" for a, b in zip(g_in, g)]
     lines += [f"    tl.store(g_par + {i} * n + offs, {a}, mask=mask)" for i, a in enumerate(acc)]
     return "\n".join(lines) + "\n"
@@ -181,9 +180,11 @@ def backward(d: NeuronDefinition, g_spikes: Tensor | None, g_membrane: Tensor | 
     gm, gm_t, gm_j = grad_layout(g_membrane, ref)
     block = _block(n)
     grid = (triton_cdiv(n, block),)
-    k.backward[grid](ref if gs is None else gs, ref if gm is None else gm, *(g.to(ref.dtype).contiguous() for g in g_state), *(s.contiguous() for s in saved),
+    k.backward[grid](ref if gs is None else gs, ref if gm is None else gm,
+                     *(g.to(ref.dtype).contiguous() for g in g_state), *(s.contiguous() for s in saved),
                      *(r.to(ref.dtype).contiguous() for r in restored0), g_x, *g_in, g_par, table, T, n, C, inner,
-                     *(bool(f) for f in flags), HAS_GS=gs is not None, HAS_GM=gm is not None, GS_T=gs_t, GS_J=gs_j, GM_T=gm_t, GM_J=gm_j,
+                     *(bool(f) for f in flags), HAS_GS=gs is not None, HAS_GM=gm is not None,
+                     GS_T=gs_t, GS_J=gs_j, GM_T=gm_t, GM_J=gm_j,
                      PARAM_GRADS=bool(param_grads), SK=int(surrogate[0]), BLOCK=block)
     partials = [g_par[i].view(ref.shape[1:]) for i in range(len(d.learnable))]
     return g_x, g_in, partials

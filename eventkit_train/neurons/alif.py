@@ -16,7 +16,8 @@ Backward (``g_*`` = ∂L/∂·, ``z_t = H_t - θ_t``)::
     ∂L/∂H_t    = g_H[t] + g_V·(1 - S_t) + ∂L/∂z_t        (soft: g_V instead of g_V(1 - S_t))
     ∂L/∂θ_t    = -∂L/∂z_t                                (soft: also -S_t·g_V)
     ∂L/∂A_{t-1} = ρ·g_A + β_a·∂L/∂θ_t
-    ∂L/∂X_t    = k·∂L/∂H_t,  ∂L/∂V_{t-1} = (1 - k)·∂L/∂H_t,  ∂L/∂k += ∂L/∂H_t·(H_t - V_{t-1})/k
+    ∂L/∂X_t    = k·∂L/∂H_t,  ∂L/∂V_{t-1} = (1 - k)·∂L/∂H_t
+    ∂L/∂k     += ∂L/∂H_t·(H_t - V_{t-1})/k
 
 Saved per step: ``H_t`` and ``A_{t-1}`` (8 bytes per neuron-step in float32).
 """
@@ -140,4 +141,5 @@ class ALIF(NeuronModule):
 
     def extra_repr(self) -> str:
         return (f"tau={self.tau}, tau_adapt={self.tau_adapt}, beta_adapt={self.beta_adapt}, "
-                f"v_threshold={self.v_threshold}, reset={'soft' if self.soft else 'hard'}, surrogate={self.surrogate!r}")
+                f"v_threshold={self.v_threshold}, reset={'soft' if self.soft else 'hard'}, "
+                f"surrogate={self.surrogate!r}")

@@ -8,7 +8,8 @@ Per step (``leaky``: LIF/PLIF with ``k = 1/τ`` or ``sigmoid(a)``; else IF)::
 
 Backward (``g_*`` = ∂L/∂·; ``σ'`` the surrogate derivative)::
 
-    ∂L/∂S_t  = g_S[t] + g_V·∂V_t/∂S_t        (∂V_t/∂S_t = V_reset - H_t hard, -V_th soft; 0 with detach_reset)
+    ∂L/∂S_t  = g_S[t] + g_V·∂V_t/∂S_t
+               (∂V_t/∂S_t = V_reset - H_t hard, -V_th soft; 0 with detach_reset)
     ∂L/∂H_t  = g_H[t] + g_V·∂V_t/∂H_t + ∂L/∂S_t·σ'(H_t - V_th)    (∂V_t/∂H_t = 1 - S_t hard, 1 soft)
     ∂L/∂X_t  = k·∂L/∂H_t,   ∂L/∂V_{t-1} = (1 - k)·∂L/∂H_t        (IF: both ∂L/∂H_t)
     ∂L/∂k   += ∂L/∂H_t·(X_t - (V_{t-1} - V_reset)) = ∂L/∂H_t·(H_t - V_{t-1})/k

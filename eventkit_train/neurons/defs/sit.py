@@ -11,7 +11,8 @@ Parameters are passed pre-divided by τ: ``kt = k/τ``, ``at = a/τ``, ``inv_tau
 Backward (the reset stays in the graph for both state variables unless ``detach_reset``)::
 
     ∂L/∂S_t     = g_S[t] + g_U·(c - Y_t) + g_V·d       (soft: g_U·(-U_th); only g_S[t] with detach_reset)
-    ∂L/∂Y_t     = g_Y[t] + g_U·(1 - S_t) + g_V·at·b + ∂L/∂S_t·σ'(Y_t - U_th)      (soft: g_U instead of g_U(1 - S_t))
+    ∂L/∂Y_t     = g_Y[t] + g_U·(1 - S_t) + g_V·at·b + ∂L/∂S_t·σ'(Y_t - U_th)
+                  (soft: g_U instead of g_U(1 - S_t))
     ∂L/∂I_t     = inv_tau·∂L/∂Y_t
     ∂L/∂U_{t-1} = ∂L/∂Y_t·(1 + kt·((U_{t-1} - U_r) + (U_{t-1} - U_c)))
     ∂L/∂V_{t-1} = g_V·(1 - at) - inv_tau·∂L/∂Y_t

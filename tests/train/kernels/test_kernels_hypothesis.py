@@ -27,8 +27,9 @@ from .conftest import TRITON_SKIP
 
 KERNEL_BACKENDS = ["numba"] + ([] if TRITON_SKIP else ["triton"])
 SETTINGS = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-surrogates = st.sampled_from([("arctan", {"alpha": 2.0}), ("sigmoid", {"alpha": 5.0}), ("fast_sigmoid", {"slope": 25.0}),
-                              ("triangle", {"width": 0.7}), ("exponential", {"alpha": 1.2, "tau": 0.6})])
+surrogates = st.sampled_from([("arctan", {"alpha": 2.0}), ("sigmoid", {"alpha": 5.0}),
+                              ("fast_sigmoid", {"slope": 25.0}), ("triangle", {"width": 0.7}),
+                              ("exponential", {"alpha": 1.2, "tau": 0.6})])
 shapes = st.tuples(st.integers(1, 7), st.integers(1, 3), st.integers(1, 5))
 
 

@@ -23,10 +23,10 @@ import sys
 import tempfile
 import textwrap
 from pathlib import Path
-from types import FunctionType, ModuleType
+from types import FunctionType, ModuleType, SimpleNamespace
 from typing import Iterable
 
-__all__ = ["function_source", "module_functions", "write_and_import", "cache_dir", "numbered"]
+__all__ = ["function_source", "module_functions", "write_and_import", "cache_dir", "numbered", "kernel_names"]
 
 
 class _WrapFloats(ast.NodeTransformer):
@@ -59,6 +59,21 @@ def function_source(fn: FunctionType, decorator: str, wrap_floats: bool) -> str:
 def numbered(prefix: str, n: int) -> list[str]:
     """``["prefix0", ..., "prefix{n-1}"]``: the generated kernels' variable names."""
     return [f"{prefix}{i}" for i in range(n)]
+
+
+def kernel_names(d) -> SimpleNamespace:
+    """The variable names of a generated kernel pair for definition ``d`` (counts and name lists):
+    ``st_in``/``st_out``/``st`` state arrays and values, ``sv``/``svv`` SAVED arrays and values,
+    ``fl`` flags, ``g_out``/``g_in``/``g`` state gradients, ``r_in``/``r`` restored values,
+    ``acc``/``lv`` learnable-gradient accumulators and step values, ``pv`` parameters."""
+    S, Q, R, P, G, L = (len(d.state), len(d.saved), len(d.restored), len(d.params), len(d.flags),
+                        len(d.learnable))
+    return SimpleNamespace(
+        S=S, Q=Q, R=R, P=P, G=G, L=L, st_in=numbered("st_in", S), st_out=numbered("st_out", S),
+        st=numbered("st", S), stv=numbered("stv", S), sv=numbered("sv", Q), svv=numbered("svv", Q),
+        fl=numbered("f", G), g_out=numbered("g_out", S), g_in=numbered("g_in", S), g=numbered("g", S),
+        gv=numbered("gv", S), r_in=numbered("r_in", R), r=numbered("r", R), acc=numbered("acc", L),
+        lv=numbered("l", L), pv=numbered("p", P))
 
 
 def module_functions(module: ModuleType) -> list[FunctionType]:

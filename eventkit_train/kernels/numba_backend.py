@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from . import codegen, ops, surrogates
-from .codegen import numbered
+from .codegen import kernel_names
 from .definition import NeuronDefinition
 from .torch_backend import grad_layout
 
@@ -57,10 +57,8 @@ def _block_prologue(P: int) -> list[str]:
 
 
 def _forward_source(d: NeuronDefinition) -> str:
-    S, Q, P, G = len(d.state), len(d.saved), len(d.params), len(d.flags)
-    st_in, st_out, sv, st, fl = numbered("st_in", S), numbered("st_out", S), numbered("sv", Q), numbered("st", S), \
-        numbered("f", G)
-    svv, stv = numbered("svv", Q), numbered("stv", S)
+    k = kernel_names(d)
+    P, st_in, st_out, sv, st, fl, svv, stv = k.P, k.st_in, k.st_out, k.sv, k.st, k.fl, k.svv, k.stv
     pv = [f"pb[{i}, jj]" for i in range(P)]
     args = ["b0", "b1", "x", *st_in, "spikes", *sv, *st_out, "params", "inner", *fl]
     lines = ["@njit(cache=True, nogil=True)", f"def forward({', '.join(args)}):",
@@ -78,11 +76,9 @@ def _forward_source(d: NeuronDefinition) -> str:
 
 
 def _backward_source(d: NeuronDefinition) -> str:
-    S, Q, R, P, G, L = (len(d.state), len(d.saved), len(d.restored), len(d.params), len(d.flags),
-                        len(d.learnable))
-    g_out, g_in, g, sv, r_in = numbered("g_out", S), numbered("g_in", S), numbered("g", S), numbered("sv", Q), \
-        numbered("r_in", R)
-    r, fl, acc, lv, gv = numbered("r", R), numbered("f", G), numbered("acc", L), numbered("l", L), numbered("gv", S)
+    k = kernel_names(d)
+    R, P, g_out, g_in, g, sv, r_in, r, fl, acc, lv, gv = (k.R, k.P, k.g_out, k.g_in, k.g, k.sv, k.r_in, k.r, k.fl,
+                                                         k.acc, k.lv, k.gv)
     pv = [f"pb[{i}, jj]" for i in range(P)]
     args = ["b0", "b1", "g_spikes", "g_membrane", "has_gs", "has_gm", "gs_t", "gs_j", "gm_t", "gm_j", *g_out, *sv,
             *r_in, "g_x", *g_in, "g_par",

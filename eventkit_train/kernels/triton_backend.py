@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from . import codegen, ops, surrogates
-from .codegen import numbered
+from .codegen import kernel_names
 from .definition import NeuronDefinition
 from .torch_backend import grad_layout
 
@@ -51,10 +51,8 @@ def _prologue(P: int, extra_rows: int = 0) -> list[str]:
 
 
 def _forward_source(d: NeuronDefinition) -> str:
-    S, Q, P, G = len(d.state), len(d.saved), len(d.params), len(d.flags)
-    st_in, st_out, sv, st, fl = numbered("st_in", S), numbered("st_out", S), numbered("sv", Q), numbered("st", S), \
-        numbered("f", G)
-    svv, pv = numbered("svv", Q), numbered("p", P)
+    k = kernel_names(d)
+    P, st_in, st_out, sv, st, fl, svv, pv = k.P, k.st_in, k.st_out, k.sv, k.st, k.fl, k.svv, k.pv
     args = ["x", *st_in, "spikes", *sv, *st_out, "params", "T", "n", "C", "inner",
             *(f"{f}: tl.constexpr" for f in fl), "BLOCK: tl.constexpr"]
     lines = ["@triton.jit", f"def forward({', '.join(args)}):", *_prologue(P)]
@@ -70,11 +68,9 @@ def _forward_source(d: NeuronDefinition) -> str:
 
 
 def _backward_source(d: NeuronDefinition) -> str:
-    S, Q, R, P, G, L = (len(d.state), len(d.saved), len(d.restored), len(d.params), len(d.flags),
-                        len(d.learnable))
-    g_out, g_in, g, sv, r_in = numbered("g_out", S), numbered("g_in", S), numbered("g", S), numbered("sv", Q), \
-        numbered("r_in", R)
-    r, fl, acc, lv, pv = numbered("r", R), numbered("f", G), numbered("acc", L), numbered("l", L), numbered("p", P)
+    k = kernel_names(d)
+    R, P, g_out, g_in, g, sv, r_in, r, fl, acc, lv, pv = (k.R, k.P, k.g_out, k.g_in, k.g, k.sv, k.r_in, k.r, k.fl,
+                                                         k.acc, k.lv, k.pv)
     args = ["g_spikes", "g_membrane", *g_out, *sv, *r_in, "g_x", *g_in, "g_par", "params", "T", "n", "C", "inner",
             *(f"{f}: tl.constexpr" for f in fl), "HAS_GS: tl.constexpr", "HAS_GM: tl.constexpr",
             "GS_T: tl.constexpr", "GS_J: tl.constexpr", "GM_T: tl.constexpr", "GM_J: tl.constexpr",

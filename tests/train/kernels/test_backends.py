@@ -9,7 +9,7 @@ import torch
 
 from eventkit.errors import ParameterError
 from eventkit_train.kernels import BACKEND_ENV, get_definition, neuron_sequence, register_definition, resolve_backend
-from eventkit_train.kernels import codegen, numba_backend, torch_backend, triton_backend
+from eventkit_train.kernels import codegen, numba_backend, torch_backend
 from eventkit_train.neurons import LIF
 from eventkit_train.surrogate import ArcTan, FastSigmoid
 

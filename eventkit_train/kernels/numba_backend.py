@@ -162,6 +162,8 @@ def _run(kernel: Callable, n: int, *args) -> None:
         kernel(0, nblocks, *args)
         return
     if _POOL is None or _POOL[0] != os.getpid() or _POOL[1] < threads:  # new pool after fork or growth
+        if _POOL is not None and _POOL[0] == os.getpid():
+            _POOL[2].shutdown(wait=False)
         _POOL = (os.getpid(), threads, ThreadPoolExecutor(threads, thread_name_prefix="eventkit-neurons"))
     bounds = [nblocks * i // threads for i in range(threads + 1)]
     futures = [_POOL[2].submit(kernel, bounds[i], bounds[i + 1], *args) for i in range(threads)]

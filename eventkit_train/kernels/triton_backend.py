@@ -153,6 +153,8 @@ def forward(d: NeuronDefinition, x: Tensor, state: Sequence[Tensor], params: Seq
     spikes = torch.empty_like(x)
     saved = [torch.empty_like(x) for _ in d.saved]
     st_out = [torch.empty_like(x[0]) for _ in d.state]
+    if n == 0:
+        return spikes, saved, st_out
     table, C, inner = _params(x, params)
     block = _block(n)
     grid = (triton_cdiv(n, block),)
@@ -171,6 +173,8 @@ def backward(d: NeuronDefinition, g_spikes: Tensor | None, g_membrane: Tensor | 
     g_x = torch.empty_like(ref)
     g_in = [torch.empty_like(ref[0]) for _ in d.state]
     g_par = torch.empty((max(len(d.learnable), 1), n), dtype=ref.dtype, device=ref.device)
+    if n == 0:
+        return g_x, g_in, [g_par[i].view(ref.shape[1:]) for i in range(len(d.learnable))]
     table, C, inner = _params(ref, params, extra=(surrogate[1], surrogate[2]))
     gs, gs_t, gs_j = grad_layout(g_spikes, ref)
     gm, gm_t, gm_j = grad_layout(g_membrane, ref)

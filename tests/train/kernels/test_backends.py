@@ -182,3 +182,12 @@ def test_broadcast_output_gradients_are_read_in_place(backend):
             spikes, saved, _ = neuron_sequence("cubalif", x, state, params, flags, ArcTan(), backend=be)
             (grads[be],) = torch.autograd.grad(loss(spikes, saved[0]), x)
         torch.testing.assert_close(grads[backend], grads["torch"], rtol=1e-12, atol=1e-14, msg=name)
+
+
+@pytest.mark.parametrize("backend", ["numba", "torch"] + ([] if TRITON_SKIP else ["triton"]))
+def test_empty_batch(backend):
+    x = torch.rand(4, 0, 3, requires_grad=True)
+    spikes, saved, final = neuron_sequence("lif", x, [torch.zeros(0, 3)], [0.5, 1.0, 0.0], [True, False, False],
+                                           ArcTan(), backend=backend)
+    spikes.sum().backward()
+    assert spikes.shape == x.shape and final[0].shape == (0, 3) and x.grad.shape == x.shape

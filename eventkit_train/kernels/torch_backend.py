@@ -36,6 +36,8 @@ def grad_layout(g: Tensor | None, ref: Tensor) -> tuple[Tensor | None, int, int]
     if g is None:
         return None, 0, 0
     g = g.to(ref.dtype)
+    if g.numel() == 0:
+        return g.contiguous().reshape(g.shape[0], -1), 1, 1
     if all(st == 0 for st in g.stride()):
         return g.reshape(-1)[:1].reshape(1, 1).contiguous(), 0, 0
     if g.stride(0) == 0:

@@ -45,6 +45,9 @@ import torch
 from torch import Tensor
 
 from eventkit.errors import ParameterError
+from eventkit_train.kernels.surrogates import (
+    KINDS, d_arctan, d_exponential, d_fast_sigmoid, d_sigmoid, d_triangle,
+)
 
 __all__ = [
     "Surrogate",
@@ -69,25 +72,13 @@ def _compute_dtype(x: Tensor) -> torch.dtype:
 
 
 # --------------------------------------------------------------------------- derivatives
-def _d_arctan(x: Tensor, alpha: float) -> Tensor:
-    return (alpha / 2.0) / (1.0 + (math.pi / 2.0 * alpha * x) ** 2)
-
-
-def _d_sigmoid(x: Tensor, alpha: float) -> Tensor:
-    s = torch.sigmoid(alpha * x)
-    return alpha * s * (1.0 - s)
-
-
-def _d_fast_sigmoid(x: Tensor, slope: float) -> Tensor:
-    return 1.0 / (1.0 + slope * x.abs()) ** 2
-
-
-def _d_triangle(x: Tensor, width: float) -> Tensor:
-    return torch.clamp(1.0 - x.abs() / width, min=0.0) / width
-
-
-def _d_exponential(x: Tensor, alpha: float, tau: float) -> Tensor:
-    return (alpha / tau) * torch.exp(-x.abs() / tau)
+# written once in kernel arithmetic (eventkit_train.kernels.surrogates): the step path, the
+# fused neurons and the Numba / Triton kernels all evaluate these same functions
+_d_arctan = d_arctan
+_d_sigmoid = d_sigmoid
+_d_fast_sigmoid = d_fast_sigmoid
+_d_triangle = d_triangle
+_d_exponential = d_exponential
 
 
 # --------------------------------------------------------------------------- smooth functions
@@ -236,6 +227,12 @@ class Surrogate:
     def derivative(self, x: Tensor) -> Tensor:
         """The analytic derivative σ'(x) used by the backward pass."""
         return self._fn.derivative(x, *self._params())
+
+    def kernel_spec(self) -> tuple[int, float, float]:
+        """``(kind, a, b)`` naming this derivative for the fused kernels
+        (:func:`eventkit_train.kernels.surrogates.surrogate_grad`)."""
+        p = self._params()
+        return KINDS[self.name], p[0], p[1] if len(p) > 1 else 0.0
 
     _smooth_impl: Callable[..., Tensor]
 

@@ -2,9 +2,12 @@
 
 Each neuron is a params ``NamedTuple``, a state ``NamedTuple``, a pure step
 ``<name>_step(x_t, state, params) -> (spike_t, new_state)`` and a thin ``nn.Module`` that
-scans the step over time (:func:`~eventkit_train.neurons.base.scan`) and returns spikes
-``[T, B, ...]`` (plus the membrane trace with ``return_membrane=True``). Modules keep no
-state between calls. Equations: the module docstrings and ``docs/neurons-and-losses.md``.
+returns spikes ``[T, B, ...]`` (plus the membrane trace with ``return_membrane=True``). The
+modules run the whole sequence as one autograd node built from the neuron's kernel
+definition (``defs/``; Numba on CPU, Triton on CUDA, torch elsewhere); the step functions
+scanned over time (:func:`~eventkit_train.neurons.base.scan`) are the reference they are
+tested against, and the path taken with a smooth-forward surrogate. Modules keep no state
+between calls. Equations: the module docstrings and ``docs/neurons-and-losses.md``.
 """
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ from torch import nn
 
 from eventkit.errors import ParameterError
 
+from .alif import ALIF, ALIFState
 from .base import ScanResult, hard_reset, scan, soft_reset
 from .cuba import CUBALIF, CUBALIFParams, CUBALIFState, cubalif_step
 from .lif import IF, LIF, PLIF, LIFParams, LIFState, lif_step
@@ -26,6 +30,7 @@ __all__ = [
     "LIFParams", "LIFState", "lif_step", "CUBALIFParams", "CUBALIFState", "cubalif_step",
     "SITParams", "SITState", "sit_step", "SIT_TONIC", "SIT_BURSTING",
     "SRMParams", "SRMState", "srm_step", "srm_kernels", "scan", "ScanResult", "hard_reset", "soft_reset",
+    "ALIF", "ALIFState",
 ]
 
 NEURON_NAMES = ("if", "lif", "plif", "cubalif", "rcubalif", "sit", "sit-bursting", "srm")

@@ -37,6 +37,8 @@ from torch import Tensor, nn
 
 from eventkit.errors import ParameterError
 
+from eventkit_train.kernels.recurrent import recurrent_sequence
+
 from .base import check_sequence, compute_dtype, parse_reset
 from .module import NeuronModule
 
@@ -174,6 +176,18 @@ class CUBALIF(NeuronModule):
             self.recurrent_weight = None
 
     step_fn = staticmethod(cubalif_step_full)
+    definition = "cubalif"
+
+    def fused_args(self, x: Tensor) -> tuple[list, list[bool]]:
+        a, b = self._decay_values(compute_dtype(x))
+        return [a, b, self.v_threshold, self.v_reset], [self.soft, self.detach_reset]
+
+    def run_fused(self, x: Tensor, state: list[Tensor]) -> tuple[Tensor, list[Tensor], list[Tensor]]:
+        if self.recurrent_weight is None:
+            return super().run_fused(x, state)
+        params, flags = self.fused_args(x)
+        return recurrent_sequence("cubalif", x, self.recurrent_weight, state, params, flags, self.surrogate,
+                                  spike_state=2)
 
     def _decay_values(self, dtype: torch.dtype) -> tuple[Tensor | float, Tensor | float]:
         if self.learnable:

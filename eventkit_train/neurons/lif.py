@@ -28,8 +28,7 @@ from torch import Tensor, nn
 
 from eventkit.errors import ParameterError
 
-from .base import ScanResult, compute_dtype, hard_reset, no_autocast, parse_reset, soft_reset
-from .fused_lif import lif_sequence
+from .base import compute_dtype, hard_reset, parse_reset, soft_reset
 from .module import NeuronModule
 
 __all__ = ["LIFParams", "LIFState", "lif_step", "lif_step_full", "IF", "LIF", "PLIF"]
@@ -96,22 +95,11 @@ class _LIFBase(NeuronModule):
     def initial_state(self, x: Tensor) -> LIFState:
         return LIFState(self._zeros(x, self.v_reset))
 
-    def forward_with_state(self, x: Tensor, state: Any = None, *, return_membrane: bool | None = None) -> ScanResult:
-        """As :meth:`NeuronModule.forward_with_state`; the whole sequence runs as one autograd
-        node (:func:`~eventkit_train.neurons.fused_lif.lif_sequence`: same values and gradients,
-        less time and memory) unless the surrogate's forward is the smooth function itself."""
-        if getattr(self.surrogate, "smooth_forward", True) or not hasattr(self.surrogate, "derivative"):
-            return super().forward_with_state(x, state, return_membrane=return_membrane)
-        self.check_input(x)
-        if state is None:
-            state = self.initial_state(x)
-        want = self.return_membrane if return_membrane is None else bool(return_membrane)
-        xc = x.to(compute_dtype(x))
-        v0 = state.v.to(xc.dtype)
-        with no_autocast(x.device.type):
-            spikes, h, v = lif_sequence(xc, v0, self._k(x), self.v_threshold, self.v_reset, self.soft,
-                                        self.detach_reset, self.surrogate)
-        return ScanResult(spikes.to(x.dtype), h if want else None, LIFState(v))
+    definition = "lif"
+
+    def fused_args(self, x: Tensor) -> tuple[list, list[bool]]:
+        k = self._k(x)
+        return [1.0 if k is None else k, self.v_threshold, self.v_reset], [k is not None, self.soft, self.detach_reset]
 
     def extra_repr(self) -> str:
         return (f"v_threshold={self.v_threshold}, v_reset={None if self.soft and self.v_reset == 0 else self.v_reset}, "

@@ -1,6 +1,7 @@
 """Non-spiking leaky-integrator readout (``002_…`` Sect. III-A): the CUBA-LIF equations without spike and reset.
 
-``x [T, B, N] -> U [T, B, N]``; see :class:`LeakyReadout`.
+``x [T, B, N] -> U [T, B, N]``; see :class:`LeakyReadout`. ``readout_step`` is the step-by-step
+reference; the module runs the fused CUBA-LIF node with an infinite threshold.
 """
 from __future__ import annotations
 
@@ -11,6 +12,10 @@ import torch
 from torch import Tensor, nn
 
 from eventkit.errors import ParameterError
+from eventkit_train.kernels import neuron_sequence
+from eventkit_train.surrogate import ArcTan
+
+from .base import check_sequence, compute_dtype, no_autocast
 
 __all__ = ["ReadoutParams", "ReadoutState", "readout_step", "LeakyReadout"]
 
@@ -41,13 +46,19 @@ def readout_step(x_t: Tensor, state: ReadoutState, params: ReadoutParams) -> tup
     return u, ReadoutState(i, u)
 
 
+_NO_SPIKE = ArcTan()  # σ'(U - ∞) = 0: the surrogate never contributes
+
+
 class LeakyReadout(nn.Module):
     """Non-spiking leaky-integrator readout layer; outputs the membrane ``U [T, B, N]``.
 
     ``alpha = exp(-dt/tau_syn)`` (0 when ``tau_syn`` is 0/None), ``beta = exp(-dt/tau_mem)``
     (1 when ``tau_mem`` is None: a perfect integrator). Give ``alpha``/``beta`` directly to
     override. ``learnable=True`` trains them (kept in (0, 1) through a sigmoid).
+    ``backend`` (attribute): as for the neurons (:class:`~eventkit_train.neurons.NeuronModule`).
     """
+
+    backend: str | None = None
 
     def __init__(self, alpha: float | None = None, beta: float | None = None, *,
                  tau_syn: float | None = None, tau_mem: float | None = 20.0, dt: float = 1.0,
@@ -81,17 +92,17 @@ class LeakyReadout(nn.Module):
         return ReadoutParams(self.alpha, self.beta)
 
     def forward(self, x: Tensor) -> Tensor:
-        # integrate in float32 at least (under bf16 autocast a long sum would lose precision)
-        x = x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
+        """``x [T, B, ...]`` → ``U [T, B, ...]`` as one autograd node: the CUBA-LIF kernel definition
+        with ϑ = +∞ (never fires, so no reset), in float32 at least (float64 stays float64)."""
+        check_sequence(x, "LeakyReadout")
+        xc = x.to(compute_dtype(x))  # under bf16 autocast a long sum would lose precision
         p = self.params()
-        p = ReadoutParams(p.alpha.to(x.dtype), p.beta.to(x.dtype))
-        zeros = torch.zeros_like(x[0])
-        state = ReadoutState(zeros, zeros)
-        out = []
-        for t in range(x.shape[0]):
-            u, state = readout_step(x[t], state, p)
-            out.append(u)
-        return torch.stack(out)
+        zeros = xc.new_zeros(xc.shape[1:])
+        with no_autocast(x.device.type):
+            _, saved, _ = neuron_sequence("cubalif", xc, [zeros, zeros, zeros],
+                                          [p.alpha.to(xc.dtype), p.beta.to(xc.dtype), math.inf, 0.0],
+                                          [False, False], _NO_SPIKE, backend=self.backend)
+        return saved[0]
 
     def extra_repr(self) -> str:  # pragma: no cover - cosmetic
         p = self.params()

@@ -116,6 +116,12 @@ class SIT(NeuronModule):
         self.u_init = self.c if u_init is None else float(u_init)
 
     step_fn = staticmethod(sit_step_full)
+    definition = "sit"
+
+    def fused_args(self, x: Tensor) -> tuple[list, list[bool]]:
+        inv_tau = 1.0 / self.tau  # k/τ and a/τ formed in Python floats exactly as sit_step_full does
+        return ([self.k * inv_tau, self.a * inv_tau, self.b, self.c, self.d, self.u_r, self.u_c, self.u_th, inv_tau],
+                [self.soft, self.detach_reset])
 
     @classmethod
     def tonic(cls, **kw: Any) -> "SIT":

@@ -107,6 +107,11 @@ class SRM(NeuronModule):
         self.detach_reset = bool(detach_reset)
 
     step_fn = staticmethod(srm_step_full)
+    definition = "srm"
+
+    def fused_args(self, x: Tensor) -> tuple[list, list[bool]]:
+        p = self.make_params(x)
+        return [p.a_s, p.c_s, p.a_r, p.c_r, p.theta], [self.detach_reset]
 
     def make_params(self, x: Tensor) -> SRMParams:
         a_s = math.exp(-self.dt / self.tau_s)

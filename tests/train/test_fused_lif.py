@@ -1,13 +1,14 @@
-"""The fused whole-sequence IF/LIF/PLIF equals the step-by-step path: spikes, membranes, final
-state, and every gradient (input, initial state, PLIF's ``a``), in float64."""
+"""The modules take the fused whole-sequence path (IF/LIF/PLIF here compared with the step path in
+float64: spikes, membranes, final state, every gradient); ``tests/train/kernels/`` checks every neuron
+on every backend."""
 from __future__ import annotations
 
 import pytest
 import torch
 
-from eventkit_train.neurons import IF, LIF, PLIF
+from eventkit_train.neurons import CUBALIF, IF, LIF, PLIF, SIT, SRM
+from eventkit_train.neurons import module as module_mod
 from eventkit_train.neurons.base import scan
-from eventkit_train.neurons.module import NeuronModule
 
 
 def _step_path(module, x, v0, return_membrane=True):
@@ -48,16 +49,19 @@ def test_fused_equals_step_path(cls, kw):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
 
 
-def test_fused_path_is_used_and_smooth_surrogates_keep_the_step_path(monkeypatch):
+@pytest.mark.parametrize("make", [IF, LIF, PLIF, CUBALIF, lambda **k: CUBALIF(recurrent=True, n_features=3, **k),
+                                  SIT.tonic, SIT.bursting, SRM],
+                         ids=["if", "lif", "plif", "cubalif", "rcubalif", "sit", "sit-bursting", "srm"])
+def test_fused_path_is_used_and_smooth_surrogates_keep_the_step_path(monkeypatch, make):
     calls = []
-    real = NeuronModule.forward_with_state
-    monkeypatch.setattr(NeuronModule, "forward_with_state", lambda self, *a, **k: calls.append(1) or real(self, *a, **k))
+    real = module_mod.scan
+    monkeypatch.setattr(module_mod, "scan", lambda *a, **k: calls.append(1) or real(*a, **k))
     x = torch.rand(4, 2, 3)
-    LIF()(x)
+    make()(x)
     assert calls == []  # fused: the generic scan was not used
     from eventkit_train.surrogate import ArcTan
 
-    LIF(surrogate=ArcTan(smooth=True))(x)
+    make(surrogate=ArcTan(smooth=True))(x)
     assert calls == [1]
 
 

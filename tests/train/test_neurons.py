@@ -567,3 +567,34 @@ def test_cubalif_accepts_the_lif_and_if_corners_of_002_tables():
     assert torch.allclose(u.flatten(), torch.tensor(ref_u, dtype=torch.float64))
     with pytest.raises(Exception, match="logits"):
         CUBALIF(alpha=0.0, beta=0.9, learnable=True)
+
+
+# --------------------------------------------------------------------------- ALIF (the worked example of docs/adding-a-neuron.md)
+def ref_alif(xs, tau, tau_a, beta_a, vth=1.0, vr=0.0, soft=False):
+    v, a, rho = vr, 0.0, math.exp(-1.0 / tau_a)
+    spikes, hs = [], []
+    for x in xs:
+        h = v + (1.0 / tau) * (x - (v - vr))
+        theta = vth + beta_a * a
+        s = 1.0 if h >= theta else 0.0
+        v = h - theta * s if soft else (vr if s else h)
+        a = rho * a + s
+        spikes.append(s)
+        hs.append(h)
+    return spikes, hs
+
+
+@pytest.mark.parametrize("kind", ["constant", "random", "spiking"])
+@pytest.mark.parametrize("soft", [False, True])
+def test_alif_matches_equations_and_adapts(kind, soft):
+    from eventkit_train.neurons import ALIF
+
+    neuron = ALIF(tau=2.0, tau_adapt=8.0, beta_adapt=0.6, reset="soft" if soft else "hard", return_membrane=True)
+    x = _inputs(kind, 1.5)
+    spikes, mem = neuron(x)
+    seqs = [ref_alif(xs, 2.0, 8.0, 0.6, soft=soft) for xs in _per_neuron(x)]
+    np.testing.assert_array_equal(spikes.numpy(), _from_per_neuron([s for s, _ in seqs], x.shape))
+    np.testing.assert_allclose(mem.numpy(), _from_per_neuron([h for _, h in seqs], x.shape), rtol=1e-12, atol=1e-12)
+    assert spikes.sum() > 0
+    if kind == "constant":  # the rising threshold makes a constant input fire less often than plain LIF
+        assert spikes.sum() < LIF(tau=2.0, reset="soft" if soft else "hard")(x).sum()

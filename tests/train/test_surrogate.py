@@ -89,3 +89,13 @@ def test_get_surrogate() -> None:
     with pytest.raises(ParameterError):
         get_surrogate("arctan", beta=3)
     assert ArcTan(2.0) == ArcTan(2.0) and ArcTan(2.0) != ArcTan(3.0)
+
+
+@pytest.mark.parametrize("sur", CASES, ids=repr)
+def test_kernel_spec_names_the_same_derivative(sur: Surrogate) -> None:
+    """The fused kernels pick σ' by ``kernel_spec()``: it must be the surrogate's own derivative."""
+    from eventkit_train.kernels.surrogates import surrogate_grad
+
+    z = torch.linspace(-3, 3, 61, dtype=torch.float64)
+    kind, a, b = sur.kernel_spec()
+    torch.testing.assert_close(surrogate_grad(z, kind, a, b), sur.derivative(z), rtol=0, atol=0)

@@ -97,8 +97,10 @@ def scan(step: StepFn, x: Tensor, state: Any, params: Any, *, return_membrane: b
     spikes: list[Tensor] = []
     membranes: list[Tensor] = []
     with ctx:
-        for t in range(xc.shape[0]):
-            s, m, state = step(xc[t], state, params)
+        # unbind: one backward node for all steps (indexing xc[t] per step would make the
+        # backward add a full [T, B, ...] zero-padded gradient per step: O(T^2) traffic)
+        for x_t in xc.unbind(0):
+            s, m, state = step(x_t, state, params)
             spikes.append(s)
             if return_membrane:
                 membranes.append(m)

@@ -311,9 +311,10 @@ def test_a_failing_sample_is_named(nmnist_fake, tmp_path):
 
 def test_failed_tasks_are_retried(nmnist_fake, tmp_path, monkeypatch):
     import eventkit.build as build
+    import eventkit.build.compute as compute
 
     calls = {"n": 0}
-    real = build._compute_frames_shard
+    real = compute._compute_frames_shard
 
     def flaky(*args, **kwargs):
         calls["n"] += 1
@@ -321,7 +322,7 @@ def test_failed_tasks_are_retried(nmnist_fake, tmp_path, monkeypatch):
             raise OSError("transient network file system error")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(build, "_compute_frames_shard", flaky)
+    monkeypatch.setattr(compute, "_compute_frames_shard", flaky)
     r = build_cache("nmnist", T=4, root=nmnist_fake, cache=tmp_path, splits=["test"], progress=False)
     assert r.samples == 10 and calls["n"] == build.RETRIES + 1
 
@@ -441,7 +442,7 @@ def test_progress_off_a_terminal_is_plain_lines(nmnist_fake, tmp_path, capsys):
 def test_progress_on_a_terminal_is_a_tqdm_bar():
     import io
 
-    import eventkit.build as build
+    import eventkit.build.runner as build
 
     class Tty(io.StringIO):
         def isatty(self):
@@ -532,7 +533,7 @@ def test_verify_refuses_a_negative_draw(nmnist_fake, tmp_path):
 
 
 def test_a_foreign_task_failure_is_one_line_naming_the_shard():
-    import eventkit.build as build
+    import eventkit.build.runner as build
 
     task = build._Task("file:///c/s.zarr", 3, 2, "nmnist/test shard 3 (samples 'Test/0/1.bin' .. 'Test/0/2.bin')",
                        print, ())

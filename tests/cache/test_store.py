@@ -352,7 +352,7 @@ def test_missing_shard_file_in_complete_store_raises(tmp_path):
 
 
 def test_failed_shard_write_leaves_no_temp_file_and_no_marker(tmp_path, monkeypatch):
-    import eventkit.cache as cache_mod
+    import eventkit.cache.files as cache_mod
 
     url = tmp_path / "toy.zarr"
     store = write_store(str(url), 20, 3, order=[0], complete=False)
@@ -400,7 +400,7 @@ def test_marker_without_labels_hash_still_accepted(tmp_path):
 def test_shard_data_fsynced_before_marker(tmp_path, monkeypatch):
     """Every file of a shard (frames shard, label/n_events/sample_id chunks) is fsynced before
     its marker is written: a power loss cannot leave a marker for data not on disk."""
-    import eventkit.cache as cache_mod
+    import eventkit.cache.files as cache_mod
 
     url = tmp_path / "toy.zarr"
     store = write_store(str(url), 20, 3, order=[], complete=False)

@@ -1,39 +1,13 @@
-"""The frame cache: one Zarr v3 group per (dataset, split, representation, parameters).
-
-Layout of a store (format version 1, see ``docs/cache-format.md``)::
-
-    <cache_root>/<name>/<split>/<repr>-<params_hash[:12]>.zarr/
-        zarr.json                 group; attrs["eventkit"] = the metadata below
-        frames/                   [N, *frame_shape] uint8/uint16, inner chunk (1, *frame_shape),
-                                  shards (shard_size, *frame_shape), zstd
-        label/                    int64 [N], chunk = shard_size
-        n_events/                 int64 [N], chunk = shard_size (events that went into the sample)
-        sample_id/                string (vlen UTF-8) [N], chunk = shard_size
-        completion/zarr.json      an empty group holding the markers
-        completion/<k>.json       written only after shard k's data are stored
-
-A shard ``k`` holds samples ``[k * shard_size, min((k + 1) * shard_size, N))``; one writer
-task writes one shard file of ``frames`` plus exactly one chunk of each small array, then
-its completion marker. A store is served only when every marker is present and the
-group attribute ``complete`` is true; a half-written shard (no marker) is rewritten whole
-on resume. Nothing in the store depends on the wall clock or the write order: the same
-inputs give byte-identical files.
-
-Locations are local paths or fsspec URLs (``s3://``, ``gs://``, ``memory://``; ``file://``
-is treated as a local path). zarr is imported here only, never by ``import eventkit``.
-"""
+"""The :class:`CacheStore` façade (see the package docstring for the layout)."""
 from __future__ import annotations
 
-import hashlib
 import json
-import math
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import fsspec
 import google_crc32c
 import numpy as np
 import zarr
@@ -41,9 +15,10 @@ from numcodecs import Zstd
 from zarr.codecs import ZstdCodec
 
 from eventkit import __version__
+from eventkit.cache.files import (_fsync_path, _frames_sha256, _int_column, _labels_sha256, _mismatch_message,
+                                  _replace_atomically, _without_complete, _zstd_content_size)
+from eventkit.cache.location import _is_url, _normalize, _plain, _url_to_fs, canonical_json, params_hash
 from eventkit.errors import CacheError, ParameterError
-
-__all__ = ["CacheStore", "store_path", "params_hash", "canonical_json", "default_cache_root", "FORMAT_VERSION"]
 
 FORMAT_VERSION = 1
 ATTRS_KEY = "eventkit"
@@ -54,85 +29,6 @@ REQUIRED_META = ("dataset", "split", "representation", "params")
 _ZSTD = Zstd()  # decoder of the inner chunks (fast read path)
 _ZSTD_WRITE = Zstd(level=ZSTD_LEVEL, checksum=False)  # encoder of the inner chunks (fast write path)
 DERIVED_KEYS = ("format_version", "n_samples", "shard_size", "n_shards", "frame_shape", "dtype", "complete")
-
-
-# ---------------------------------------------------------------------------------------
-# canonical JSON, parameter hash, store location
-# ---------------------------------------------------------------------------------------
-
-def _plain(obj: Any, where: str = "params") -> Any:
-    """``obj`` as plain JSON types (dict keys sorted, tuples -> lists, NumPy scalars -> Python)."""
-    if isinstance(obj, dict):
-        out = {}
-        for key in sorted(obj, key=str):
-            if not isinstance(key, str):
-                raise ParameterError(f"{where}: keys must be strings, got {key!r} ({type(key).__name__})")
-            out[key] = _plain(obj[key], f"{where}.{key}")
-        return out
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v, f"{where}[{i}]") for i, v in enumerate(obj)]
-    if obj is None or isinstance(obj, (bool, str)):
-        return obj
-    if isinstance(obj, (np.bool_,)):
-        return bool(obj)
-    if isinstance(obj, (int, np.integer)):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        value = float(obj)
-        if not math.isfinite(value):
-            raise ParameterError(f"{where}: non-finite number {obj!r} cannot be stored in the cache metadata")
-        return value
-    if isinstance(obj, Path):
-        return obj.as_posix()
-    raise ParameterError(f"{where}: value {obj!r} of type {type(obj).__name__} is not JSON data "
-                         "(use str/int/float/bool/None, lists or dicts of them)")
-
-
-def canonical_json(obj: Any) -> str:
-    """Deterministic JSON text of ``obj``: sorted keys, no spaces, ASCII only."""
-    return json.dumps(_plain(obj), sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
-
-
-def params_hash(params: dict) -> str:
-    """sha256 hex digest of the canonical JSON of a parameter dict (the store key)."""
-    return hashlib.sha256(canonical_json(params).encode("ascii")).hexdigest()
-
-
-def default_cache_root() -> str:
-    """``$EVENTKIT_CACHE`` when set, else ``~/.cache/eventkit``."""
-    return os.environ.get("EVENTKIT_CACHE") or str(Path("~/.cache/eventkit").expanduser())
-
-
-def _is_url(location: str) -> bool:
-    return "://" in location
-
-
-def store_path(cache_root: str | os.PathLike | None, name: str, split: str, representation: str,
-               params: dict) -> str:
-    """Location of the store of (dataset ``name``, ``split``, ``representation``, ``params``).
-
-    ``<cache_root>/<name>/<split>/<representation>-<params_hash[:12]>.zarr``; ``cache_root``
-    is a folder or an fsspec URL, ``None`` meaning :func:`default_cache_root`. The hash is
-    over the canonical JSON of ``params``, so key order and tuple/list do not matter.
-    """
-    for label, part in (("name", name), ("split", split), ("representation", representation)):
-        if not part or "/" in part or part in (".", ".."):
-            raise ParameterError(f"store_path: {label}={part!r} must be a non-empty name without '/'")
-    root = default_cache_root() if cache_root is None else os.fspath(cache_root)
-    leaf = f"{representation}-{params_hash(params)[:12]}.zarr"
-    if _is_url(root):
-        return "/".join([root.rstrip("/"), name, split, leaf])
-    return str(Path(root).expanduser() / name / split / leaf)
-
-
-def _normalize(url: str | os.PathLike) -> str:
-    """A local absolute path for paths and ``file://`` URLs; other URLs unchanged."""
-    text = os.fspath(url)
-    if text.startswith("file://"):
-        text = text[len("file://"):]
-    if _is_url(text):
-        return text.rstrip("/")
-    return str(Path(text).expanduser().absolute())
 
 
 # ---------------------------------------------------------------------------------------
@@ -780,110 +676,3 @@ class CacheStore:
             return 0
 
 
-# ---------------------------------------------------------------------------------------
-# helpers
-# ---------------------------------------------------------------------------------------
-
-def _url_to_fs(url: str):
-    """``fsspec.core.url_to_fs(url)``, or a CacheError naming the URL (unknown protocol, or the
-    filesystem package for it not installed, e.g. s3fs for ``s3://``)."""
-    try:
-        return fsspec.core.url_to_fs(url)
-    except (ImportError, ValueError) as exc:
-        raise CacheError(f"{url}: cannot open this location ({type(exc).__name__}: {exc}); for object stores "
-                         "install the fsspec filesystem package of the protocol (s3fs, gcsfs, adlfs, ...)") from None
-
-
-def _replace_atomically(path: Path, payload: bytes, *, fsync: bool) -> None:
-    """Write ``payload`` to a temporary file beside ``path`` and rename it over ``path``.
-
-    A reader sees the old file or the whole new one; a failed write leaves no temporary file.
-    ``fsync``: the file is on disk before the rename, and the rename before the return.
-    """
-    tmp = Path(f"{path}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(payload)
-            if fsync:
-                fh.flush()
-                os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    if fsync:
-        _fsync_path(path.parent)
-
-
-def _fsync_path(path: Path) -> None:
-    """fsync a file or a directory (a directory's fsync makes renames in it durable)."""
-    flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) if path.is_dir() else os.O_RDONLY
-    try:
-        fd = os.open(path, flags)
-    except OSError:  # e.g. directories cannot be opened on some platforms
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # filesystems without fsync on directories
-        pass
-    finally:
-        os.close(fd)
-
-
-def _labels_sha256(labels: np.ndarray, sample_ids: Sequence[str]) -> str:
-    """sha256 of a shard's labels (int64 little-endian) then its sample ids (each UTF-8,
-    preceded by its byte length as uint32 little-endian): what the marker vouches for
-    besides the frames."""
-    h = hashlib.sha256(np.ascontiguousarray(labels, dtype="<i8").tobytes())
-    for sid in sample_ids:
-        raw = str(sid).encode("utf-8")
-        h.update(len(raw).to_bytes(4, "little"))
-        h.update(raw)
-    return h.hexdigest()
-
-
-_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
-
-
-def _zstd_content_size(frame: memoryview) -> int:
-    """Frame_Content_Size declared by a zstd frame header (RFC 8878 3.1.1.1); -1 when absent or truncated."""
-    if len(frame) < 6 or bytes(frame[:4]) != _ZSTD_MAGIC:
-        return -1
-    descriptor = frame[4]
-    single_segment = (descriptor >> 5) & 1
-    pos = 5 + (1 - single_segment) + (0, 1, 2, 4)[descriptor & 3]  # window descriptor, dictionary id
-    width = (single_segment, 2, 4, 8)[descriptor >> 6]
-    if width == 0 or len(frame) < pos + width:
-        return -1
-    value = int.from_bytes(frame[pos:pos + width], "little")
-    return value + 256 if width == 2 else value
-
-
-def _frames_sha256(frames: np.ndarray) -> str:
-    """sha256 of the frames' little-endian C-order bytes (independent of compression)."""
-    arr = np.ascontiguousarray(frames)
-    if arr.dtype.itemsize > 1 and arr.dtype.byteorder == ">":
-        arr = arr.astype(arr.dtype.newbyteorder("<"))
-    return hashlib.sha256(memoryview(arr).cast("B")).hexdigest()
-
-
-def _int_column(values: Sequence[int] | np.ndarray, n: int, name: str, url: str, k: int) -> np.ndarray:
-    arr = np.asarray(values)
-    if arr.shape != (n,):
-        raise ParameterError(f"{url}: shard {k} {name} have shape {arr.shape}, expected ({n},)")
-    if arr.size and arr.dtype.kind not in "ui":
-        raise ParameterError(f"{url}: shard {k} {name} must be integers, got {arr.dtype}")
-    return arr.astype(np.int64)
-
-
-def _without_complete(attrs: dict) -> dict:
-    return {k: v for k, v in _plain(attrs).items() if k != "complete"}
-
-
-def _mismatch_message(url: str, old: dict, new: dict) -> str:
-    a, b = _without_complete(old), _without_complete(new)
-    keys = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
-    diff = "; ".join(f"{k}: existing {canonical_json(a.get(k))} vs requested {canonical_json(b.get(k))}" for k in keys)
-    return (f"{url} already holds a cache built with other parameters ({diff}). Existing parameters: "
-            f"{canonical_json(a.get('params'))}; requested: {canonical_json(b.get('params'))}. "
-            "Delete the store or choose another --cache to rebuild; it is never reused silently")

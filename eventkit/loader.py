@@ -186,11 +186,22 @@ def _dist_rank_world(rank: int | None, world_size: int | None) -> tuple[int, int
 # ---------------------------------------------------------------------------------------
 
 class _LazyStore:
-    """Holds a store's path; opens the store in the process that reads it (never pickled)."""
+    """A store's location, opened once per process (the open store itself is never pickled).
 
-    def __init__(self, path: str | os.PathLike):
+    The process that creates it opens the store (one read of its metadata; the completion
+    state is the store's ``complete`` flag, read once) and reads its labels; DataLoader
+    workers receive both with the pickled dataset and make their own handle from them
+    without any request, once per worker process (kept for every later epoch and dataset
+    copy in that process). ``storage_options``: arguments of the URL's fsspec filesystem
+    (fsspec's ``FSSPEC_<PROTOCOL>`` environment configuration applies as well).
+    """
+
+    _open_here: dict[tuple, CacheStore] = {}
+
+    def __init__(self, path: str | os.PathLike, storage_options: dict | None = None):
         self.path = os.fspath(path)
-        store = CacheStore.open(self.path, require_complete=True)  # fail early, in the main process
+        store = CacheStore.open(self.path, require_complete=True, storage_options=storage_options)
+        store.labels()  # read once here; the workers get them with the state below
         self.url = store.url
         self.n_samples = store.n_samples
         self.n_shards = store.n_shards
@@ -198,13 +209,21 @@ class _LazyStore:
         self.frame_shape = store.frame_shape
         self.dtype = store.dtype
         self.meta = store.meta
+        self._state = store.__getstate__()
+        self._key = (store.url, repr(sorted(store.storage_options.items())), id(self._state))
         self._store: CacheStore | None = store
         self._pid = os.getpid()
 
     def store(self) -> CacheStore:
-        if self._store is None or self._pid != os.getpid():  # first use, or a forked worker
-            self._store = CacheStore.open(self.url, require_complete=True)
-            self._pid = os.getpid()
+        """The open store of this process (opened from the state read by the parent: no request)."""
+        if self._store is None or self._pid != os.getpid():  # first use in a worker, or a forked worker
+            key = (*self._key, os.getpid())
+            store = _LazyStore._open_here.get(key)
+            if store is None:
+                store = CacheStore.__new__(CacheStore)
+                store.__setstate__(self._state)
+                _LazyStore._open_here[key] = store
+            self._store, self._pid = store, os.getpid()
         return self._store
 
     def __getstate__(self) -> dict:

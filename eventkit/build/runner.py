@@ -1,165 +1,189 @@
-"""Execution of the shard tasks: in-process, a local Dask cluster or a running scheduler; progress."""
+"""One executor-shaped runner for the shard tasks: in-process, a local cluster, a scheduler address, jobqueue.
+
+Every executor has ``submit(fn, *args) -> future``, ``as_completed(futures)``, ``cancel(futures)``
+and futures with ``result()``. :func:`open_executor` picks one:
+
+- :class:`InlineExecutor` — this process, one task after the other (``workers=1``);
+- :class:`DaskExecutor` over a ``distributed.Client`` of an embedded ``LocalCluster``
+  (``workers=N``), of a running scheduler (``scheduler="tcp://..."``) or of a dask-jobqueue
+  cluster object (``cluster=``, e.g. ``eventkit.cluster.make_cluster("slurm", ...)``).
+
+While it waits on a cluster or a scheduler, the Dask executor calls ``poll()`` of an
+``eventkit.cluster.ClusterHealth`` at least every :data:`HEALTH_POLL_S` seconds, which raises
+``ClusterLostError`` (a one-line message) when the build cannot make progress. Tasks that
+fail for another reason than a bad sample (e.g. a network error) are retried :data:`RETRIES`
+times; a bad sample is not retried (it fails the same way again).
+"""
 from __future__ import annotations
 
 import contextlib
-import functools
-import sys
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 from eventkit.build.params import RETRIES
+from eventkit.build.progress import Progress
 from eventkit.build.result import BuildError
+from eventkit.build.tasks import ShardTask, TaskResult, run_shard_task
 from eventkit.errors import EventkitError, ParameterError
 
-# ---------------------------------------------------------------------------------------
-# execution
-# ---------------------------------------------------------------------------------------
+__all__ = ["HEALTH_POLL_S", "InlineExecutor", "DaskExecutor", "open_executor", "run_tasks", "check_execution"]
 
-@dataclass
-class _Task:
-    store: str
-    k: int
-    n_samples: int
-    what: str                 # "<name>/<split> shard k (samples a..b)" for error messages
-    fn: Callable
-    args: tuple
+#: seconds between two health checks of a cluster while waiting on its tasks (at most 5)
+HEALTH_POLL_S = 2.0
 
 
-def _fail(task: _Task, exc: BaseException) -> EventkitError:
-    if isinstance(exc, EventkitError):
-        return exc
-    detail = " ".join(str(exc).split())  # one line: e.g. distributed's KilledWorker spans several
-    return BuildError(f"{task.what} failed after {RETRIES + 1} attempts: {type(exc).__name__}: {detail}")
+class _InlineFuture:
+    def __init__(self, fn: Callable, args: tuple):
+        self.fn, self.args = fn, args
+        self.key = id(self)
+        self._done = False
+        self._value: Any = None
+        self._error: BaseException | None = None
 
-
-class _Progress:
-    """Progress over samples with events/s and samples/s, on stderr.
-
-    A terminal gets a tqdm bar redrawn in place. Anything else (a log file, a pipe, a
-    batch job's output) gets plain newline-terminated lines: one every
-    :attr:`LINE_EVERY_S` seconds while shards finish and one at the end — never the
-    carriage-return redraws that pile up on one line there.
-    """
-
-    #: seconds between two plain progress lines (non-terminal stderr)
-    LINE_EVERY_S = 30.0
-
-    def __init__(self, total: int, initial: int, desc: str, enabled: bool, stream=None):
-        self.stream = sys.stderr if stream is None else stream
-        self.total, self.initial, self.desc = int(total), int(initial), desc
-        self.enabled = bool(enabled)
-        self.t0 = self.last_line = time.perf_counter()
-        self.samples = 0
-        self.events = 0
-        self.closed = False
-        self.bar = None
-        if self.enabled and _isatty(self.stream):
-            from tqdm import tqdm
-
-            self.bar = tqdm(total=total, initial=initial, desc=desc, unit="sample", file=self.stream,
-                            dynamic_ncols=True, leave=True)
-
-    def _rates(self) -> str:
-        dt = max(time.perf_counter() - self.t0, 1e-9)
-        return f"{self.events / dt:,.0f} ev/s, {self.samples / dt:,.1f} samples/s"
-
-    def _line(self) -> None:
-        done = self.initial + self.samples
-        resumed = f" ({self.initial} already built)" if self.initial else ""
-        rates = f", {self._rates()}, {time.perf_counter() - self.t0:.1f} s" if self.samples else ""
-        self.stream.write(f"{self.desc}: {done}/{self.total} samples{resumed}{rates}\n")
-        self.stream.flush()
-
-    def update(self, n: int, events: int) -> None:
-        self.samples += n
-        self.events += events
-        if self.bar is not None:
-            self.bar.set_postfix_str(self._rates(), refresh=False)
-            self.bar.update(n)
-        elif self.enabled and time.perf_counter() - self.last_line >= self.LINE_EVERY_S:
-            self.last_line = time.perf_counter()
-            self._line()
-
-    def close(self, *, failed: bool = False) -> None:
-        """End the bar (a final plain line off a terminal, unless the build ``failed``)."""
-        if self.closed:
-            return
-        self.closed = True
-        if self.bar is not None:
-            self.bar.close()
-        elif self.enabled and not failed:
-            self._line()
-
-
-def _isatty(stream) -> bool:
-    try:
-        return bool(stream.isatty())
-    except (AttributeError, ValueError):
-        return False
-
-
-def _run_sync(tasks: list[_Task], progress: _Progress) -> None:
-    import dask
-
-    for task in tasks:
+    def run(self) -> None:
         for attempt in range(RETRIES + 1):
             try:
-                # the arguments travel inside a partial: dask must not traverse the sample list
-                call = dask.delayed(functools.partial(task.fn, *task.args), pure=False, traverse=False)
-                _, n, events = call().compute(scheduler="sync")
+                self._value = self.fn(*self.args)
+                self._error = None
                 break
-            except Exception as exc:  # noqa: BLE001 - retried, then reported with the sample named
-                if attempt == RETRIES:
-                    raise _fail(task, exc) from exc
-        progress.update(n, events)
+            except Exception as exc:  # noqa: BLE001 - retried, then reported by result()
+                self._error = exc
+                if isinstance(exc, EventkitError):  # a bad parameter or a store error does not heal
+                    break
+        self._done = True
+
+    def result(self) -> Any:
+        if not self._done:
+            self.run()
+        if self._error is not None:
+            raise self._error
+        return self._value
 
 
-def _run_distributed(tasks: list[_Task], progress: _Progress, *, workers: int, scheduler: str | None) -> None:
-    from distributed import Client, as_completed
+class InlineExecutor:
+    """Runs each task in this process, in submission order, when :meth:`as_completed` reaches it."""
+
+    def submit(self, fn: Callable, *args: Any) -> _InlineFuture:
+        return _InlineFuture(fn, args)
+
+    def as_completed(self, futures: Iterable[_InlineFuture]) -> Iterator[_InlineFuture]:
+        for fut in futures:
+            fut.run()
+            yield fut
+
+    def cancel(self, futures: Iterable[Any]) -> None:
+        pass
+
+
+class DaskExecutor:
+    """Tasks on a ``distributed.Client``; ``health.poll()`` at least every :data:`HEALTH_POLL_S` s while waiting."""
+
+    def __init__(self, client, health: Any | None = None, poll_s: float = HEALTH_POLL_S):
+        self.client, self.health, self.poll_s = client, health, float(poll_s)
+
+    def submit(self, fn: Callable, *args: Any):
+        return self.client.submit(fn, *args, retries=RETRIES, pure=False)
+
+    def as_completed(self, futures: Iterable[Any]) -> Iterator[Any]:
+        from distributed import wait
+
+        pending = set(futures)
+        while pending:
+            if self.health is not None:
+                self.health.poll()
+            try:
+                done, pending = wait(pending, timeout=self.poll_s, return_when="FIRST_COMPLETED")
+            except TimeoutError:  # nothing finished within poll_s: check the cluster's health again
+                continue
+            yield from done
+
+    def cancel(self, futures: Iterable[Any]) -> None:
+        self.client.cancel(list(futures))
+
+
+def _cluster_health(client, cluster=None):
+    """``eventkit.cluster.ClusterHealth(client, cluster)``, or None where this eventkit has none."""
+    try:
+        from eventkit.cluster import ClusterHealth
+    except ImportError:
+        return None
+    return ClusterHealth(client, cluster)
+
+
+@contextlib.contextmanager
+def open_executor(*, workers: int | None = None, scheduler: str | None = None,
+                  cluster: Any | None = None) -> Iterator[InlineExecutor | DaskExecutor]:
+    """The executor of a build (see the module docstring); clients and local clusters are closed after."""
+    if scheduler is None and cluster is None and (workers is None or int(workers) <= 1):
+        yield InlineExecutor()
+        return
+    from distributed import Client
 
     from eventkit.cluster import local_cluster, quiet_logs
 
     with contextlib.ExitStack() as stack:
         stack.enter_context(quiet_logs())  # no scheduler/nanny INFO lines on start and stop
-        if scheduler is not None:
+        if cluster is not None:
+            client = Client(cluster)
+        elif scheduler is not None:
             try:
                 client = Client(scheduler, timeout="30s")
             except OSError as exc:
                 raise BuildError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from exc
         else:
             try:
-                cluster = local_cluster(workers)
+                cluster = local_cluster(int(workers))
             except (OSError, RuntimeError, TimeoutError) as exc:
                 raise BuildError(f"could not start a local Dask cluster of {workers} worker processes "
                                  f"({type(exc).__name__}: {exc}); rerun with --workers 1") from exc
             stack.callback(cluster.close)  # after the client (closed first), before the logs are restored
             client = Client(cluster)
-        with client:
-            futures = [client.submit(task.fn, *task.args, retries=RETRIES, pure=False) for task in tasks]
-            by_key = {fut.key: task for fut, task in zip(futures, tasks)}
-            for fut in as_completed(futures):
-                task = by_key[fut.key]
-                if fut.status != "finished":
-                    exc = fut.exception()
-                    client.cancel(futures)
-                    raise _fail(task, exc) from None
-                _, n, events = fut.result()
-                progress.update(n, events)
+        stack.enter_context(client)
+        yield DaskExecutor(client, _cluster_health(client, cluster))
 
 
-def _execute(tasks: list[_Task], progress: _Progress, *, workers: int | None, scheduler: str | None) -> None:
-    if not tasks:
-        return
-    if scheduler is None and (workers is None or int(workers) <= 1):
-        _run_sync(tasks, progress)
-    else:
-        _run_distributed(tasks, progress, workers=int(workers or 1), scheduler=scheduler)
+def _fail(task: ShardTask, exc: BaseException) -> EventkitError:
+    if isinstance(exc, EventkitError):
+        return exc
+    detail = " ".join(str(exc).split())  # one line: e.g. distributed's KilledWorker spans several
+    return BuildError(f"{task.what} failed after {RETRIES + 1} attempts: {type(exc).__name__}: {detail}")
 
 
-def _check_workers(workers: int | None, scheduler: str | None) -> None:
+def run_tasks(tasks: list[ShardTask], executor, progress: Progress) -> list[TaskResult]:
+    """Run every task; a bad sample's error is raised once the other tasks are done (their shards are kept).
+
+    Any other failure cancels the remaining tasks and is raised at once.
+    """
+    futures = {executor.submit(run_shard_task, task): task for task in tasks}
+    by_key = {fut.key: task for fut, task in futures.items()}
+    results, errors = [], []
+    for fut in executor.as_completed(list(futures)):
+        task = by_key[fut.key]
+        try:
+            result = fut.result()
+        except Exception as exc:  # noqa: BLE001 - reported with the shard named
+            executor.cancel(list(futures))
+            raise _fail(task, exc) from None
+        if result.error is not None:
+            errors.append(result.error)
+            continue
+        results.append(result)
+        if result.built:
+            progress.update(result.n_samples, result.events)
+        else:
+            progress.update_done(result.n_samples)
+    if errors:
+        first = errors[0]
+        more = f" ({len(errors) - 1} more shards failed)" if len(errors) > 1 else ""
+        raise BuildError(f"{first}{more}", first.sample_id, first.path)
+    return results
+
+
+def check_execution(workers: int | None, scheduler: str | None, cluster: Any | None = None) -> None:
+    """ParameterError for ``workers < 1``, a scheduler that is not an address, or both a scheduler and a cluster."""
     if workers is not None and (isinstance(workers, bool) or int(workers) < 1):
         raise ParameterError(f"workers must be an integer >= 1, got {workers!r}")
     if scheduler is not None and "://" not in str(scheduler):
         raise ParameterError(f"scheduler must be a Dask address such as tcp://host:8786, got {scheduler!r}")
-
+    if scheduler is not None and cluster is not None:
+        raise ParameterError("give a scheduler address or a cluster, not both")

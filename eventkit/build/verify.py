@@ -1,34 +1,38 @@
-""":func:`verify_store`: check a store against its markers and recompute shards from the raw files."""
+""":func:`verify_store`: check a store's bytes, its files and its raw data, with the build's own shard compute."""
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 
-from eventkit.build.compute import _compute_frames_shard, _encode_images, _static_ids
-from eventkit.build.params import _spec, store_order
-from eventkit.build.result import VerifyReport
+from eventkit.build.compute import (compute_encode_shard, compute_frames_shard, images_identity, sources_identity,
+                                    static_ids)
+from eventkit.build.params import EncodeParams, _spec, params_from_dict, store_order
+from eventkit.build.result import StoreVerifyReport
 from eventkit.errors import CacheError, ParameterError
 
-def _check_shard_bytes(store, k: int) -> str | None:
-    """``None`` when shard k matches its sha256 marker, else the problem (decode errors included)."""
-    try:
-        if store.check_shard(k):
-            return None
-        return ("frames, n_events, labels or sample ids differ from the sha256 hashes of the completion marker, "
-                "or do not decode")
-    except Exception as exc:  # noqa: BLE001 - any decode failure is a corrupt shard
-        return f"{type(exc).__name__}: {exc}"
+__all__ = ["verify_store"]
 
 
-def verify_store(url: str, *, root=None, n_shards: int | None = 3, seed: int = 0,
-                 all_shards: bool = False) -> VerifyReport:
-    """Check a store against its markers and its raw data.
+def _draw(complete: list[int], n_shards: int | None, seed: int, all_shards: bool) -> list[int]:
+    if all_shards or n_shards is None or int(n_shards) >= len(complete):
+        return complete
+    rng = np.random.default_rng(seed)
+    return sorted(int(k) for k in rng.choice(np.asarray(complete), size=int(n_shards), replace=False))
 
-    Every shard's bytes are checked against the sha256 of its completion marker; then
-    ``n_shards`` shards drawn with ``numpy.random.default_rng(seed)`` (every shard when
-    ``all_shards`` or ``n_shards is None``) are recomputed from the raw files with the
-    store's own parameters and compared exactly (frames, labels, n_events, sample ids).
-    Raises ``CacheError`` when ``url`` is not an eventkit store, ``DatasetNotFound`` when
-    the raw data are absent.
+
+def verify_store(url: str, *, root=None, n_shards: int | None = 3, seed: int = 0, all_shards: bool = False,
+                 storage_options: Mapping[str, Any] | None = None) -> StoreVerifyReport:
+    """Check a store against its markers, its layout and its raw data.
+
+    Every shard is read back (every chunk's crc32c) and compared with the sha256 of its
+    completion marker; every file under the store must belong to it (``stray_files``); the raw
+    files must be those the store was built from (``stale``); then ``n_shards`` shards drawn
+    with ``numpy.random.default_rng(seed)`` (every shard when ``all_shards`` or ``n_shards is
+    None``) are recomputed from the raw files with the build's own per-shard compute and
+    compared exactly (frames, labels, n_events, sample ids). Raises ``CacheError`` when ``url``
+    is not an eventkit store, ``DatasetNotFound`` when the raw data are absent.
     """
     from eventkit.cache import CacheStore
     from eventkit.datasets import resolve_root
@@ -37,64 +41,64 @@ def verify_store(url: str, *, root=None, n_shards: int | None = 3, seed: int = 0
         raise ParameterError(f"n_shards (--shards) must be an integer >= 0, got {n_shards!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or int(seed) < 0:
         raise ParameterError(f"seed (--seed) of the shard draw must be an integer >= 0, got {seed!r}")
-    store = CacheStore.open(url, require_complete=False)
+    store = CacheStore.open(url, require_complete=False, storage_options=storage_options)
     meta = store.meta
-    params = meta["params"]
+    params = params_from_dict(meta["params"])
     spec = _spec(meta["dataset"])
-    split = meta["split"]
-    report = VerifyReport(url=store.url, n_shards=int(store.n_shards), checked_shards=[],
-                          marked_complete=bool(meta.get("complete")))
+    report = StoreVerifyReport(url=store.url, n_shards=int(store.n_shards), checked_shards=[],
+                               marked_complete=bool(meta.get("complete")), stray_files=store.stray_files(),
+                               skipped_samples=store.skipped_samples())
+    completion = store.completion()
     complete = []
     for k in range(store.n_shards):
-        if not store.is_shard_complete(k):
+        if k not in completion:
             report.incomplete_shards.append(k)
             continue
-        problem = _check_shard_bytes(store, k)
+        problem = store.shard_problem(k, completion[k])
         if problem is not None:
             report.corrupt_shards.append((k, problem))
         complete.append(k)
-    if all_shards or n_shards is None or int(n_shards) >= len(complete):
-        chosen = complete
-    else:
-        rng = np.random.default_rng(seed)
-        chosen = sorted(int(k) for k in rng.choice(np.asarray(complete), size=int(n_shards), replace=False))
+    chosen = _draw(complete, n_shards, seed, all_shards)
     if not chosen:
         return report
     root_path = resolve_root(spec.name, root)
-    stored_ids = list(store.sample_ids())
-    stored_events = np.asarray(store.n_events(), dtype=np.int64)
-    if params["kind"] == "static":
-        images, all_labels = spec.load_images(root_path, split)
-        if images.shape[0] != store.n_samples:
-            raise CacheError(f"{url}: the store holds {store.n_samples} samples but {spec.name}/{split} under "
-                             f"{root_path} has {images.shape[0]}: it was built from other raw data")
-        all_ids = _static_ids(spec, root_path, split, images.shape[0])
+    if isinstance(params, EncodeParams):
+        images, all_labels = spec.load_images(root_path, params.split)
+        all_labels = np.asarray(all_labels, dtype=np.int64)
+        found, identity = images.shape[0], images_identity(np.ascontiguousarray(images), all_labels)
+        all_ids = static_ids(spec, root_path, params.split, images.shape[0])
     else:
-        samples = store_order(spec.samples(root_path, split))
-        if len(samples) != store.n_samples:
-            raise CacheError(f"{url}: the store holds {store.n_samples} samples but {spec.name}/{split} under "
-                             f"{root_path} has {len(samples)}: it was built from other raw data")
+        samples = store_order(spec.samples(root_path, params.split))
+        found, identity = len(samples), sources_identity(samples)
+    if found != store.n_samples:
+        raise CacheError(f"{url}: the store holds {store.n_samples} samples but {spec.name}/{params.split} under "
+                         f"{root_path} has {found}: it was built from other raw data")
+    if meta.get("sources") is not None and meta["sources"].get("sha256") != identity["sha256"]:
+        report.stale = ("the raw files changed since the store was built (sample ids, labels, file sizes or "
+                        "modification times differ from those recorded)")
+    skipped = {int(s["index"]) for s in completion_skipped(completion)}
     for k in chosen:
         lo, hi = store.shard_range(k)
-        if params["kind"] == "static":
-            frames = _encode_images(np.ascontiguousarray(images[lo:hi]), lo, params)
-            labels = np.asarray(all_labels[lo:hi], dtype=np.int64)
-            n_events = np.count_nonzero(frames.reshape(frames.shape[0], -1), axis=1).astype(np.int64)
-            ids = all_ids[lo:hi]
+        if isinstance(params, EncodeParams):
+            data = compute_encode_shard(params, lo, images[lo:hi], all_labels[lo:hi], all_ids[lo:hi])
         else:
-            frames, labels, n_events, ids = _compute_frames_shard(spec.name, split, k, samples[lo:hi], params)
+            data = compute_frames_shard(params, k, samples[lo:hi], skip={i - lo for i in skipped if lo <= i < hi})
         report.checked_shards.append(k)
         try:
-            got_frames, got_labels = store.read_shard(k)
-        except Exception:  # noqa: BLE001 - undecodable shard: every sample mismatches
-            report.mismatches.extend((k, i, stored_ids[i] if i < len(stored_ids) else ids[i - lo])
-                                     for i in range(lo, hi))
+            got_frames = store.read_frames(k)
+            got_labels, got_events, got_ids = store.shard_columns(k)
+        except CacheError:  # a damaged shard: every sample mismatches
+            report.mismatches.extend((k, i, data.sample_ids[i - lo]) for i in range(lo, hi))
             continue
         for j, i in enumerate(range(lo, hi)):
-            same = (got_frames.shape[1:] == frames.shape[1:] and got_frames.dtype == frames.dtype
-                    and np.array_equal(got_frames[j], frames[j])
-                    and int(got_labels[j]) == int(labels[j]) and int(stored_events[i]) == int(n_events[j])
-                    and stored_ids[i] == ids[j])
+            same = (got_frames.dtype == data.frames.dtype and np.array_equal(got_frames[j], data.frames[j])
+                    and int(got_labels[j]) == int(data.labels[j]) and int(got_events[j]) == int(data.n_events[j])
+                    and got_ids[j] == data.sample_ids[j])
             if not same:
-                report.mismatches.append((k, i, ids[j]))
+                report.mismatches.append((k, i, data.sample_ids[j]))
     return report
+
+
+def completion_skipped(completion: dict[int, dict]) -> list[dict]:
+    """The samples the markers list as left out (``--skip-bad``)."""
+    return [s for k in sorted(completion) for s in completion[k].get("skipped", [])]

@@ -1,17 +1,29 @@
-"""Where stores live: canonical JSON, the parameter hash, store paths, URL normalisation, filesystems."""
+"""Where stores live: canonical JSON, the parameter hash, store paths, URLs and their filesystems.
+
+A location is a local path or an fsspec URL (``s3://``, ``gs://``, ``memory://``; ``file://``
+is a local path). ``storage_options`` are the keyword arguments of the URL's fsspec
+filesystem (for s3fs: ``endpoint_url``, ``key``, ``secret``, ``anon``, ``client_kwargs``...).
+fsspec's own configuration also applies to every filesystem it creates: the environment
+variables ``FSSPEC_<PROTOCOL>`` (a JSON object) and ``FSSPEC_<PROTOCOL>_<OPTION>``, and the
+JSON/INI files of ``~/.config/fsspec/``; explicit ``storage_options`` win over them.
+"""
 from __future__ import annotations
 
 import hashlib
 import json
 import math
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import fsspec
 import numpy as np
 
 from eventkit.errors import CacheError, ParameterError
+
+__all__ = ["canonical_json", "params_hash", "default_cache_root", "store_path", "normalize_url", "is_url",
+           "check_storage_options", "url_to_fs"]
+
 
 def _plain(obj: Any, where: str = "params") -> Any:
     """``obj`` as plain JSON types (dict keys sorted, tuples -> lists, NumPy scalars -> Python)."""
@@ -56,7 +68,8 @@ def default_cache_root() -> str:
     return os.environ.get("EVENTKIT_CACHE") or str(Path("~/.cache/eventkit").expanduser())
 
 
-def _is_url(location: str) -> bool:
+def is_url(location: str) -> bool:
+    """True for ``<protocol>://...`` locations (``file://`` included; see :func:`normalize_url`)."""
     return "://" in location
 
 
@@ -73,27 +86,57 @@ def store_path(cache_root: str | os.PathLike | None, name: str, split: str, repr
             raise ParameterError(f"store_path: {label}={part!r} must be a non-empty name without '/'")
     root = default_cache_root() if cache_root is None else os.fspath(cache_root)
     leaf = f"{representation}-{params_hash(params)[:12]}.zarr"
-    if _is_url(root):
+    if is_url(root) and not root.startswith("file://"):
         return "/".join([root.rstrip("/"), name, split, leaf])
-    return str(Path(root).expanduser() / name / split / leaf)
+    return str(Path(normalize_url(root)) / name / split / leaf)
 
 
-def _normalize(url: str | os.PathLike) -> str:
-    """A local absolute path for paths and ``file://`` URLs; other URLs unchanged."""
+def normalize_url(url: str | os.PathLike) -> str:
+    """A local absolute path for paths and ``file://`` URLs; other URLs without a trailing ``/``."""
     text = os.fspath(url)
     if text.startswith("file://"):
         text = text[len("file://"):]
-    if _is_url(text):
+    if is_url(text):
         return text.rstrip("/")
     return str(Path(text).expanduser().absolute())
 
 
-def _url_to_fs(url: str):
-    """``fsspec.core.url_to_fs(url)``, or a CacheError naming the URL (unknown protocol, or the
-    filesystem package for it not installed, e.g. s3fs for ``s3://``)."""
-    try:
-        return fsspec.core.url_to_fs(url)
-    except (ImportError, ValueError) as exc:
-        raise CacheError(f"{url}: cannot open this location ({type(exc).__name__}: {exc}); for object stores "
-                         "install the fsspec filesystem package of the protocol (s3fs, gcsfs, adlfs, ...)") from None
+def check_storage_options(options: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``options`` as a plain dict with string keys (``None`` -> ``{}``); a ParameterError otherwise."""
+    if options is None:
+        return {}
+    if not isinstance(options, Mapping):
+        raise ParameterError(f"storage_options must be a dict of fsspec filesystem arguments, got "
+                             f"{type(options).__name__}")
+    bad = [k for k in options if not isinstance(k, str) or not k]
+    if bad:
+        raise ParameterError(f"storage_options keys must be non-empty strings, got {bad!r}")
+    return dict(options)
 
+
+def url_to_fs(url: str, storage_options: Mapping[str, Any] | None = None):
+    """``(filesystem, root path)`` of a normalised location.
+
+    Local paths get fsspec's local filesystem (``storage_options`` must then be empty);
+    URLs get their protocol's filesystem with ``storage_options``. A CacheError names the URL
+    when the protocol is unknown or its package is not installed (s3fs: ``pip install
+    'eventkit[s3]'``) or the options are refused.
+    """
+    import fsspec
+
+    options = check_storage_options(storage_options)
+    if not is_url(url):
+        if options:
+            raise ParameterError(f"{url}: storage options {sorted(options)} apply to URLs (s3://...), not to "
+                                 "local paths")
+        return fsspec.filesystem("file"), url
+    try:
+        return fsspec.core.url_to_fs(url, **options)
+    except ImportError as exc:
+        extra = " (pip install 'eventkit[s3]')" if url.startswith(("s3://", "s3a://")) else ""
+        raise CacheError(f"{url}: cannot open this location ({type(exc).__name__}: {exc}); object stores need the "
+                         f"fsspec filesystem package of their protocol{extra}") from None
+    except (ValueError, TypeError) as exc:
+        raise CacheError(f"{url}: cannot open this location ({type(exc).__name__}: {exc}); for object stores "
+                         "install the fsspec filesystem package of the protocol (s3fs, gcsfs, adlfs, ...) and "
+                         "check --storage-option") from None

@@ -55,11 +55,11 @@ def _execute(plan: BuildPlan, t0: float, progress: bool, *, workers, scheduler, 
     total = sum(s.store.n_samples for s in plan.splits)
     bar = Progress(total, sum(s.done for s in plan.splits), plan.label, progress)
     try:
-        run_plan(plan, bar, workers=workers, scheduler=scheduler, cluster=cluster)
+        results = run_plan(plan, bar, workers=workers, scheduler=scheduler, cluster=cluster)
     except BaseException:
         bar.close(failed=True)
         raise
-    return finish_plan(plan, t0, bar)
+    return finish_plan(plan, t0, bar, results)
 
 
 def build_cache(name: str, *, T: int, split_by: str = "count", dtype: str = "uint16", root=None, cache=None,

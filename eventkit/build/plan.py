@@ -21,7 +21,7 @@ from eventkit.build.params import EncodeParams, FrameParams, default_shard_size
 from eventkit.build.progress import Progress
 from eventkit.build.result import BuildResult
 from eventkit.build.runner import open_executor, run_tasks
-from eventkit.build.tasks import ShardTask, StoreRef
+from eventkit.build.tasks import ShardTask, StoreRef, TaskResult
 from eventkit.cache import CacheStore
 from eventkit.errors import CacheError
 
@@ -121,23 +121,27 @@ def plan_store(split: str, url: str, meta: dict[str, Any], params: FrameParams |
 
 
 def run_plan(plan: BuildPlan, progress: Progress, *, workers: int | None, scheduler: str | None,
-             cluster: Any | None) -> None:
+             cluster: Any | None) -> list[TaskResult]:
     """Run the plan's tasks (nothing to start when every store is complete)."""
     if not plan.tasks:
-        return
+        return []
     with open_executor(workers=workers, scheduler=scheduler, cluster=cluster) as executor:
-        run_tasks(plan.tasks, executor, progress)
+        return run_tasks(plan.tasks, executor, progress)
 
 
-def finish_plan(plan: BuildPlan, t0: float, progress: Progress) -> BuildResult:
-    """Mark every store complete (after a fresh read of its markers) and sum up the build."""
+def finish_plan(plan: BuildPlan, t0: float, progress: Progress, results: list[TaskResult] = ()) -> BuildResult:
+    """Mark every store complete (after a fresh listing of its markers) and sum up the build.
+
+    The markers of ``results`` (this build's tasks) are not read back; the others' are.
+    """
     progress.close()
     samples = events = 0
     skipped: dict[str, list[dict]] = {}
     for split in plan.splits:
         store = split.store
         if not store.meta.get("complete"):
-            completion = store.completion()
+            known = {r.k: r.marker for r in results if r.url == store.url and r.marker is not None}
+            completion = store.completion(known)
             missing = [k for k in range(store.n_shards) if k not in completion]
             if missing:
                 raise CacheError(f"{store.url}: shards {missing[:10]} are still missing after the build; "

@@ -48,7 +48,7 @@ class _InlineFuture:
                 break
             except Exception as exc:  # noqa: BLE001 - retried, then reported by result()
                 self._error = exc
-                if isinstance(exc, EventkitError):  # a bad parameter or a store error does not heal
+                if isinstance(exc, (ParameterError, BuildError)):  # a bad parameter or sample does not heal
                     break
         self._done = True
 

@@ -16,6 +16,7 @@ from eventkit.build.compute import compute_encode_shard, compute_frames_shard, d
 from eventkit.build.isolation import TaskDied, run_isolated
 from eventkit.build.params import EncodeParams, FrameParams
 from eventkit.build.result import BuildError
+from eventkit.cache.markers import marker_is_valid, parse_marker
 
 __all__ = ["StoreRef", "ShardTask", "TaskResult", "run_shard_task"]
 
@@ -55,14 +56,17 @@ class ShardTask:
 @dataclass(frozen=True)
 class TaskResult:
     """``built``: this task wrote the shard (False: another builder had marked it); ``events``: its event
-    count; ``skipped``: samples left out (absolute indices); ``error``: a sample that failed."""
+    count; ``skipped``: samples left out (absolute indices); ``error``: a sample that failed; ``marker``:
+    the shard's marker as written or found."""
 
+    url: str
     k: int
     n_samples: int
     events: int = 0
     built: bool = False
     skipped: list[dict] = field(default_factory=list)
     error: BuildError | None = None
+    marker: dict | None = None
 
 
 def _compute_and_write(task: ShardTask, skip: Collection[int], *, on_sample: Callable[[int], None]) -> TaskResult:
@@ -74,8 +78,10 @@ def _compute_and_write(task: ShardTask, skip: Collection[int], *, on_sample: Cal
     else:
         data = compute_encode_shard(task.params, task.start, task.images, task.labels, task.ids)
     skipped = [dict(s, index=task.start + s["index"]) for s in data.skipped]
-    task.store.open().write_shard(task.k, data.frames, data.labels, data.n_events, data.sample_ids, skipped=skipped)
-    return TaskResult(task.k, task.n_samples, int(data.n_events.sum()), True, skipped)
+    store = task.store.open()
+    store.write_shard(task.k, data.frames, data.labels, data.n_events, data.sample_ids, skipped=skipped)
+    marker = parse_marker(store.last_marker)
+    return TaskResult(task.store.url, task.k, task.n_samples, int(data.n_events.sum()), True, skipped, marker=marker)
 
 
 def _in_dask_worker() -> bool:
@@ -94,8 +100,9 @@ def run_shard_task(task: ShardTask) -> TaskResult:
         pin_threads()
     store = task.store.open()
     marker = store.read_marker(task.k)
-    if store.is_shard_complete(task.k, marker):  # marked meanwhile by another builder: nothing to do
-        return TaskResult(task.k, task.n_samples, int(marker["n_events"]), False, list(marker.get("skipped", [])))
+    if marker_is_valid(marker, task.k, task.n_samples):  # marked meanwhile by another builder: nothing to do
+        return TaskResult(task.store.url, task.k, task.n_samples, int(marker["n_events"]), False,
+                          list(marker.get("skipped", [])), marker=marker)
     skip: set[int] = set()
     while True:
         try:
@@ -104,10 +111,11 @@ def run_shard_task(task: ShardTask) -> TaskResult:
             return run_isolated(_compute_and_write, (task, frozenset(skip)), time_limit=task.time_limit)
         except TaskDied as died:
             if died.sample is None or task.samples is None:
-                return TaskResult(task.k, task.n_samples, error=BuildError(f"{task.what}: the task {died.reason}"))
+                return TaskResult(task.store.url, task.k, task.n_samples,
+                                  error=BuildError(f"{task.what}: the task {died.reason}"))
             sample = task.samples[died.sample]
             if not task.skip_bad:
-                return TaskResult(task.k, task.n_samples, error=BuildError(
+                return TaskResult(task.store.url, task.k, task.n_samples, error=BuildError(
                     f"{describe_sample(task.params, task.k, sample)}: {died.reason}; the other shards are kept "
                     "(rerun to resume, or pass --skip-bad to leave this sample out)", sample.sample_id,
                     str(sample.path)))
@@ -115,5 +123,5 @@ def run_shard_task(task: ShardTask) -> TaskResult:
         except BuildError as exc:
             if exc.sample_id is None:
                 raise
-            return TaskResult(task.k, task.n_samples, error=exc)
+            return TaskResult(task.store.url, task.k, task.n_samples, error=exc)
 

@@ -80,18 +80,22 @@ def write_marker(io: StoreIO, k: int, n_samples: int, payload: bytes) -> bool:
     return True
 
 
-def read_completion(io: StoreIO, shard_sizes: Sequence[int]) -> dict[int, dict]:
-    """Valid markers by shard index, read from the storage (fresh listing, one GET per listed marker)."""
+def read_completion(io: StoreIO, shard_sizes: Sequence[int], known: dict[int, dict] | None = None) -> dict[int, dict]:
+    """Valid markers by shard index, read from the storage (fresh listing, one GET per listed marker).
+
+    ``known``: markers this process wrote itself; they are taken as is when the listing shows them.
+    """
+    known = known or {}
     n_shards = len(shard_sizes)
     wanted = []
     for name in io.list_names(MARKER_GROUP):
         stem = name[:-5] if name.endswith(".json") else ""
         if stem.isdigit() and int(stem) < n_shards and str(int(stem)) == stem:
             wanted.append(int(stem))
-    raw = io.get_many([marker_key(k) for k in wanted])
+    raw = io.get_many([marker_key(k) for k in wanted if k not in known])
     out = {}
     for k in wanted:
-        marker = parse_marker(raw.get(marker_key(k)))
+        marker = known[k] if k in known else parse_marker(raw.get(marker_key(k)))
         if marker_is_valid(marker, k, shard_sizes[k]):
             out[k] = marker
     return out

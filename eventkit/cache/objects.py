@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from eventkit.cache.location import url_to_fs
+from eventkit.errors import CacheError
 
 __all__ = ["StoreIO", "STALE_TMP_AGE_S", "TMP_PATTERN"]
 
@@ -34,13 +35,19 @@ TMP_PATTERN = re.compile(r"\.(?P<host>[A-Za-z0-9_]+)-(?P<pid>\d+)\.tmp$")
 
 
 def _pid_alive(pid: int) -> bool:
+    """True while process ``pid`` runs on this host (a zombie, killed but not reaped yet, is not running)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:  # another user's live process
         return True
-    return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            state = fh.read().rsplit(b")", 1)[1].split()[0]
+        return state not in (b"Z", b"X")
+    except (OSError, IndexError):  # no /proc: trust kill(0)
+        return True
 
 
 def _fsync(path: str | Path, directory: bool = False) -> None:
@@ -68,6 +75,30 @@ def _mtime(info: Mapping[str, Any]) -> float:
         return 0.0
 
 
+class _Guarded:
+    """An object-store filesystem whose failures (network, credentials, refused requests) become a
+    one-line CacheError naming the location; FileNotFoundError and FileExistsError pass as they are."""
+
+    def __init__(self, fs, url: str):
+        self._fs, self._url = fs, url
+
+    def __getattr__(self, name: str):
+        value = getattr(self._fs, name)
+        if not callable(value):
+            return value
+
+        def call(*args, **kwargs):
+            try:
+                return value(*args, **kwargs)
+            except (FileNotFoundError, FileExistsError):
+                raise
+            except Exception as exc:  # noqa: BLE001 - any failure of the store: one line naming it
+                detail = " ".join(str(exc).split()) or type(exc).__name__
+                raise CacheError(f"{self._url}: the object store failed ({type(exc).__name__}: {detail}); check "
+                                 "the endpoint, the credentials and --storage-option") from exc
+        return call
+
+
 class StoreIO:
     """Key-value access to the files under one store location (keys are ``/``-separated, relative)."""
 
@@ -76,6 +107,8 @@ class StoreIO:
         self.storage_options = dict(storage_options or {})
         self.fs, self.root = url_to_fs(url, self.storage_options)
         self.local = "file" in (self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,))
+        if not self.local:
+            self.fs = _Guarded(self.fs, url)
         self.root = self.root.rstrip("/")
         self._create_mode = self._supports_create_mode()
 
@@ -124,7 +157,9 @@ class StoreIO:
             if isinstance(data, FileNotFoundError):
                 continue
             if isinstance(data, BaseException):
-                raise data
+                detail = " ".join(str(data).split()) or type(data).__name__
+                raise CacheError(f"{self.url}: the object store failed ({type(data).__name__}: {detail}); check the "
+                                 "endpoint, the credentials and --storage-option") from data
             out[key] = bytes(data)
         return out
 

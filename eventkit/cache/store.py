@@ -54,6 +54,7 @@ class CacheStore(ShardReader):
         self._io = io if io is not None else StoreIO(url, self.storage_options)
         self._labels = labels
         self._indexes: dict[int, np.ndarray] = {}
+        self.last_marker: bytes | None = None  # the marker bytes of the last write_shard
 
     def __repr__(self) -> str:
         m = self.meta
@@ -204,11 +205,13 @@ class CacheStore(ShardReader):
         self._io.sync(files)  # the data reach the disk before the marker that vouches for them
         self._indexes.pop(k, None)
         marker = make_marker(k, start, stop, frames, labels_arr, n_events_arr, ids, skipped)
+        self.last_marker = marker
         return write_marker(self._io, k, n, marker)
 
-    def completion(self) -> dict[int, dict]:
-        """Valid markers by shard, read from the storage now (never a cached listing)."""
-        return read_completion(self._io, [b - a for a, b in map(self.shard_range, range(self.n_shards))])
+    def completion(self, known: dict[int, dict] | None = None) -> dict[int, dict]:
+        """Valid markers by shard, read from the storage now (never a cached listing); ``known``: markers
+        this process wrote (not read again when listed)."""
+        return read_completion(self._io, [b - a for a, b in map(self.shard_range, range(self.n_shards))], known)
 
     def read_marker(self, k: int) -> dict | None:
         """Shard ``k``'s completion marker as a dict, or None when absent or unreadable."""

@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["DEFAULT_TASK_TIMEOUT", "TaskDied", "run_isolated", "can_isolate"]
+__all__ = ["DEFAULT_TASK_TIMEOUT", "TaskDied", "run_isolated", "can_isolate", "reset_sandbox"]
 
 #: default per-task time limit of a build (seconds)
 DEFAULT_TASK_TIMEOUT = 1800.0
@@ -67,7 +67,10 @@ def _read_exact(fd: int, n: int) -> bytes | None:
 
 
 def _serve(tasks_r: int, results_w: int) -> None:  # pragma: no cover - runs in the sandbox child
+    import faulthandler
+
     _die_with_parent()
+    faulthandler.disable()  # a crash is reported by the parent, naming the sample, not as a stack dump
     while True:
         head = _read_exact(tasks_r, 8)
         if head is None:
@@ -206,3 +209,12 @@ def run_isolated(fn: Callable[..., Any], args: tuple = (), kwargs: dict | None =
         except TaskDied:
             _sandbox = None
             raise
+
+
+def reset_sandbox() -> None:
+    """End this process's sandbox; the next task forks a new one (with the modules as they are now)."""
+    global _sandbox
+    with _lock:
+        box, _sandbox = _sandbox, None
+        if box is not None and box.owner == os.getpid():
+            box.close(kill=True)

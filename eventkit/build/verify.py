@@ -10,7 +10,7 @@ from eventkit.build.compute import (compute_encode_shard, compute_frames_shard, 
                                     static_ids)
 from eventkit.build.params import EncodeParams, _spec, params_from_dict, store_order
 from eventkit.build.result import StoreVerifyReport
-from eventkit.errors import CacheError, ParameterError
+from eventkit.errors import CacheError, DatasetNotFound, ParameterError
 
 __all__ = ["verify_store"]
 
@@ -28,7 +28,8 @@ def verify_store(url: str, *, root=None, n_shards: int | None = 3, seed: int = 0
 
     Every shard is read back (every chunk's crc32c) and compared with the sha256 of its
     completion marker; every file under the store must belong to it (``stray_files``); the raw
-    files must be those the store was built from (``stale``); then ``n_shards`` shards drawn
+    files must be those the store was built from (``stale``; skipped when the raw data are
+    absent and no shard is to be recomputed); then ``n_shards`` shards drawn
     with ``numpy.random.default_rng(seed)`` (every shard when ``all_shards`` or ``n_shards is
     None``) are recomputed from the raw files with the build's own per-shard compute and
     compared exactly (frames, labels, n_events, sample ids). Raises ``CacheError`` when ``url``
@@ -59,9 +60,12 @@ def verify_store(url: str, *, root=None, n_shards: int | None = 3, seed: int = 0
             report.corrupt_shards.append((k, problem))
         complete.append(k)
     chosen = _draw(complete, n_shards, seed, all_shards)
-    if not chosen:
-        return report
-    root_path = resolve_root(spec.name, root)
+    try:
+        root_path = resolve_root(spec.name, root)
+    except DatasetNotFound:
+        if chosen:
+            raise
+        return report  # nothing to recompute and no raw data to compare the store's record with
     if isinstance(params, EncodeParams):
         images, all_labels = spec.load_images(root_path, params.split)
         all_labels = np.asarray(all_labels, dtype=np.int64)

@@ -587,3 +587,36 @@ def test_store_order_mixes_classes_and_keeps_files_together(tmp_path):
     one_file = [Sample(f"shd_train.h5#{k}", tmp_path / "shd_train.h5", k % 20, k) for k in range(100)]
     order = store_order(one_file)
     assert [s.index for s in order] != list(range(100)) and sorted(s.index for s in order) == list(range(100))
+
+
+# ------------------------------------------------------------------ staleness by the raw files' identity
+
+def test_a_raw_file_moved_to_another_class_makes_the_store_stale(nmnist_fake, tmp_path):
+    """Same number of files, one relabelled: the store is stale (it used to be reused with the old label)."""
+    root = tmp_path / "raw"
+    shutil.copytree(nmnist_fake, root)
+    kw = dict(T=3, root=root, cache=tmp_path / "c", splits=["test"], shard_size=4, progress=False)
+    url = build_cache("nmnist", **kw).stores["test"]
+    assert build_cache("nmnist", **kw).built_samples == 0 and verify_store(url, root=root, n_shards=0).stale is None
+    moved = next((root / "Test" / "3").iterdir())
+    (root / "Test" / "5").mkdir(exist_ok=True)
+    moved.rename(root / "Test" / "5" / "moved.bin")
+    with pytest.raises(CacheError, match=r"is stale: the raw files of nmnist/test changed since it was built.*"
+                                         r"eventkit cache rm"):
+        build_cache("nmnist", **kw)
+    report = verify_store(url, root=root, n_shards=0)
+    assert not report.ok and "changed since the store was built" in report.stale
+
+
+def test_an_edited_raw_file_makes_the_store_stale(nmnist_fake, tmp_path):
+    import os
+
+    root = tmp_path / "raw"
+    shutil.copytree(nmnist_fake, root)
+    kw = dict(T=3, root=root, cache=tmp_path / "c", splits=["test"], progress=False)
+    build_cache("nmnist", **kw)
+    victim = next((root / "Test" / "1").iterdir())
+    st = victim.stat()
+    os.utime(victim, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # same size, rewritten a second later
+    with pytest.raises(CacheError, match="is stale"):
+        build_cache("nmnist", **kw)

@@ -1,12 +1,12 @@
 """Run shard tasks in a child process under a time limit, so that a sample that crashes or hangs the
 reader (a segfault in a decoder library, an endless loop) is named instead of taking the build down.
 
-Each process that runs tasks (the build's own, or a Dask worker) forks one *sandbox* child
+Each thread that runs tasks (the build's own, or a Dask worker's) forks one *sandbox* child
 the first time and sends it one task after the other through a pipe; the sandbox reports the
 index of the sample it starts on, writes the shard itself and sends back a small result. The
 kernels it compiles and the modules it loads stay loaded for the next task. A sandbox that
 crashes, or runs past the time limit (it is then killed), is replaced by a new fork. It dies
-with its parent (``PR_SET_PDEATHSIG`` on Linux) and exits when the parent closes the pipe.
+with the thread that forked it (``PR_SET_PDEATHSIG`` on Linux) and exits when the pipe closes.
 Where ``fork`` does not exist, tasks run in-process.
 """
 from __future__ import annotations
@@ -184,37 +184,40 @@ def _signal_name(sig: int) -> str:
         return f"signal {sig}"
 
 
-_lock = threading.Lock()
-_sandbox: _Sandbox | None = None
+_local = threading.local()  # one sandbox per thread: PR_SET_PDEATHSIG ends it with the thread that forked it
+
+
+def _alive(box: _Sandbox) -> bool:
+    try:
+        pid, _ = os.waitpid(box.pid, os.WNOHANG)
+    except ChildProcessError:
+        return False
+    return pid == 0
 
 
 def run_isolated(fn: Callable[..., Any], args: tuple = (), kwargs: dict | None = None, *,
                  time_limit: float | None = None) -> Any:
-    """``fn(*args, on_sample=..., **kwargs)`` in this process's sandbox child; its result, or its exception.
+    """``fn(*args, on_sample=..., **kwargs)`` in this thread's sandbox child; its result, or its exception.
 
     ``fn`` (picklable, as are its arguments and result) calls ``on_sample(j)`` before each
     sample. Raises :class:`TaskDied` when the sandbox is killed by a signal, exits, or runs
     past ``time_limit`` seconds (then it is killed); the next call starts a new sandbox.
     """
-    global _sandbox
     kwargs = kwargs or {}
     if not can_isolate():
         return fn(*args, on_sample=lambda j: None, **kwargs)
-    with _lock:
-        if _sandbox is None or _sandbox.owner != os.getpid():
-            _sandbox = _Sandbox()
-        box = _sandbox
-        try:
-            return box.run(fn, args, kwargs, time_limit)
-        except TaskDied:
-            _sandbox = None
-            raise
+    box = getattr(_local, "sandbox", None)
+    if box is None or box.owner != os.getpid() or not _alive(box):
+        box = _local.sandbox = _Sandbox()
+    try:
+        return box.run(fn, args, kwargs, time_limit)
+    except TaskDied:
+        _local.sandbox = None
+        raise
 
 
 def reset_sandbox() -> None:
-    """End this process's sandbox; the next task forks a new one (with the modules as they are now)."""
-    global _sandbox
-    with _lock:
-        box, _sandbox = _sandbox, None
-        if box is not None and box.owner == os.getpid():
-            box.close(kill=True)
+    """End this thread's sandbox; the next task forks a new one (with the modules as they are now)."""
+    box, _local.sandbox = getattr(_local, "sandbox", None), None
+    if box is not None and box.owner == os.getpid():
+        box.close(kill=True)

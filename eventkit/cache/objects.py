@@ -107,10 +107,10 @@ class StoreIO:
         self.storage_options = dict(storage_options or {})
         self.fs, self.root = url_to_fs(url, self.storage_options)
         self.local = "file" in (self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,))
+        self.root = self.root.rstrip("/")
+        self._create_mode = self._supports_create_mode()  # asked of the filesystem itself, before the guard
         if not self.local:
             self.fs = _Guarded(self.fs, url)
-        self.root = self.root.rstrip("/")
-        self._create_mode = self._supports_create_mode()
 
     def path(self, key: str) -> str:
         return f"{self.root}/{key}" if key else self.root

@@ -92,11 +92,13 @@ class CacheStore(ShardReader):
             cls._refuse_foreign(io, url)
             docs = render_documents(attrs)
             try:
-                for key, payload in docs.items():  # the group document last: it makes the folder a store
-                    io.put_new(key, payload, durable=key == "zarr.json")
+                # the group document last: it makes the folder a store; all created here -> nothing to read back
+                created = [io.put_new(key, payload, durable=key == "zarr.json") for key, payload in docs.items()]
             except OSError as exc:  # e.g. --cache under a file, or a read-only folder
                 raise CacheError(f"{url}: cannot create the cache store ({type(exc).__name__}: {exc}); "
                                  "choose another --cache") from exc
+            if all(created):
+                return cls(url, attrs, writable=True, storage_options=options, io=io)
         store = cls._open(url, options, writable=True, io=io)
         if _comparable(store.meta) != _comparable(attrs):
             raise CacheError(_mismatch_message(url, store.meta, attrs))

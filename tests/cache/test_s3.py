@@ -140,3 +140,16 @@ def test_two_builders_of_one_s3_store_at_once_both_succeed(s3, raw, tmp_path):
     assert tree(url, s3.storage_options) == tree(ref.stores["train"])
     frames, _ = CacheStore.open(url, storage_options=s3.storage_options).read_range(0, 30)
     assert np.array_equal(frames, CacheStore.open(ref.stores["train"]).read_range(0, 30)[0])
+
+
+def test_create_if_absent_is_one_conditional_put_on_s3(s3):
+    """Markers and metadata documents are created with If-None-Match (no check-then-put race)."""
+    from eventkit.cache.objects import StoreIO
+
+    bucket = s3.bucket()
+    io = StoreIO(f"s3://{bucket}/x", s3.storage_options)
+    mark = s3.mark()
+    assert io.put_new("completion/0.json", b"first") is True
+    assert io.put_new("completion/0.json", b"second") is False
+    assert [m for m, _ in s3.requests(mark, bucket)] == ["PUT", "PUT"]
+    assert io.get("completion/0.json") == b"first"

@@ -282,7 +282,7 @@ def test_docs_cli_help_texts_are_the_real_ones():
 
     doc = (REPO / "docs" / "cli.md").read_text(encoding="utf-8")
     sections = re.findall(r"### `eventkit ((?:[a-z]+ )*)--help`\n\n```text\n(.*?)```", doc, flags=re.S)
-    assert len(sections) == 13, [s[0] for s in sections]
+    assert len(sections) == 16, [s[0] for s in sections]
     for words, text in sections:
         r = CliRunner().invoke(cli, [*words.split(), "--help"], prog_name="eventkit", terminal_width=78)
         assert r.exit_code == 0, r.output
@@ -303,3 +303,25 @@ def test_quiet_flag_hides_progress(tmp_path):
     assert loud.exit_code == 0 and quiet.exit_code == 0, (loud.output, quiet.output)
     assert "samples/s" in loud.stderr
     assert "samples/s" not in quiet.stderr and "nmnist: " in quiet.stdout
+
+
+def test_task_timeout_default_is_the_builders():
+    from eventkit.build import DEFAULT_TASK_TIMEOUT
+    from eventkit.cli.options import TASK_TIMEOUT_S
+
+    assert TASK_TIMEOUT_S == DEFAULT_TASK_TIMEOUT
+
+
+def test_storage_option_parsing():
+    from eventkit.cli.options import parse_storage_options
+
+    got = parse_storage_options(None, None, ("endpoint_url=http://127.0.0.1:9000", "anon=false",
+                                             'client_kwargs={"region_name": "eu-west-1"}'))
+    assert got == {"endpoint_url": "http://127.0.0.1:9000", "anon": False,
+                   "client_kwargs": {"region_name": "eu-west-1"}}
+    with pytest.raises(click.BadParameter, match="twice"):
+        parse_storage_options(None, None, ("key=a", "key=b"))
+    r = CliRunner().invoke(cli, ["frames", "--T", "3", "nmnist", "--storage-option", "nonsense"])
+    assert r.exit_code == 2 and "KEY=VALUE" in r.output
+    r = CliRunner().invoke(cli, ["frames", "--T", "3", "nmnist", "--root", "/nowhere", "--task-timeout", "-1"])
+    assert r.exit_code == 2 and "--task-timeout" in r.output

@@ -38,8 +38,9 @@ def store_info(path: str, storage_options: dict[str, Any] | None = None) -> dict
         keys = [store._frames_key(k), *(chunk_key(a, k) for a in ("label", "n_events", "sample_id"))]
         absent = [key for key in keys if key not in files]
         status = "missing" if marker is None else ("lost" if absent else "complete")
-        shards.append({"shard": k, "start": start, "stop": stop, "status": status, "complete": status == "complete",
-                       "n_events": marker.get("n_events") if marker else None, "absent_files": absent if marker else []})
+        shards.append({"shard": k, "start": start, "stop": stop, "status": status,
+                       "complete": status == "complete", "n_events": marker.get("n_events") if marker else None,
+                       "absent_files": absent if marker else []})
     missing = [s["shard"] for s in shards if s["status"] == "missing"]
     lost = [s["shard"] for s in shards if s["status"] == "lost"]
     size = sum(files.values())

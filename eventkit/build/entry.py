@@ -45,9 +45,11 @@ def _check_time_limit(task_timeout: float | None) -> float | None:
     try:
         value = float(task_timeout)
     except (TypeError, ValueError):
-        raise ParameterError(f"task_timeout (--task-timeout) must be a number of seconds, got {task_timeout!r}") from None
+        raise ParameterError(f"task_timeout (--task-timeout) must be a number of seconds, "
+                             f"got {task_timeout!r}") from None
     if not value > 0 or value == float("inf"):
-        raise ParameterError(f"task_timeout (--task-timeout) must be > 0 seconds (None: no limit), got {task_timeout!r}")
+        raise ParameterError(f"task_timeout (--task-timeout) must be > 0 seconds (None: no limit), "
+                             f"got {task_timeout!r}")
     return value
 
 
@@ -117,9 +119,9 @@ def build_cache(name: str, *, T: int, split_by: str = "count", dtype: str = "uin
             return ShardTask(ref, k, lo, hi - lo, what, params, samples=samples[lo:hi], skip_bad=bool(skip_bad),
                              time_limit=time_limit)
 
-        plan.splits.append(plan_store(split, params.store_url(croot), store_meta(spec, params, sources_identity(samples)),
-                                      params, len(samples), shard_size, make_task, storage_options=options,
-                                      skip_bad=bool(skip_bad)))
+        meta = store_meta(spec, params, sources_identity(samples))
+        plan.splits.append(plan_store(split, params.store_url(croot), meta, params, len(samples), shard_size, make_task,
+                                      storage_options=options, skip_bad=bool(skip_bad)))
     return _execute(plan, t0, progress, workers=workers, scheduler=scheduler, cluster=cluster)
 
 

@@ -207,7 +207,8 @@ class EncodeParams:
     def to_dict(self) -> dict[str, Any]:
         return {"dataset": self.dataset, "split": self.split, "representation": self.encoder, "kind": "static",
                 "T": self.T, "encoder": self.encoder, "seed": self.seed, "dtype": "uint8",
-                "image_shape": list(self.image_shape), "value_scale": (1.0 / 255.0) if self.encoder == "direct" else 1.0,
+                "image_shape": list(self.image_shape),
+                "value_scale": (1.0 / 255.0) if self.encoder == "direct" else 1.0,
                 "manifest_sha256": self.manifest_sha256}
 
     @property

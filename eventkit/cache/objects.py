@@ -164,7 +164,10 @@ class StoreIO:
         return out
 
     def get_range(self, key: str, start: int, stop: int | None = None) -> bytes:
-        """Bytes ``[start, stop)`` of an object (``start < 0``: the last ``-start`` bytes); FileNotFoundError when absent."""
+        """Bytes ``[start, stop)`` of an object (``start < 0``: the last ``-start`` bytes).
+
+        FileNotFoundError when absent.
+        """
         if self.local:
             with open(self.path(key), "rb") as fh:
                 if start < 0:

@@ -164,7 +164,8 @@ class ShardReader:
 
     def read_sample(self, i: int) -> tuple[np.ndarray, int]:
         """Sample ``i``: frames ``[*frame_shape]`` (one ranged read of its chunk) and its label."""
-        if isinstance(i, bool) or not isinstance(i, (int, np.integer)) or not -self.n_samples <= int(i) < self.n_samples:
+        n = self.n_samples
+        if isinstance(i, bool) or not isinstance(i, (int, np.integer)) or not -n <= int(i) < n:
             raise IndexError(f"{self.url}: sample {i!r} out of range (store has {self.n_samples} samples)")
         i = int(i) % self.n_samples
         k = i // self.shard_size

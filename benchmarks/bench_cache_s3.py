@@ -24,23 +24,13 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _kind(path: str) -> str:
-    if "?" in path:
-        return "list"
-    for name in ("frames/c/", "label/c/", "n_events/c/", "sample_id/c/"):
-        if name in path:
-            return name[:-3]
-    if "/completion/" in path and not path.endswith("zarr.json"):
-        return "marker"
-    return "metadata"
-
-
 def s3_vs_local(root: Path, work: Path, T: int, repeat: int) -> dict:
     """Best and median seconds of a 2-worker build to a folder and to S3, and the request counts."""
     sys.path.insert(0, str(REPO))
     from eventkit.build import build_cache
     from eventkit.cache import CacheStore
     from tests.cache.s3server import S3Server
+    from tests.cache.s3server import request_kind as _kind
 
     server = S3Server(work / "moto.log")
     try:

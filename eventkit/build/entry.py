@@ -53,6 +53,15 @@ def _check_time_limit(task_timeout: float | None) -> float | None:
     return value
 
 
+def _check_options(name: str, splits, workers, scheduler, cluster, storage_options, task_timeout):
+    """The options every entry point shares, checked: ``(spec, splits, storage options, time limit)``."""
+    check_execution(workers, scheduler, cluster)
+    options = check_storage_options(storage_options)
+    time_limit = _check_time_limit(task_timeout)
+    spec = _spec(name)
+    return spec, _resolve_splits(spec, splits), options, time_limit
+
+
 def _execute(plan: BuildPlan, t0: float, progress: bool, *, workers, scheduler, cluster) -> BuildResult:
     total = sum(s.store.n_samples for s in plan.splits)
     bar = Progress(total, sum(s.done for s in plan.splits), plan.label, progress)
@@ -98,11 +107,8 @@ def build_cache(name: str, *, T: int, split_by: str = "count", dtype: str = "uin
     from eventkit.datasets import resolve_root
 
     t0 = time.perf_counter()
-    check_execution(workers, scheduler, cluster)
-    options = check_storage_options(storage_options)
-    time_limit = _check_time_limit(task_timeout)
-    spec = _spec(name)
-    run_splits = _resolve_splits(spec, splits)
+    spec, run_splits, options, time_limit = _check_options(name, splits, workers, scheduler, cluster, storage_options,
+                                                           task_timeout)
     params_by_split = {s: FrameParams.for_split(spec, s, T=T, split_by=split_by, dtype=dtype,
                                                 merge_polarity=merge_polarity, n_channels=n_channels)
                        for s in run_splits}
@@ -141,11 +147,8 @@ def encode_cache(name: str, *, T: int, encoder: str, seed: int = 0, root=None, c
     from eventkit.datasets import resolve_root
 
     t0 = time.perf_counter()
-    check_execution(workers, scheduler, cluster)
-    options = check_storage_options(storage_options)
-    time_limit = _check_time_limit(task_timeout)
-    spec = _spec(name)
-    run_splits = _resolve_splits(spec, splits)
+    spec, run_splits, options, time_limit = _check_options(name, splits, workers, scheduler, cluster, storage_options,
+                                                           task_timeout)
     for split in run_splits:  # validate every option before touching the raw data
         EncodeParams.for_split(spec, split, T=T, encoder=encoder, seed=seed)
     root_path = resolve_root(spec.name, root)

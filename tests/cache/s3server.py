@@ -19,6 +19,19 @@ _REQUEST = re.compile(r'"(?P<method>[A-Z]+) (?P<path>\S+) HTTP/[0-9.]+"')
 _COLOUR = re.compile(r"\x1b\[[0-9;]*m")
 
 
+def request_kind(path: str) -> str:
+    """What a request path touches: a ``frames``/``label``/``n_events``/``sample_id`` chunk, a ``marker``,
+    ``metadata`` (a zarr.json), a ``list``ing, or ``other``."""
+    if "?" in path:
+        return "list"
+    for name in ("frames/c/", "label/c/", "n_events/c/", "sample_id/c/"):
+        if name in path:
+            return name[:-3]
+    if "/completion/" in path and not path.endswith("zarr.json"):
+        return "marker"
+    return "metadata" if path.endswith("zarr.json") else "other"
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -15,23 +15,12 @@ from eventkit.build import build_cache, verify_store
 from eventkit.cache import CacheStore
 from eventkit.cli.main import cli
 from tests.cache.builders import REPO, builder_cmd, tree
+from tests.cache.s3server import request_kind as _kind
 
 
 @pytest.fixture(scope="module")
 def raw(tmp_path_factory):
     return testing.make_nmnist_root(tmp_path_factory.mktemp("raw") / "nmnist", per_class_train=3, per_class_test=1)
-
-
-def _kind(path: str) -> str:
-    """What a request path of a store touches: frames/label/n_events/sample_id chunk, marker, metadata, listing."""
-    if "?" in path:
-        return "list"
-    for name in ("frames/c/", "label/c/", "n_events/c/", "sample_id/c/"):
-        if name in path:
-            return name[:-3]
-    if "/completion/" in path and not path.endswith("zarr.json"):
-        return "marker"
-    return "metadata" if path.endswith("zarr.json") else "other"
 
 
 def test_two_workers_to_s3_finish_and_match_a_local_build(s3, raw, tmp_path):

@@ -192,14 +192,20 @@ def _parse_params(ctx: click.Context, param: click.Parameter, values: tuple[str,
     return out
 
 
-def _removal(removed: list[dict[str, Any]], as_json: bool, dry_run: bool, root: str | None = None) -> None:
+def _removal(removed: list[dict[str, Any]], as_json: bool, dry_run: bool, root: str | None = None,
+             temp_files: list[str] | None = None) -> None:
     freed = sum(r["bytes"] for r in removed)
     if as_json:
-        click.echo(json.dumps({"root": root, "dry_run": dry_run, "removed": removed, "bytes": freed}, sort_keys=True))
+        payload = {"root": root, "dry_run": dry_run, "removed": removed, "bytes": freed}
+        if temp_files is not None:
+            payload["temp_files_removed"] = temp_files
+        click.echo(json.dumps(payload, sort_keys=True))
         return
     verb = "would remove" if dry_run else "removed"
     for r in removed:
         click.echo(f"{verb} {r['url']}  ({human_bytes(r['bytes'])}{', ' + r['reason'] if r.get('reason') else ''})")
+    for name in temp_files or []:
+        click.echo(f"removed temporary file {name} (its writer is gone)")
     click.echo(f"{verb} {len(removed)} stores, {human_bytes(freed)}")
 
 
@@ -249,15 +255,21 @@ def rm(paths: tuple[str, ...], dataset: str | None, split: str | None, represent
 @storage_options_option
 @json_option
 def gc(cache: str | None, min_age: float, dry_run: bool, storage_options: dict[str, Any], as_json: bool) -> None:
-    """Remove the incomplete and orphaned stores under the cache root (see `eventkit cache ls`)."""
-    from eventkit.cache.inventory import gc_candidates, list_stores, remove_store
+    """Remove the incomplete and orphaned stores under the cache root (see `eventkit cache ls`), and the
+    temporary files of killed writers from the stores that are kept."""
+    from eventkit.cache.inventory import gc_candidates, list_stores, remove_stale_temp_files, remove_store
 
     if min_age < 0:
         raise click.BadParameter(f"must be >= 0 seconds, got {min_age:g}", param_hint="--min-age")
     root = _cache_root(cache)
-    candidates = gc_candidates(list_stores(root, storage_options), min_age_s=min_age, now=time.time())
-    removed = []
+    entries = list_stores(root, storage_options)
+    candidates = gc_candidates(entries, min_age_s=min_age, now=time.time())
+    removed, temp_files = [], []
     for e in candidates:
         freed = e.bytes if dry_run else remove_store(e.url, storage_options)
         removed.append({"url": e.url, "bytes": freed, "state": e.state, "reason": e.reason})
-    _removal(removed, as_json, dry_run, root)
+    if not dry_run:
+        for e in entries:
+            if e not in candidates:
+                temp_files += [f"{e.url}/{k}" for k in remove_stale_temp_files(e, storage_options)]
+    _removal(removed, as_json, dry_run, root, temp_files)

@@ -19,10 +19,10 @@ from typing import Any
 
 from eventkit.cache.layout import ATTRS_KEY, FORMAT_VERSION, MARKER_GROUP
 from eventkit.cache.location import is_url, normalize_url, params_hash
-from eventkit.cache.objects import StoreIO
+from eventkit.cache.objects import TMP_PATTERN, StoreIO
 from eventkit.errors import CacheError
 
-__all__ = ["StoreEntry", "list_stores", "find_stores", "remove_store", "gc_candidates"]
+__all__ = ["StoreEntry", "list_stores", "find_stores", "remove_store", "gc_candidates", "remove_stale_temp_files"]
 
 STATES = ("complete", "incomplete", "orphaned")
 
@@ -44,6 +44,7 @@ class StoreEntry:
     markers: int = 0
     format_version: Any = None
     reason: str | None = None
+    temp_files: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -98,7 +99,8 @@ def list_stores(root: str, storage_options: Mapping[str, Any] | None = None) -> 
         rel = f"{name}/{split}/{leaf}"
         markers = sum(1 for k in files if k.startswith(f"{MARKER_GROUP}/") and k[len(MARKER_GROUP) + 1:-5].isdigit())
         entry = StoreEntry(url=_join(root, rel), state="orphaned", bytes=sum(size for size, _ in files.values()),
-                           modified=max(mtime for _, mtime in files.values()), markers=markers)
+                           modified=max(mtime for _, mtime in files.values()), markers=markers,
+                           temp_files=sorted(k for k in files if TMP_PATTERN.search(k)))
         raw = docs.get(f"{rel}/zarr.json")
         if raw is None:
             entry.reason = "no store metadata (a build stopped while creating it)"
@@ -134,6 +136,13 @@ def gc_candidates(entries: list[StoreEntry], *, min_age_s: float, now: float | N
     """Incomplete and orphaned stores untouched for ``min_age_s`` seconds (a running build keeps writing)."""
     now = time.time() if now is None else now
     return [e for e in entries if e.state != "complete" and now - e.modified >= min_age_s]
+
+
+def remove_stale_temp_files(entry: StoreEntry, storage_options: Mapping[str, Any] | None = None) -> list[str]:
+    """Remove the temporary files of killed writers from a store that is kept (see ``StoreIO``)."""
+    if not entry.temp_files:
+        return []
+    return StoreIO(entry.url, storage_options).remove_stale_temp_files()
 
 
 def remove_store(url: str, storage_options: Mapping[str, Any] | None = None) -> int:

@@ -80,13 +80,19 @@ def test_rm_refuses_what_is_not_a_store(cache, tmp_path):
 
 
 def test_gc_removes_incomplete_and_orphaned_stores_only(cache):
+    from eventkit.cache.objects import _HOST
+
     root, stores, half, old = cache
-    recent = run("cache", "gc", "--cache", root, "--json")  # default --min-age 3600: a build may be running
-    assert json.loads(recent.stdout)["removed"] == []
+    dead_tmp = Path(stores[3], "label", "c", "0." + _HOST + "-999999999.tmp")  # a writer long gone
+    dead_tmp.write_bytes(b"x")
+    recent = json.loads(run("cache", "gc", "--cache", root, "--json").stdout)  # default --min-age 3600
+    assert recent["removed"] == []  # a build may be running
+    assert recent["temp_files_removed"] == [f"{stores[3]}/label/c/0.{_HOST}-999999999.tmp"] and not dead_tmp.exists()
     dry = json.loads(run("cache", "gc", "--cache", root, "--min-age", "0", "--dry-run", "--json").stdout)
     assert sorted(r["url"] for r in dry["removed"]) == sorted([stores[5], str(half), str(old)])
     assert Path(stores[5]).exists()
     res = run("cache", "gc", "--cache", root, "--min-age", "0", "--json")
     assert res.exit_code == 0, res.output
-    assert {r["state"] for r in json.loads(res.stdout)["removed"]} == {"incomplete", "orphaned"}
+    out = json.loads(res.stdout)
+    assert {r["state"] for r in out["removed"]} == {"incomplete", "orphaned"}
     assert _states(root) == {stores[3]: "complete", stores[4]: "complete"}

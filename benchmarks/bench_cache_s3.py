@@ -51,7 +51,7 @@ def s3_vs_local(root: Path, work: Path, T: int, repeat: int) -> dict:
                     reqs = server.requests(mark)
                     shards = sum(CacheStore.open(u, storage_options=opts).n_shards for u in result.stores.values())
                     kinds = Counter(_kind(p) for _, p in reqs)
-                    shard_reqs = sum(v for k, v in kinds.items() if k not in ("metadata", "list"))
+                    shard_reqs = sum(v for k, v in kinds.items() if k not in ("metadata", "list", "other"))
                     counts = {"build_requests": len(reqs), "shards": shards, "by_kind": dict(kinds),
                               "requests_per_shard": shard_reqs / shards,
                               "per_store_overhead": (len(reqs) - shard_reqs) / len(result.stores)}

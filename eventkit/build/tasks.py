@@ -70,15 +70,24 @@ class TaskResult:
 
 
 def _compute_and_write(task: ShardTask, skip: Collection[int], *, on_sample: Callable[[int], None]) -> TaskResult:
+    """Skip the shard when a valid marker is there (another builder), else compute and write it.
+
+    Runs where the shard is computed (the sandbox when isolated), so only that process opens a
+    connection to an object store.
+    """
     if task.time_limit is not None:
         pin_threads()  # an isolated child: single-threaded kernels, whatever the parent uses
+    store = task.store.open()
+    marker = store.read_marker(task.k)
+    if marker_is_valid(marker, task.k, task.n_samples):  # marked meanwhile by another builder: nothing to do
+        return TaskResult(task.store.url, task.k, task.n_samples, int(marker["n_events"]), False,
+                          list(marker.get("skipped", [])), marker=marker)
     if task.samples is not None:
         data = compute_frames_shard(task.params, task.k, task.samples, skip_bad=task.skip_bad, skip=skip,
                                     on_sample=on_sample)
     else:
         data = compute_encode_shard(task.params, task.start, task.images, task.labels, task.ids)
     skipped = [dict(s, index=task.start + s["index"]) for s in data.skipped]
-    store = task.store.open()
     store.write_shard(task.k, data.frames, data.labels, data.n_events, data.sample_ids, skipped=skipped)
     marker = parse_marker(store.last_marker)
     return TaskResult(task.store.url, task.k, task.n_samples, int(data.n_events.sum()), True, skipped, marker=marker)
@@ -98,11 +107,6 @@ def run_shard_task(task: ShardTask) -> TaskResult:
     """Run one shard task (see the module docstring). Other errors (I/O) propagate to be retried."""
     if _in_dask_worker():
         pin_threads()
-    store = task.store.open()
-    marker = store.read_marker(task.k)
-    if marker_is_valid(marker, task.k, task.n_samples):  # marked meanwhile by another builder: nothing to do
-        return TaskResult(task.store.url, task.k, task.n_samples, int(marker["n_events"]), False,
-                          list(marker.get("skipped", [])), marker=marker)
     skip: set[int] = set()
     while True:
         try:

@@ -28,6 +28,7 @@ yields exactly the one-worker sequence. :func:`epoch_order` gives either order.
 from __future__ import annotations
 
 import os
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -196,7 +197,7 @@ class _LazyStore:
     (fsspec's ``FSSPEC_<PROTOCOL>`` environment configuration applies as well).
     """
 
-    _open_here: dict[tuple, CacheStore] = {}
+    _open_here: "weakref.WeakValueDictionary[tuple, CacheStore]" = weakref.WeakValueDictionary()
 
     def __init__(self, path: str | os.PathLike, storage_options: dict | None = None):
         self.path = os.fspath(path)

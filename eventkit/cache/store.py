@@ -126,7 +126,7 @@ class CacheStore(ShardReader):
              storage_options: Mapping[str, Any] | None = None) -> "CacheStore":
         """Open a store for reading.
 
-        One read of the group and array documents (object stores: 5 concurrent GETs); the
+        One read of the group, array and marker-group documents (object stores: 6 concurrent GETs); the
         completion markers are read only when the store is not marked complete. Raises
         :class:`CacheError` when nothing is at ``url``, when it is not an eventkit store, when its
         format version is unknown (format 1: rebuild it), when its layout is not format 2, or

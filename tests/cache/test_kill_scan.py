@@ -7,6 +7,7 @@ data, markers, the final ``complete`` flag.
 from __future__ import annotations
 
 import signal
+import time
 
 import pytest
 
@@ -27,6 +28,17 @@ def _points(n_writes: int) -> list[int]:
     return sorted({1 + round(i * (n_writes - 1) / (POINTS - 1)) for i in range(POINTS)})
 
 
+def _wait_until_gone(cache: str, storage_options) -> None:
+    """Wait until the killed writers named by temporary files have exited (the kernel closes a killed
+    process's pipes a moment before it is gone; a resume in that moment keeps its files)."""
+    from eventkit.cache.objects import TMP_PATTERN, StoreIO, _pid_alive
+
+    deadline = time.monotonic() + 10
+    pids = {int(m["pid"]) for k in StoreIO(cache, storage_options).list_files() if (m := TMP_PATTERN.search(k))}
+    while time.monotonic() < deadline and any(_pid_alive(p) for p in pids):
+        time.sleep(0.05)
+
+
 def _scan(raw, tmp_path, cache_of, storage_options=None) -> None:
     kw = dict(T=3, root=str(raw), splits=["train"], shard_size=2, progress=False)
     if storage_options:
@@ -44,6 +56,7 @@ def _scan(raw, tmp_path, cache_of, storage_options=None) -> None:
         cache = cache_of(f"kill{point}")
         killed = run_builder(dict(kw, cache=cache, kill_at=point))
         assert killed.returncode == -signal.SIGKILL, (point, killed.returncode, killed.stderr[-2000:])
+        _wait_until_gone(cache, storage_options)
         resumed = build_cache("nmnist", cache=cache, **kw)
         got = tree(resumed.stores["train"], storage_options)
         assert sorted(set(got) ^ set(expected)) == [], point  # no stray temporary file, nothing missing

@@ -27,7 +27,14 @@ Single process everywhere (SpikingJelly's default thread pool of 16 is not used:
 benchmark machine is shared and has 2 cores). Best and median of ``--repeat`` runs, the
 pipelines taking turns.
 
+The store sections (``bench_cache_s3.py``) follow in the same run: a 2-worker build to an
+S3-compatible server (moto, started here) against the same build to a local folder, with the
+requests counted per shard written and per sample read; zarr's own writer against eventkit's
+codec for the small arrays; and, with ``--compare-with DIR`` (another checkout), the build
+time of this tree against that one, taking turns.
+
     python benchmarks/bench_cache.py [--T 10] [--repeat 5] [--out benchmarks/results/cache]
+                                     [--compare-with /tmp/eventkit-main] [--no-s3] [--no-anchors]
 """
 from __future__ import annotations
 
@@ -172,6 +179,9 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "cache")
     ap.add_argument("--work", type=Path, default=None, help="scratch folder (default: a temp dir)")
+    ap.add_argument("--compare-with", type=Path, default=None, help="another checkout to time build_cache against")
+    ap.add_argument("--no-s3", action="store_true", help="skip the S3 section (needs moto[server] and s3fs)")
+    ap.add_argument("--no-anchors", action="store_true", help="skip tonic and SpikingJelly")
     args = ap.parse_args()
 
     from eventkit import __version__
@@ -191,6 +201,11 @@ def main() -> None:
 
     # warm-up: Numba compilation (cached on disk after the first run) and imports, not timed
     build_cache("nmnist", T=T, root=root, cache=work / "warmup", workers=1, progress=False, splits=["test"])
+    if args.no_anchors:
+        store_sections(args, root, work, T)
+        if args.work is None:
+            shutil.rmtree(work, ignore_errors=True)
+        return
     import tonic  # noqa: F401
 
     # the three pipelines take turns, so a burst of load from other jobs hits all of them alike
@@ -311,8 +326,57 @@ def main() -> None:
     ]
     args.out.with_suffix(".md").write_text("\n".join(lines))
     print("\n".join(lines))
+    store_sections(args, root, work, T)
     if args.work is None:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def store_sections(args, root: Path, work: Path, T: int) -> None:
+    """The store figures: S3 against local, the small arrays, before/after (``bench_cache_s3``)."""
+    import bench_cache_s3 as sections
+
+    out = args.out.with_name(args.out.name + "_store")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    result = {"T": T, "repeat": args.repeat, "date": time.strftime("%Y-%m-%d %H:%M"),
+              "loadavg_start": list(os.getloadavg()), "cpu_count": os.cpu_count(),
+              "small_arrays": sections.small_arrays()}
+    if not args.no_s3:
+        result["s3_vs_local"] = sections.s3_vs_local(root, work, T, args.repeat)
+    if args.compare_with is not None:
+        result["build_before_after"] = sections.build_before_after(args.compare_with, root, work, T, args.repeat)
+    result["loadavg_end"] = list(os.getloadavg())
+    out.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
+    sa = result["small_arrays"]["median_us"]
+    lines = [f"# Cache store: object store, small arrays, before/after ({result['date']})", "",
+             f"{os.cpu_count()} cores, load average {[round(v, 2) for v in result['loadavg_start']]} at the start, "
+             f"{[round(v, 2) for v in result['loadavg_end']]} at the end; best (median) of {args.repeat} runs "
+             "taking turns.", "",
+             f"- Small arrays, one shard of {result['small_arrays']['shard_size']} samples (label, n_events, "
+             f"sample_id chunks), median: zarr's writer {sa['zarr write']:.0f} µs, eventkit's codec "
+             f"{sa['eventkit write']:.0f} µs ({result['small_arrays']['write_ratio_zarr_over_eventkit']:.1f}x); "
+             f"reading {sa['zarr read']:.0f} µs vs {sa['eventkit read']:.0f} µs."]
+    if "s3_vs_local" in result:
+        r = result["s3_vs_local"]
+        q = r["requests"]
+        lines += [f"- Build, 2 workers, N-MNIST 1000 samples T={T}: local folder {r['best']['local']:.2f} s "
+                  f"({r['median']['local']:.2f}), S3 server {r['best']['s3']:.2f} s ({r['median']['s3']:.2f}): "
+                  f"**{r['ratio_best']:.2f}x** (median {r['ratio_median']:.2f}x; target <= 2x).",
+                  f"- S3 requests of that build: {q['build_requests']} for {q['shards']} shards: "
+                  f"{q['requests_per_shard']:.1f} per shard written, {q['per_store_overhead']:.1f} per store "
+                  f"(by kind {q['by_kind']}).",
+                  f"- Reading it back ({q['shards_train']} train shards, {q['samples']} samples): open "
+                  f"{q['open_requests']} requests, labels {q['label_requests']}, every shard whole "
+                  f"{q['whole_shard_epoch_requests']} (one per shard), 50 random samples "
+                  f"{q['random_access_requests_50_samples']} (one per sample plus one index per shard touched)."]
+    if "build_before_after" in result:
+        r = result["build_before_after"]
+        (this, that) = r["best"]
+        lines.append(f"- Build, 1 worker, this tree {r['best'][this]:.2f} s ({r['median'][this]:.2f}) vs {that} "
+                     f"{r['best'][that]:.2f} s ({r['median'][that]:.2f}): "
+                     f"{r['ratio_best_this_over_other']:.2f}x (median {r['ratio_median_this_over_other']:.2f}x).")
+    lines += ["", "Reproduce: `python benchmarks/bench_cache.py --T 10 --repeat 5 --compare-with DIR`.", ""]
+    out.with_suffix(".md").write_text("\n".join(lines))
+    print("\n".join(lines))
 
 
 if __name__ == "__main__":

@@ -10,12 +10,13 @@ from typing import Any
 
 import click
 
-from eventkit.cli.frames import cluster_scheduler, print_result
+from eventkit.cli.frames import execution_target, print_result
 from eventkit.cli.options import (
     T_option,
     cache_option,
     cluster_options,
     dataset_argument,
+    isolation_options,
     json_option,
     progress_enabled,
     root_option,
@@ -23,6 +24,7 @@ from eventkit.cli.options import (
     seed_option,
     shard_size_option,
     split_option,
+    storage_options_option,
     workers_option,
 )
 
@@ -38,14 +40,17 @@ from eventkit.cli.options import (
 @shard_size_option
 @root_option
 @cache_option
+@storage_options_option
 @workers_option
 @scheduler_option
 @cluster_options
+@isolation_options
 @split_option
 @json_option
 def encode(name: str, T: int, encoder: str, seed: int, shard_size: int | None, root, cache: str | None,
-           workers: int, scheduler: str | None, cluster: str | None, jobs: int, cluster_option: dict[str, Any],
-           splits: tuple[str, ...], as_json: bool) -> None:
+           storage_options: dict[str, Any], workers: int, scheduler: str | None, cluster: str | None, jobs: int,
+           cluster_option: dict[str, Any], task_timeout: float | None, skip_bad: bool, splits: tuple[str, ...],
+           as_json: bool) -> None:
     """Encode the static image dataset NAME into uint8 spikes [T, C, H, W] (one store per split).
 
     Sample i draws from a generator seeded by (--seed, i): the cache is reproducible and
@@ -62,9 +67,9 @@ def encode(name: str, T: int, encoder: str, seed: int, shard_size: int | None, r
         raise click.BadParameter(f"must be >= 0, got {seed}", param_hint="--seed")
     # an event dataset (nmnist, ...) is refused by encode_cache with the `eventkit frames` command to use
     with contextlib.ExitStack() as stack:
-        address = cluster_scheduler(cluster, jobs, cluster_option, scheduler, stack)
+        target = execution_target(cluster, jobs, cluster_option, scheduler, stack, cache)
         result = encode_cache(
             name, T=T, encoder=encoder, seed=seed, root=root, cache=cache, workers=workers,
-            splits=list(splits) or None, shard_size=shard_size, scheduler=address,
-            progress=progress_enabled(as_json))
+            splits=list(splits) or None, shard_size=shard_size, progress=progress_enabled(as_json),
+            storage_options=storage_options, task_timeout=task_timeout, skip_bad=skip_bad, **target)
     print_result(result, as_json, extra={"encoder": encoder, "seed": seed})

@@ -17,6 +17,7 @@ from eventkit.cli.options import (
     cache_option,
     cluster_options,
     dataset_argument,
+    isolation_options,
     json_option,
     positive_int,
     progress_enabled,
@@ -24,27 +25,28 @@ from eventkit.cli.options import (
     scheduler_option,
     shard_size_option,
     split_option,
+    storage_options_option,
     workers_option,
 )
 
 
-def cluster_scheduler(cluster: str | None, jobs: int, cluster_option: dict[str, Any], scheduler: str | None,
-                      stack: contextlib.ExitStack) -> str | None:
-    """Scheduler address to build on: ``--scheduler`` or, with ``--cluster``, a new dask-jobqueue cluster
-    (closed when ``stack`` exits)."""
+def execution_target(cluster: str | None, jobs: int, cluster_option: dict[str, Any], scheduler: str | None,
+                     stack: contextlib.ExitStack, cache: str | None = None) -> dict[str, Any]:
+    """Where the build runs: ``{"scheduler": --scheduler}`` or, with ``--cluster``, ``{"cluster": a new
+    dask-jobqueue cluster}`` (closed when ``stack`` exits; the build watches its health; its job logs
+    go under ``cache``)."""
     if cluster is None:
         if cluster_option:
             raise click.BadParameter("--cluster-option needs --cluster slurm|pbs", param_hint="--cluster-option")
         if jobs != 1:
             raise click.BadParameter("--jobs needs --cluster slurm|pbs", param_hint="--jobs")
-        return scheduler
+        return {"scheduler": scheduler}
     if scheduler is not None:
         raise click.BadParameter("give --cluster or --scheduler, not both", param_hint="--cluster")
     from eventkit.cluster import make_cluster, quiet_logs
 
     stack.enter_context(quiet_logs())  # the jobqueue scheduler runs in this process: no INFO lines
-    handle = stack.enter_context(make_cluster(cluster, jobs=jobs, **cluster_option))
-    return handle.scheduler_address
+    return {"cluster": stack.enter_context(make_cluster(cluster, jobs=jobs, cache=cache, **cluster_option))}
 
 
 def print_result(result, as_json: bool, *, extra: dict[str, Any] | None = None) -> None:
@@ -57,6 +59,8 @@ def print_result(result, as_json: bool, *, extra: dict[str, Any] | None = None) 
     for split, url in result.stores.items():
         size = result.store_bytes.get(split)
         click.echo(f"{split}: {url}" + (f"  ({human_bytes(size)})" if size is not None else ""))
+        for s in result.skipped.get(split, []):
+            click.echo(f"  skipped sample {s['index']} ({s['sample_id']}): {s['error']}")
     rate = result.built_events / result.seconds if result.seconds > 0 else 0.0
     built = (f"built {result.built_samples} samples ({result.built_events:,} events) in {result.seconds:.1f} s, "
              f"{rate:,.0f} events/s" if result.built_samples else
@@ -81,15 +85,17 @@ def print_result(result, as_json: bool, *, extra: dict[str, Any] | None = None) 
 @shard_size_option
 @root_option
 @cache_option
+@storage_options_option
 @workers_option
 @scheduler_option
 @cluster_options
+@isolation_options
 @split_option
 @json_option
 def frames(name: str, T: int, split_by: str, dtype: str, merge_polarity: bool, n_channels: int | None,
-           shard_size: int | None, root, cache: str | None, workers: int, scheduler: str | None,
-           cluster: str | None, jobs: int, cluster_option: dict[str, Any], splits: tuple[str, ...],
-           as_json: bool) -> None:
+           shard_size: int | None, root, cache: str | None, storage_options: dict[str, Any], workers: int,
+           scheduler: str | None, cluster: str | None, jobs: int, cluster_option: dict[str, Any],
+           task_timeout: float | None, skip_bad: bool, splits: tuple[str, ...], as_json: bool) -> None:
     """Build the frame cache of the event dataset NAME (one Zarr store per split).
 
     Frames are integer counts [T, P, H, W] (vision) or [T, P, C] (audio). An interrupted
@@ -101,14 +107,17 @@ def frames(name: str, T: int, split_by: str, dtype: str, merge_polarity: bool, n
       eventkit frames --T 16 --split-by time --workers 8 dvsgesture
       eventkit frames --T 100 --split-by time --channels 140 shd --json
       eventkit frames --T 10 cifar10dvs --cluster slurm --jobs 4 --cluster-option queue=cpu
+      eventkit frames --T 10 nmnist --cache s3://bucket/caches \\
+          --storage-option endpoint_url=http://127.0.0.1:9000
     """
     from eventkit.build import build_cache
 
     # a static dataset (mnist, ...) is refused by build_cache with the `eventkit encode` command to use
     with contextlib.ExitStack() as stack:
-        address = cluster_scheduler(cluster, jobs, cluster_option, scheduler, stack)
+        target = execution_target(cluster, jobs, cluster_option, scheduler, stack, cache)
         result = build_cache(
             name, T=T, split_by=split_by, dtype=dtype, root=root, cache=cache, workers=workers,
             splits=list(splits) or None, merge_polarity=merge_polarity, n_channels=n_channels,
-            shard_size=shard_size, scheduler=address, progress=progress_enabled(as_json))
+            shard_size=shard_size, progress=progress_enabled(as_json), storage_options=storage_options,
+            task_timeout=task_timeout, skip_bad=skip_bad, **target)
     print_result(result, as_json)

@@ -31,8 +31,12 @@ __all__ = [
     "positive_int", "parse_key_value", "parse_cluster_options", "progress_enabled",
     "dataset_argument", "root_option", "cache_option", "workers_option", "json_option",
     "T_option", "seed_option", "shard_size_option", "scheduler_option", "cluster_options",
-    "split_option", "human_bytes",
+    "split_option", "human_bytes", "parse_storage_options", "storage_options_option", "isolation_options",
+    "TASK_TIMEOUT_S",
 ]
+
+#: default of --task-timeout (seconds); the same value as eventkit.build.DEFAULT_TASK_TIMEOUT (tested)
+TASK_TIMEOUT_S = 1800.0
 
 
 # ---------------------------------------------------------------------------------------
@@ -70,6 +74,17 @@ def parse_key_value(text: str) -> tuple[str, Any]:
 def parse_cluster_options(ctx: click.Context | None, param: click.Parameter | None,
                           values: tuple[str, ...] | None) -> dict[str, Any]:
     """Callback of ``--cluster-option KEY=VALUE`` (repeatable) -> ``{key: value}``."""
+    return _parse_options(ctx, param, values)
+
+
+def parse_storage_options(ctx: click.Context | None, param: click.Parameter | None,
+                          values: tuple[str, ...] | None) -> dict[str, Any]:
+    """Callback of ``--storage-option KEY=VALUE`` (repeatable) -> ``{key: value}`` (fsspec filesystem arguments)."""
+    return _parse_options(ctx, param, values)
+
+
+def _parse_options(ctx: click.Context | None, param: click.Parameter | None,
+                   values: tuple[str, ...] | None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for text in values or ():
         try:
@@ -194,6 +209,35 @@ def cluster_options(f: F) -> F:
                      help="Batch jobs to submit with --cluster.")(f)
     f = click.option("--cluster", type=click.Choice(["slurm", "pbs"]), default=None,
                      help="Run the workers as SLURM or PBS batch jobs (needs eventkit[hpc]).")(f)
+    return f
+
+
+def storage_options_option(f: F) -> F:
+    """``--storage-option KEY=VALUE`` (repeatable): arguments of the cache URL's fsspec filesystem."""
+    return click.option(
+        "--storage-option", "storage_options", multiple=True, callback=parse_storage_options, metavar="KEY=VALUE",
+        help="Argument of the fsspec filesystem of an object-store URL (repeatable), e.g. "
+             "endpoint_url=http://127.0.0.1:9000, key=..., secret=..., anon=true; VALUE is read as JSON when it "
+             "parses. FSSPEC_S3_* environment variables also apply.")(f)
+
+
+def _check_timeout(ctx: click.Context, param: click.Parameter, value: float) -> float | None:
+    if value < 0:
+        raise click.BadParameter(f"must be >= 0 seconds (0: no limit), got {value:g}", ctx=ctx, param=param)
+    return None if value == 0 else float(value)
+
+
+def isolation_options(f: F) -> F:
+    """``--task-timeout SECONDS`` and ``--skip-bad``: how a build treats a sample that fails, crashes or hangs."""
+    f = click.option(
+        "--skip-bad", is_flag=True, default=False,
+        help="Leave out samples that fail, crash or hang the reader (zero frames, label -1, listed by "
+             "`eventkit cache info`) instead of stopping the build.")(f)
+    f = click.option(
+        "--task-timeout", type=float, default=TASK_TIMEOUT_S, show_default=True, callback=_check_timeout,
+        metavar="SECONDS",
+        help="Time limit of one shard task; each task runs in a child process, killed past it, and the sample "
+             "it was on is named. 0: no limit (tasks run in the build's own process).")(f)
     return f
 
 

@@ -8,6 +8,8 @@ from typing import Any
 
 import click
 
+from eventkit.cli.options import storage_options_option
+
 
 def _neuron_map(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str] | None:
     out: dict[str, str] = {}
@@ -51,6 +53,7 @@ def _augment(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
               help="TOML recipe (configs/*.toml) for dataset NAME; the options below override it.")
 @click.option("--root", default=None, help="Raw data folder (default $EVENTKIT_DATA/NAME).")
 @click.option("--cache", default=None, help="Cache root folder or URL (default $EVENTKIT_CACHE); shared by all nodes.")
+@storage_options_option
 @click.option("--T", "T", type=int, default=None, help="Time steps (frames per sample).")
 @click.option("--arch", default=None, help="Network in the papers' notation (docs/training.md).")
 @click.option("--neuron", default=None, help="Neuron for strings without neuron tokens (lif, plif, if, srm, ...).")
@@ -78,7 +81,7 @@ def _augment(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
               help="Continue from RUN_DIR's last epoch (needs --out); with none there, start fresh and say so.")
 @click.option("--progress/--no-progress", default=True, help="tqdm bars and per-epoch lines on stderr (rank 0).")
 @click.option("--json", "as_json", is_flag=True, help="Last stdout line: one JSON object with the results.")
-def train(name: str, config_file: str | None, root, cache, T, arch, neuron, neuron_map, loss, epochs, batch_size,
+def train(name: str, config_file: str | None, root, cache, storage_options, T, arch, neuron, neuron_map, loss, epochs, batch_size,
           lr, val_fraction, augment, device, amp, seed, out, workers, threads, cache_wait_s, resume, progress,
           as_json) -> None:
     """Train a spiking network on dataset NAME (the cache is built when missing).
@@ -104,6 +107,10 @@ def train(name: str, config_file: str | None, root, cache, T, arch, neuron, neur
                           threads=threads, cache_wait_s=cache_wait_s)
     if augment is not None:
         config = TrainConfig.from_dict({**config.to_dict(), "augment": augment}, source="--augment")
+    if storage_options:
+        config = TrainConfig.from_dict({**config.to_dict(), "storage_options": {**config.storage_options,
+                                                                                **storage_options}},
+                                       source="--storage-option")
     if neuron is not None and config.arch:
         from eventkit_train.models.spec import has_neuron_tokens, parse_spec
 

@@ -24,6 +24,7 @@ How an epoch is split over ranks and workers: :mod:`eventkit.epoch_plan`.
 from __future__ import annotations
 
 import os
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -84,6 +85,16 @@ def _subset(samples: Any, n: int, where: str) -> np.ndarray:
     return arr
 
 
+def _served(samples: Any, lazy: Any, where: str) -> np.ndarray | None:
+    """The store indices a dataset serves, in the given order: ``samples`` (None: all), less the
+    samples a ``--skip-bad`` build left out (label -1, zero frames). None: every sample."""
+    skipped = np.asarray([int(d["index"]) for d in lazy.meta.get("skipped_samples", [])], dtype=np.int64)
+    if samples is None and skipped.size == 0:
+        return None
+    base = np.arange(lazy.n_samples, dtype=np.int64) if samples is None else _subset(samples, lazy.n_samples, where)
+    return base[~np.isin(base, skipped)] if skipped.size else base
+
+
 def _check_callable(fn: Any, name: str, where: str) -> None:
     if fn is not None and not callable(fn):
         raise ParameterError(f"{where}: {name} must be callable or None, got {type(fn).__name__}")
@@ -117,11 +128,22 @@ class _Delivery:
 # ---------------------------------------------------------------------------------------
 
 class _LazyStore:
-    """Holds a store's path; opens the store in the process that reads it (never pickled)."""
+    """A store's location, opened once per process (the open store itself is never pickled).
 
-    def __init__(self, path: str | os.PathLike):
+    The process that creates it opens the store (one read of its metadata; the completion
+    state is the store's ``complete`` flag, read once) and reads its labels; DataLoader
+    workers receive both with the pickled dataset and make their own handle from them
+    without any request, once per worker process (kept for every later epoch and dataset
+    copy in that process). ``storage_options``: arguments of the URL's fsspec filesystem
+    (fsspec's ``FSSPEC_<PROTOCOL>`` environment configuration applies as well).
+    """
+
+    _open_here: "weakref.WeakValueDictionary[tuple, CacheStore]" = weakref.WeakValueDictionary()
+
+    def __init__(self, path: str | os.PathLike, storage_options: dict | None = None):
         self.path = os.fspath(path)
-        store = CacheStore.open(self.path, require_complete=True)  # fail early, in the main process
+        store = CacheStore.open(self.path, require_complete=True, storage_options=storage_options)
+        store.labels()  # read once here; the workers get them with the state below
         self.url = store.url
         self.n_samples = store.n_samples
         self.n_shards = store.n_shards
@@ -129,13 +151,21 @@ class _LazyStore:
         self.frame_shape = store.frame_shape
         self.dtype = store.dtype
         self.meta = store.meta
+        self._state = store.__getstate__()
+        self._key = (store.url, repr(sorted(store.storage_options.items())), id(self._state))
         self._store: CacheStore | None = store
         self._pid = os.getpid()
 
     def store(self) -> CacheStore:
-        if self._store is None or self._pid != os.getpid():  # first use, or a forked worker
-            self._store = CacheStore.open(self.url, require_complete=True)
-            self._pid = os.getpid()
+        """The open store of this process (opened from the state read by the parent: no request)."""
+        if self._store is None or self._pid != os.getpid():  # first use in a worker, or a forked worker
+            key = (*self._key, os.getpid())
+            store = _LazyStore._open_here.get(key)
+            if store is None:
+                store = CacheStore.__new__(CacheStore)
+                store.__setstate__(self._state)
+                _LazyStore._open_here[key] = store
+            self._store, self._pid = store, os.getpid()
         return self._store
 
     def __getstate__(self) -> dict:
@@ -157,15 +187,15 @@ class FrameDataset(Dataset):
     def __init__(self, path: str | os.PathLike, *, samples: Sequence[int] | np.ndarray | None = None,
                  transform: Callable[[torch.Tensor], Any] | None = None,
                  target_transform: Callable[[int], Any] | None = None,
-                 output_dtype: str | torch.dtype | None = None):
+                 output_dtype: str | torch.dtype | None = None, storage_options: dict | None = None):
         _check_callable(transform, "transform", "FrameDataset")
         _check_callable(target_transform, "target_transform", "FrameDataset")
-        self._lazy = _LazyStore(path)
+        self._lazy = _LazyStore(path, storage_options)
         self.path = self._lazy.url
         self.meta = self._lazy.meta
         self.frame_shape = self._lazy.frame_shape
         self.dtype = self._lazy.dtype
-        self.indices = None if samples is None else _subset(samples, self._lazy.n_samples, "FrameDataset")
+        self.indices = _served(samples, self._lazy, "FrameDataset")
         self._deliver = _Delivery(_output_dtype(output_dtype, "FrameDataset"), transform, target_transform)
 
     def __len__(self) -> int:
@@ -214,7 +244,7 @@ class FrameStream(IterableDataset):
                  samples: Sequence[int] | np.ndarray | None = None,
                  transform: Callable[[torch.Tensor], Any] | None = None,
                  target_transform: Callable[[int], Any] | None = None,
-                 output_dtype: str | torch.dtype | None = None):
+                 output_dtype: str | torch.dtype | None = None, storage_options: dict | None = None):
         if batch_size is not None and int(batch_size) < 1:
             raise ParameterError(f"FrameStream: batch_size={batch_size} must be >= 1 (or None)")
         if int(shuffle_buffer) < 0:
@@ -225,6 +255,7 @@ class FrameStream(IterableDataset):
             _check_split("rank", rank, world_size)
         _check_callable(transform, "transform", "FrameStream")
         _check_callable(target_transform, "target_transform", "FrameStream")
+        self._storage_options = storage_options
         self._lazy = self._open_source(path)
         self.path = self._lazy.url
         self.meta = self._lazy.meta
@@ -240,11 +271,12 @@ class FrameStream(IterableDataset):
         self.batch_size = None if batch_size is None else int(batch_size)
         self._deliver = _Delivery(_output_dtype(output_dtype, "FrameStream"), transform, target_transform)
         n = self._lazy.n_samples
-        if samples is None:
+        served = _served(samples, self._lazy, "FrameStream")
+        if served is None:
             self.indices: np.ndarray | None = None
             self._ranges = [tuple(r) for r in self._lazy.shard_ranges]
         else:  # positions of the sorted subset; shard k's members are one contiguous run of them
-            self.indices = np.sort(_subset(samples, n, "FrameStream"))
+            self.indices = np.sort(served)
             cuts = np.searchsorted(self.indices, [a for a, _ in self._lazy.shard_ranges] + [n])
             self._ranges = [(int(cuts[k]), int(cuts[k + 1])) for k in range(len(self._lazy.shard_ranges))]
         self._n = n if self.indices is None else int(self.indices.size)
@@ -254,7 +286,7 @@ class FrameStream(IterableDataset):
         """Where the samples come from: a lazily opened frame store (subclasses frame other
         sources, e.g. :class:`eventkit.event_stream.EventFrameStream`). The object has ``url``,
         ``meta``, ``n_samples``, ``shard_ranges``, ``frame_shape``, ``dtype`` and ``store()``."""
-        return _LazyStore(path)
+        return _LazyStore(path, self._storage_options)
 
     def _reader(self, epoch: int) -> Any:
         """The opened source for one pass of ``epoch``: ``read_range``, ``labels``, ``shard_size``,
@@ -411,15 +443,17 @@ def make_loader(path: str | os.PathLike, batch_size: int, *, stream: bool = True
                 worker_independent_order: bool = True, samples: Sequence[int] | np.ndarray | None = None,
                 transform: Callable[[torch.Tensor], Any] | None = None,
                 target_transform: Callable[[int], Any] | None = None,
-                output_dtype: str | torch.dtype | None = None, **loader_kwargs: Any) -> EventkitLoader:
+                output_dtype: str | torch.dtype | None = None, storage_options: dict | None = None,
+                **loader_kwargs: Any) -> EventkitLoader:
     """A DataLoader of ``(frames [B, T, ...], int64 labels [B])`` batches over a cache store.
 
     ``stream=True``: :class:`FrameStream` (whole-shard reads, rank/worker split, exactly
     once per epoch; ``worker_independent_order=True`` gives the same batches for any
     ``workers``, ``False`` the least I/O per worker). ``stream=False``: :class:`FrameDataset`
     with a ``DistributedSampler`` (random access; it pads ranks to equal length unless
-    ``drop_last``). ``samples``, ``transform``, ``target_transform`` and ``output_dtype`` go
-    to the dataset. ``pin_memory`` defaults to ``torch.cuda.is_available()``.
+    ``drop_last``). ``samples``, ``transform``, ``target_transform``, ``output_dtype`` and
+    ``storage_options`` (the URL's fsspec filesystem arguments) go to the dataset. Samples a
+    ``--skip-bad`` build left out are never served. ``pin_memory`` defaults to ``torch.cuda.is_available()``.
     ``loader.set_epoch(e)`` selects the epoch; without it each pass advances it by one.
     ``persistent_workers=True`` keeps the per-epoch shuffle (the epoch is shared memory).
     """
@@ -430,7 +464,7 @@ def make_loader(path: str | os.PathLike, batch_size: int, *, stream: bool = True
     if pin_memory is None:
         pin_memory = torch.cuda.is_available()
     data_kw = dict(samples=samples, transform=transform, target_transform=target_transform,
-                   output_dtype=output_dtype)
+                   output_dtype=output_dtype, storage_options=storage_options)
     if stream:
         ds = FrameStream(path, shuffle=shuffle, seed=seed, rank=rank, world_size=world_size,
                          shuffle_buffer=shuffle_buffer, drop_last=drop_last,

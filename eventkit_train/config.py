@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -50,7 +51,9 @@ _CHOICES: dict[str, tuple[str, ...]] = {"split_by": SPLIT_BY, "dtype": FRAME_DTY
                                         "optimizer": OPTIMIZERS, "scheduler": SCHEDULERS}
 _STRS = ("dataset", "train_split", "test_split", "neuron", "loss", "device")
 _OPT_STRS = ("root", "cache", "out", "arch", "readout")
-_DICTS = ("neuron_kwargs", "neuron_map", "readout_kwargs", "loss_kwargs", "augment")
+_DICTS = ("neuron_kwargs", "neuron_map", "readout_kwargs", "loss_kwargs", "augment", "storage_options")
+#: storage option keys whose values are never written to a run folder (credentials)
+_SECRET = re.compile(r"key|secret|token|password|credential", re.I)
 
 
 @dataclass(frozen=True)
@@ -59,7 +62,10 @@ class TrainConfig:
 
     Data: ``dataset``, ``T`` (time steps = frames per sample), ``split_by`` (``count`` /
     ``time``), ``dtype`` (store counts: uint8/uint16), ``merge_polarity``, ``n_channels``
-    (audio pooling), ``encoder`` (static datasets), ``root``, ``cache``,
+    (audio pooling), ``encoder`` (static datasets), ``root``, ``cache``, ``storage_options``
+    (the cache URL's fsspec filesystem arguments, e.g. ``endpoint_url``; credentials belong in
+    the environment, and values of keys such as ``key``/``secret``/``token`` are never written
+    to the run folder),
     ``train_split``/``test_split``, ``val_fraction`` (share of each class of the training
     split held out for model selection; 0: none), ``workers`` (DataLoader processes),
     ``build_workers`` (cache build), ``shuffle_buffer``, ``input_scale`` (multiplies the
@@ -86,6 +92,7 @@ class TrainConfig:
     encoder: str = "direct"
     root: str | None = None
     cache: str | None = None
+    storage_options: dict[str, Any] = field(default_factory=dict)
     train_split: str = "train"
     test_split: str = "test"
     val_fraction: float = 0.1
@@ -135,8 +142,16 @@ class TrainConfig:
         return dataclasses.replace(self, **changes)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-able dict (stored in ``config.json`` and in checkpoints)."""
+        """Plain JSON-able dict (``from_dict(c.to_dict()) == c``)."""
         return dataclasses.asdict(self)
+
+    def to_record(self) -> dict[str, Any]:
+        """:meth:`to_dict` with credential-like storage options redacted: what ``config.json``
+        and checkpoints store."""
+        out = self.to_dict()
+        out["storage_options"] = {k: ("<redacted>" if _SECRET.search(k) else v)
+                                  for k, v in out["storage_options"].items()}
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, source: str = "config") -> "TrainConfig":

@@ -64,15 +64,13 @@ def prepare_data(config: TrainConfig, *, progress: bool = True) -> dict[str, str
     from eventkit import build as ek_build
 
     splits = [config.train_split, config.test_split]
+    where = dict(root=config.root, cache=config.cache, storage_options=config.storage_options or None,
+                 workers=config.build_workers, splits=splits, progress=progress)
     if dataset_spec(config).kind == "static":
-        res = ek_build.encode_cache(config.dataset, T=config.T, encoder=config.encoder, seed=config.seed,
-                                    root=config.root, cache=config.cache, workers=config.build_workers,
-                                    splits=splits, progress=progress)
+        res = ek_build.encode_cache(config.dataset, T=config.T, encoder=config.encoder, seed=config.seed, **where)
     else:
         res = ek_build.build_cache(config.dataset, T=config.T, split_by=config.split_by, dtype=config.dtype,
-                                   root=config.root, cache=config.cache, workers=config.build_workers,
-                                   splits=splits, merge_polarity=config.merge_polarity,
-                                   n_channels=config.n_channels, progress=progress)
+                                   merge_polarity=config.merge_polarity, n_channels=config.n_channels, **where)
     missing = [s for s in splits if s not in res.stores]
     if missing:
         raise CacheError(f"{config.dataset}: the cache build returned no store for split(s) {missing}")
@@ -145,7 +143,8 @@ def open_data(config: TrainConfig, stores: Mapping[str, str], *, warn: bool = Tr
     """Open the stores, check them against the config, and make the validation split."""
     from eventkit.cache import CacheStore
 
-    opened = {s: CacheStore.open(stores[s], require_complete=True) for s in (config.train_split, config.test_split)}
+    opened = {s: CacheStore.open(stores[s], require_complete=True, storage_options=config.storage_options or None)
+              for s in (config.train_split, config.test_split)}
     train = opened[config.train_split]
     frame_shape = tuple(int(d) for d in train.frame_shape)
     if frame_shape[0] != config.T:
@@ -159,6 +158,8 @@ def open_data(config: TrainConfig, stores: Mapping[str, str], *, warn: bool = Tr
     if any(k.startswith(EVENTS) for k in stores):
         input_shape = _event_input_shape(config, stores, opened, augment)
     train_idx, val_idx = validation_split(labels, train.sample_ids(), config.val_fraction)
+    kept = labels >= 0  # samples a --skip-bad build left out have label -1: never trained on nor held out
+    train_idx, val_idx = train_idx[kept[train_idx]], val_idx[kept[val_idx]]
     if warn and config.val_fraction > 0 and val_idx.size == 0:
         print(f"warning: the training split has {labels.size} samples, too few to hold out "
               f"{config.val_fraction:g} of each class (< {MIN_VALIDATION} samples); no validation split, "
@@ -217,6 +218,7 @@ def make_loaders(config: TrainConfig, data: RunData, *, rank: int, world_size: i
     batch = per_rank_batch(config, world_size)
     common = dict(workers=config.workers, seed=config.seed, shuffle_buffer=config.shuffle_buffer,
                   pin_memory=pin_memory, rank=rank, world_size=world_size)
+    frame_store_kw = dict(storage_options=config.storage_options or None)
     if world_size > 1 and data.train_indices.size < world_size:
         raise ParameterError(f"{data.train_indices.size} training samples cannot be shared by {world_size} ranks")
     augment = augment_of(config)
@@ -224,7 +226,7 @@ def make_loaders(config: TrainConfig, data: RunData, *, rank: int, world_size: i
     def loader(split: str, *, train: bool, samples: np.ndarray | None = None) -> Any:
         opts = dict(shuffle=train, drop_last=train, samples=samples, **common)
         if EVENTS + split not in data.stores or not (train or augment.event.changes_evaluation):
-            return make_loader(data.stores[split], batch, **opts)
+            return make_loader(data.stores[split], batch, **opts, **frame_store_kw)
         from eventkit.event_stream import make_event_loader
 
         return make_event_loader(data.stores[EVENTS + split], batch, T=config.T, split_by=config.split_by,

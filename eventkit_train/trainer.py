@@ -144,7 +144,7 @@ def _train(config: TrainConfig, session: Session, *, resume: bool, progress: boo
     loaders = make_loaders(config, data, rank=session.rank, world_size=session.world_size,
                            pin_memory=device.type == "cuda")
     n_params = sum(p.numel() for p in model.parameters())
-    config_text = json_text({**config.to_dict(), "input_shape": list(data.input_shape), "device": str(device),
+    config_text = json_text({**config.to_record(), "input_shape": list(data.input_shape), "device": str(device),
                              "amp": amp, "output": kind, "parameters": n_params, "world_size": session.world_size,
                              "validation_samples": int(data.val_indices.size)})
     evaluate = dict(amp=amp, scale=data.scale, progress=progress, session=session)
@@ -175,7 +175,7 @@ def _train(config: TrainConfig, session: Session, *, resume: bool, progress: boo
         summary = _summary(config, model, session, log.records, best_epoch, best_score, amp, run_dir, t0, n_params)
         if main:
             state = {"format": 2, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                     "config": config.to_dict(), "epoch": epoch, "best_epoch": best_epoch, "best_score": best_score,
+                     "config": config.to_record(), "epoch": epoch, "best_epoch": best_epoch, "best_score": best_score,
                      "world_size": session.world_size, "input_shape": list(data.input_shape)}
             try:
                 commit_epoch(run_dir, state, improved=improved, best_epoch=best_epoch,

@@ -39,6 +39,16 @@ def nmnist_fake(tmp_path_factory):
     return testing.make_nmnist_root(tmp_path_factory.mktemp("raw") / "nmnist", per_class_train=2, per_class_test=1)
 
 
+def _unmark(url: str) -> None:
+    """The store's group attribute ``complete`` set back to false (a build killed before its end)."""
+    import zarr
+
+    from eventkit.cache import ATTRS_KEY
+
+    group = zarr.open_group(url, mode="r+")
+    group.attrs.put({ATTRS_KEY: {**group.attrs[ATTRS_KEY], "complete": False}})
+
+
 def _read_all(url: str) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray]:
     store = CacheStore.open(url)
     frames, labels = store.read_range(0, store.n_samples)
@@ -266,6 +276,7 @@ def test_resume_rewrites_missing_and_half_written_shards(nmnist_fake, tmp_path):
     for k in (1, 4):
         (Path(url) / "completion" / f"{k}.json").unlink()
     flip_bytes(frames_shard_file(url, 4))
+    _unmark(url)
     with pytest.raises(CacheError, match="incomplete"):
         CacheStore.open(url)
     again = build_cache("nmnist", cache=tmp_path / "b", **kw)
@@ -311,9 +322,10 @@ def test_a_failing_sample_is_named(nmnist_fake, tmp_path):
 
 def test_failed_tasks_are_retried(nmnist_fake, tmp_path, monkeypatch):
     import eventkit.build as build
+    import eventkit.build.tasks as tasks
 
     calls = {"n": 0}
-    real = build._compute_frames_shard
+    real = tasks.compute_frames_shard
 
     def flaky(*args, **kwargs):
         calls["n"] += 1
@@ -321,8 +333,9 @@ def test_failed_tasks_are_retried(nmnist_fake, tmp_path, monkeypatch):
             raise OSError("transient network file system error")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(build, "_compute_frames_shard", flaky)
-    r = build_cache("nmnist", T=4, root=nmnist_fake, cache=tmp_path, splits=["test"], progress=False)
+    monkeypatch.setattr(tasks, "compute_frames_shard", flaky)
+    r = build_cache("nmnist", T=4, root=nmnist_fake, cache=tmp_path, splits=["test"], progress=False,
+                    task_timeout=None)  # in-process: the patch reaches the task
     assert r.samples == 10 and calls["n"] == build.RETRIES + 1
 
 
@@ -419,6 +432,7 @@ def test_complete_store_of_another_eventkit_version_is_reused(nmnist_fake, tmp_p
     assert store_files(url) == before
     # a *partial* store of another version is not resumed (its shards might differ)
     Path(url, "completion", "1.json").unlink()
+    _unmark(url)
     with pytest.raises(CacheError, match="eventkit_version"):
         build_cache("nmnist", T=3, root=nmnist_fake, cache=tmp_path, splits=["test"], progress=False)
 
@@ -441,20 +455,20 @@ def test_progress_off_a_terminal_is_plain_lines(nmnist_fake, tmp_path, capsys):
 def test_progress_on_a_terminal_is_a_tqdm_bar():
     import io
 
-    import eventkit.build as build
+    import eventkit.build.progress as build
 
     class Tty(io.StringIO):
         def isatty(self):
             return True
 
     stream = Tty()
-    bar = build._Progress(4, 0, "x", True, stream=stream)
+    bar = build.Progress(4, 0, "x", True, stream=stream)
     bar.update(4, 100)
     bar.close()
     bar.close()  # idempotent
     assert "4/4" in stream.getvalue() and "ev/s" in stream.getvalue()
     quiet = Tty()
-    build._Progress(4, 0, "x", False, stream=quiet).close()
+    build.Progress(4, 0, "x", False, stream=quiet).close()
     assert quiet.getvalue() == ""
 
 
@@ -532,10 +546,12 @@ def test_verify_refuses_a_negative_draw(nmnist_fake, tmp_path):
 
 
 def test_a_foreign_task_failure_is_one_line_naming_the_shard():
-    import eventkit.build as build
+    import eventkit.build.runner as build
 
-    task = build._Task("file:///c/s.zarr", 3, 2, "nmnist/test shard 3 (samples 'Test/0/1.bin' .. 'Test/0/2.bin')",
-                       print, ())
+    from eventkit.build.tasks import ShardTask, StoreRef
+
+    task = ShardTask(StoreRef("/c/s.zarr", {}), 3, 6, 2,
+                     "nmnist/test shard 3 (samples 'Test/0/1.bin' .. 'Test/0/2.bin')", None)
     err = build._fail(task, RuntimeError("Attempted to run task on 3 workers,\nbut all those workers died.\n"))
     assert isinstance(err, BuildError) and "\n" not in str(err)
     assert str(err).startswith("nmnist/test shard 3 (samples 'Test/0/1.bin' .. 'Test/0/2.bin') failed after 3")
@@ -571,3 +587,36 @@ def test_store_order_mixes_classes_and_keeps_files_together(tmp_path):
     one_file = [Sample(f"shd_train.h5#{k}", tmp_path / "shd_train.h5", k % 20, k) for k in range(100)]
     order = store_order(one_file)
     assert [s.index for s in order] != list(range(100)) and sorted(s.index for s in order) == list(range(100))
+
+
+# ------------------------------------------------------------------ staleness by the raw files' identity
+
+def test_a_raw_file_moved_to_another_class_makes_the_store_stale(nmnist_fake, tmp_path):
+    """Same number of files, one relabelled: the store is stale (it used to be reused with the old label)."""
+    root = tmp_path / "raw"
+    shutil.copytree(nmnist_fake, root)
+    kw = dict(T=3, root=root, cache=tmp_path / "c", splits=["test"], shard_size=4, progress=False)
+    url = build_cache("nmnist", **kw).stores["test"]
+    assert build_cache("nmnist", **kw).built_samples == 0 and verify_store(url, root=root, n_shards=0).stale is None
+    moved = next((root / "Test" / "3").iterdir())
+    (root / "Test" / "5").mkdir(exist_ok=True)
+    moved.rename(root / "Test" / "5" / "moved.bin")
+    with pytest.raises(CacheError, match=r"is stale: the raw files of nmnist/test changed since it was built.*"
+                                         r"eventkit cache rm"):
+        build_cache("nmnist", **kw)
+    report = verify_store(url, root=root, n_shards=0)
+    assert not report.ok and "changed since the store was built" in report.stale
+
+
+def test_an_edited_raw_file_makes_the_store_stale(nmnist_fake, tmp_path):
+    import os
+
+    root = tmp_path / "raw"
+    shutil.copytree(nmnist_fake, root)
+    kw = dict(T=3, root=root, cache=tmp_path / "c", splits=["test"], progress=False)
+    build_cache("nmnist", **kw)
+    victim = next((root / "Test" / "1").iterdir())
+    st = victim.stat()
+    os.utime(victim, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))  # same size, rewritten a second later
+    with pytest.raises(CacheError, match="is stale"):
+        build_cache("nmnist", **kw)

@@ -25,11 +25,11 @@ def test_info_json_complete(tmp_path, runner):
     assert data["dataset"] == "toy" and data["split"] == "train" and data["params"] == META["params"]
     assert data["n_samples"] == 20 and data["n_shards"] == 7 and data["shard_size"] == 3
     assert data["complete"] is True and data["missing_shards"] == [] and data["dtype"] == "uint16"
-    assert data["disk_bytes"] > 0 and data["format_version"] == 1
+    assert data["disk_bytes"] > 0 and data["format_version"] == 2 and data["stray_files"] == []
     n_events = toy_data(20)[2]
     assert [s["n_events"] for s in data["shards"]] == [int(n_events[a:a + 3].sum()) for a in range(0, 20, 3)]
-    assert data["shards"][6] == {"shard": 6, "start": 18, "stop": 20, "complete": True,
-                                 "n_events": int(n_events[18:].sum())}
+    assert data["shards"][6] == {"shard": 6, "start": 18, "stop": 20, "status": "complete", "complete": True,
+                                 "n_events": int(n_events[18:].sum()), "absent_files": []}
 
 
 def test_info_text_incomplete(tmp_path, runner):
@@ -120,17 +120,38 @@ def test_verify_end_to_end_on_real_nmnist_samples(tmp_path, runner):
     assert data["marked_complete"] is False and data["ok"] is False and not data["incomplete_shards"]
 
 
-def test_info_reads_each_marker_once(tmp_path, runner, monkeypatch):
-    from eventkit.cache import CacheStore
+def test_info_reads_each_written_marker_once(tmp_path, runner, monkeypatch):
+    from eventkit.cache.objects import StoreIO
 
     url = str(tmp_path / "toy.zarr")
     write_store(url, 20, 3, order=[0, 2, 6], complete=False)
     reads = []
-    original = CacheStore.read_marker
-    monkeypatch.setattr(CacheStore, "read_marker", lambda self, k: reads.append(k) or original(self, k))
+    original = StoreIO.get_many
+    monkeypatch.setattr(StoreIO, "get_many", lambda self, keys: reads.extend(keys) or original(self, keys))
     res = runner.invoke(cli, ["cache", "info", url, "--json"])
     assert res.exit_code == 0, res.output
     data = json.loads(res.output)
     assert [s["complete"] for s in data["shards"]] == [k in (0, 2, 6) for k in range(7)]
     assert data["shards"][1]["n_events"] is None and data["shards"][2]["n_events"] == int(toy_data(20)[2][6:9].sum())
-    assert sorted(reads) == list(range(7))  # one read per shard, not two
+    markers = sorted(k for k in reads if k.startswith("completion/") and k[11:-5].isdigit())
+    assert markers == [f"completion/{k}.json" for k in (0, 2, 6)]
+
+
+def test_info_tells_missing_from_lost_and_lists_stray_files(tmp_path, runner):
+    """A shard without marker is "missing"; a marked shard whose data file is gone is "lost" (never "complete")."""
+    url = tmp_path / "toy.zarr"
+    write_store(str(url), 20, 3, order=[0, 1, 2, 3, 4, 5], complete=False)
+    (url / "frames" / "c" / "2" / "0" / "0" / "0" / "0").unlink()  # a lost shard file
+    (url / "label" / "c" / "4").unlink()
+    (url / "frames" / "c" / "1" / "0" / "0" / "0" / "0.host-1.tmp").write_bytes(b"x")  # left by a killed writer
+    data = json.loads(runner.invoke(cli, ["cache", "info", str(url), "--json"]).output)
+    status = [s["status"] for s in data["shards"]]
+    assert status == ["complete", "complete", "lost", "complete", "lost", "complete", "missing"]
+    assert data["missing_shards"] == [6] and data["lost_shards"] == [2, 4] and data["complete"] is False
+    assert data["shards"][4]["absent_files"] == ["label/c/4"]
+    assert data["stray_files"] == ["frames/c/1/0/0/0/0.host-1.tmp"]
+    text = runner.invoke(cli, ["cache", "info", str(url)]).output
+    assert "INCOMPLETE (1 shards missing, 2 shards lost)" in text and "missing:    6" in text
+    assert "lost:       2, 4" in text and "  shard     2  [6, 9)  lost (absent: frames/c/2/0/0/0/0)" in text
+    assert "stray file: frames/c/1/0/0/0/0.host-1.tmp" in text
+    assert " ok" not in text

@@ -223,8 +223,8 @@ def test_cluster_options_reach_the_factory_and_the_build_runs_on_it(tmp_path, mo
 
     seen = {}
 
-    def fake_make_cluster(kind, *, jobs=0, **kwargs):
-        seen.update(kind=kind, jobs=jobs, kwargs=kwargs)
+    def fake_make_cluster(kind, *, jobs=0, cache=None, **kwargs):
+        seen.update(kind=kind, jobs=jobs, cache=cache, kwargs=kwargs)
         seen["cluster"] = LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None)
         return seen["cluster"]
 
@@ -236,6 +236,7 @@ def test_cluster_options_reach_the_factory_and_the_build_runs_on_it(tmp_path, mo
     assert r.exit_code == 0, r.output
     assert seen["kind"] == "slurm" and seen["jobs"] == 3
     assert seen["kwargs"] == {"queue": "cpu", "cores": 4, "memory": "8GB"}
+    assert seen["cache"] == str(tmp_path / "c")  # the job logs go under the build's cache
     assert json.loads(r.stdout)["samples"] == 20
     assert seen["cluster"].status.name == "closed"
 
@@ -307,3 +308,25 @@ def test_quiet_flag_hides_progress(tmp_path):
     assert loud.exit_code == 0 and quiet.exit_code == 0, (loud.output, quiet.output)
     assert "samples/s" in loud.stderr
     assert "samples/s" not in quiet.stderr and "nmnist: " in quiet.stdout
+
+
+def test_task_timeout_default_is_the_builders():
+    from eventkit.build import DEFAULT_TASK_TIMEOUT
+    from eventkit.cli.options import TASK_TIMEOUT_S
+
+    assert TASK_TIMEOUT_S == DEFAULT_TASK_TIMEOUT
+
+
+def test_storage_option_parsing():
+    from eventkit.cli.options import parse_storage_options
+
+    got = parse_storage_options(None, None, ("endpoint_url=http://127.0.0.1:9000", "anon=false",
+                                             'client_kwargs={"region_name": "eu-west-1"}'))
+    assert got == {"endpoint_url": "http://127.0.0.1:9000", "anon": False,
+                   "client_kwargs": {"region_name": "eu-west-1"}}
+    with pytest.raises(click.BadParameter, match="twice"):
+        parse_storage_options(None, None, ("key=a", "key=b"))
+    r = CliRunner().invoke(cli, ["frames", "--T", "3", "nmnist", "--storage-option", "nonsense"])
+    assert r.exit_code == 2 and "KEY=VALUE" in r.output
+    r = CliRunner().invoke(cli, ["frames", "--T", "3", "nmnist", "--root", "/nowhere", "--task-timeout", "-1"])
+    assert r.exit_code == 2 and "--task-timeout" in r.output

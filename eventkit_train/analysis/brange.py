@@ -60,8 +60,9 @@ class BRange:
 
     def kind_at(self, b: float) -> dict[str, Any]:
         """The segment that holds ``b`` (``ParameterError`` outside the range)."""
+        tol = 1e-9 * max(1.0, abs(b))
         for seg in self.segments:
-            if seg["b"][0] <= b <= seg["b"][1]:
+            if seg["b"][0] - tol <= b <= seg["b"][1] + tol:
                 return seg
         raise ParameterError(f"b = {b} is outside the range {self.b}")
 

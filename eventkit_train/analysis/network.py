@@ -21,7 +21,7 @@ from torch import Tensor, nn
 
 from eventkit.errors import ParameterError
 
-__all__ = ["InputDistribution", "input_distribution", "feature_maps", "resolve_layer", "load_run_model",
+__all__ = ["InputDistribution", "input_distribution", "feature_maps", "resolve_layer", "load_run_model", "run_loader",
            "QUANTILES"]
 
 QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
@@ -173,3 +173,26 @@ def load_run_model(run: str | Path, *, checkpoint: str = "best.pt", device: str 
     model = build_model(config, tuple(saved["input_shape"]))
     model.load_state_dict(ck["model"])
     return model.to(device).eval(), config
+
+
+def run_loader(config: Any, split: str | None = None, *, batch_size: int = 32, root: str | None = None,
+               cache: str | None = None, progress: bool = False) -> tuple[Any, float]:
+    """``(loader, input scale)`` over one split (default: the test split) of a run's dataset, in a
+    fixed order; the cache is built when missing. The scale is the recipe's ``input_scale`` or the
+    store's ``value_scale`` (1 for event frames), as in training."""
+    from eventkit.loader import FrameDataset, make_loader
+    from eventkit_train.trainer import prepare_data
+
+    config = config.replace(root=root, cache=cache)
+    stores = prepare_data(config, progress=progress)
+    split = split or config.test_split
+    if split not in stores:
+        raise ParameterError(f"split {split!r} not in this run's stores {sorted(stores)}")
+    url = stores[split]
+    if config.input_scale is not None:
+        scale = float(config.input_scale)
+    else:
+        meta = FrameDataset(url).meta
+        params = meta.get("params", {}) if isinstance(meta.get("params"), dict) else {}
+        scale = float(meta.get("value_scale", params.get("value_scale", 1.0)))
+    return make_loader(url, batch_size, shuffle=False, seed=config.seed, pin_memory=False), scale

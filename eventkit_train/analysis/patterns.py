@@ -7,8 +7,9 @@
   ``burst_ratio`` (default 3) between the largest short and the smallest long ISI, and the
   short ISIs join the spikes into at least two groups ("bursts") of two or more spikes;
 * ``adapting``: the late ISIs (mean of the last third) are at least ``adapt_ratio`` (default
-  1.5) times the first ISI, and the ISIs grow on average (mean of
-  ``(ISI_{k+1} - ISI_k)/(ISI_{k+1} + ISI_k)`` > 0). A train that stops (the silence after the
+  1.5) times the first ISI and no shorter than the second, and the ISIs grow on average (mean
+  of ``(ISI_{k+1} - ISI_k)/(ISI_{k+1} + ISI_k)`` > 0): alternating ISIs (2, 3, 2, 3, ...: a
+  period of 2.5 steps on a step grid) stay tonic. A train that stops (the silence after the
   last spike is longer than twice the longest ISI) counts that silence as its last ISI;
 * ``tonic`` otherwise (``detail``: ``every step`` when every ISI is one step, else the period).
 
@@ -84,7 +85,7 @@ def classify_spike_times(times: Sequence[float], duration: float, *, step: float
     late = float(np.mean(seq[-max(1, len(seq) // 3):]))
     trend = float(np.mean([(b - a) / (b + a) for a, b in zip(seq[:-1], seq[1:])])) if len(seq) > 1 else 0.0
     adaptation = late / early
-    if adaptation >= adapt_ratio and trend > 0:
+    if adaptation >= adapt_ratio and late >= max(seq[:2]) and trend > 0:
         stopped = " then stops" if len(seq) > len(isi) else ""
         return SpikePattern("adapting", f"ISI {seq[0]:g} -> {seq[-1]:g}{stopped}", n, first, isis, adaptation, ratio)
     if np.allclose(isi, step):
@@ -195,7 +196,7 @@ def _simulate_system(system: Any, x: np.ndarray, dt: float) -> Simulation:
     for t, level in enumerate(x):
         peak = state[0]
         for _ in range(n_sub):
-            state = system.integrate(state, float(level), 1.0 / n_sub, 1.0 / n_sub, spikes=False).states[-1]
+            state = system.rk4_step(state, float(level), 1.0 / n_sub)
             peak = max(peak, state[0])
             if state[0] >= system.threshold:
                 spikes[t] = 1.0

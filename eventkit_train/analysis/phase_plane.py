@@ -82,7 +82,7 @@ def phase_plane(neuron: Any, I: float = 0.0, *, params: Mapping[str, Any] | None
     :mod:`~eventkit_train.analysis.systems` or a LIF / SIT module; ``params`` override its
     parameters (``{"d": 0.6}``). ``window``: ``(u0, u1)`` or ``(u0, u1, v0, v1)`` (default: around
     the fixed points, reset and threshold). ``inits``: initial states of the continuous
-    trajectories (RK4, step ``dt``, for ``t_max``; default τ/50 and 50τ, or 0.05 ms and 200 ms;
+    trajectories (RK4, step ``dt``, for ``t_max``; default τ/20 and 50τ, or 0.1 ms and 200 ms;
     with ``spikes`` the reset rule applies at the threshold). ``discrete_init`` /
     ``discrete_steps``: the discrete trajectory (default: the network's initial state, U = c, V = 0).
     ``bifurcation_inputs``: inputs for the bifurcation diagram of the fixed points.
@@ -106,8 +106,8 @@ def phase_plane(neuron: Any, I: float = 0.0, *, params: Mapping[str, Any] | None
     agreement = _agreement(points, numeric, win) if points and points[0].source == "closed form" else None
     tau = getattr(system, "tau", 1.0)
     t_max = float(t_max) if t_max is not None else (200.0 if vanilla else 50.0 * tau)
-    dt = float(dt) if dt is not None else (0.05 if vanilla else tau / 50.0)
-    trajectories = [system.integrate(x0, I, t_max, dt, spikes=spikes) for x0 in (inits or _default_inits(win, system))]
+    dt = float(dt) if dt is not None else (0.1 if vanilla else tau / 20.0)
+    trajectories = system.integrate_many(inits or _default_inits(win, system), I, t_max, dt, spikes=spikes)
     us = np.linspace(win[0], win[1], int(grid))
     if system.dim == 1:
         du = np.array([float(system.rhs(np.array([u]), I)[0]) for u in us])

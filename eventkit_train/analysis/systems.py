@@ -106,29 +106,42 @@ class _System:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)  # type: ignore[arg-type]
                 if not callable(getattr(self, f.name))}
 
+    def rk4_step(self, x: np.ndarray, I: float, dt: float) -> np.ndarray:
+        """One classic Runge-Kutta step of the sub-threshold ODE (no reset)."""
+        k1 = self.rhs(x, I)
+        k2 = self.rhs(x + 0.5 * dt * k1, I)
+        k3 = self.rhs(x + 0.5 * dt * k2, I)
+        k4 = self.rhs(x + dt * k3, I)
+        return x + dt / 6.0 * (k1 + 2 * k2 + 2 * k3 + k4)
+
     def integrate(self, init: Any, I: float, t_max: float, dt: float, *, spikes: bool = True) -> Trajectory:
         """Classic RK4 with step ``dt`` from ``init`` for ``t_max``; with ``spikes`` the reset
         rule is applied whenever U reaches the threshold. Stops early if the state diverges."""
-        x = np.asarray(init, dtype=np.float64).reshape(self.dim)
-        n = int(math.ceil(t_max / dt))
-        ts, xs, spk = [0.0], [x.copy()], []
-        for i in range(n):
-            k1 = self.rhs(x, I)
-            k2 = self.rhs(x + 0.5 * dt * k1, I)
-            k3 = self.rhs(x + 0.5 * dt * k2, I)
-            k4 = self.rhs(x + dt * k3, I)
-            x = x + dt / 6.0 * (k1 + 2 * k2 + 2 * k3 + k4)
+        return self.integrate_many([init], I, t_max, dt, spikes=spikes)[0]
+
+    def integrate_many(self, inits: Any, I: float, t_max: float, dt: float, *,
+                       spikes: bool = True) -> list[Trajectory]:
+        """:meth:`integrate` for several initial states at once (one RK4 over a ``[n, dim]`` batch)."""
+        x = np.asarray(inits, dtype=np.float64).reshape(-1, self.dim)
+        n_steps = int(math.ceil(t_max / dt))
+        points: list[list[tuple[float, np.ndarray]]] = [[(0.0, row.copy())] for row in x]
+        fired: list[list[float]] = [[] for _ in x]
+        alive = np.ones(len(x), dtype=bool)
+        for i in range(n_steps):
+            x = self.rk4_step(x, I, dt)
             t = (i + 1) * dt
-            if not np.all(np.isfinite(x)) or np.max(np.abs(x)) > 1e6:
+            with np.errstate(invalid="ignore"):
+                alive &= np.all(np.isfinite(x), axis=1) & (np.max(np.abs(x), axis=1) <= 1e6)
+            if not alive.any():
                 break
-            if spikes and self.threshold is not None and x[0] >= self.threshold:
-                xs.append(x.copy())
-                ts.append(t)
-                spk.append(t)
-                x = self.reset(x)
-            ts.append(t)
-            xs.append(x.copy())
-        return Trajectory(np.asarray(ts), np.asarray(xs), tuple(spk))
+            for j in np.nonzero(alive)[0]:
+                if spikes and self.threshold is not None and x[j, 0] >= self.threshold:
+                    points[j].append((t, x[j].copy()))
+                    fired[j].append(t)
+                    x[j] = self.reset(x[j])
+                points[j].append((t, x[j].copy()))
+        return [Trajectory(np.array([p[0] for p in pts]), np.array([p[1] for p in pts]), tuple(f))
+                for pts, f in zip(points, fired)]
 
     def discrete_trajectory(self, init: Any, I: float, steps: int, dt: float = 1.0) -> Trajectory:
         """Forward-Euler map ``x ← x + dt·rhs(x)`` with the reset rule (overridden by LIF and SIT)."""
@@ -311,7 +324,9 @@ class IzhikevichSystem(_System):
         u, v = x[..., 0], x[..., 1]
         du = (self.p2 * u * u + self.p1 * u + self.p0 - v + I) / self.tau
         dv = self.a * (self.b * (u - self.u_b) - v) / self.tau
-        return np.stack([du, dv], axis=-1)
+        out = np.empty(x.shape)
+        out[..., 0], out[..., 1] = du, dv
+        return out
 
     def jacobian(self, state: np.ndarray, I: float) -> np.ndarray:
         u = float(np.ravel(state)[0])

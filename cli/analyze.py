@@ -77,10 +77,12 @@ def analyze() -> None:
 @click.option("--window", default=None, help="u0,u1[,v0,v1] of the plot (default: around the fixed points).")
 @click.option("--init", "inits", multiple=True, help="Initial state U[,V] of a continuous trajectory (repeatable).")
 @click.option("--steps", type=int, default=40, show_default=True, help="Discrete steps of the network's update.")
+@click.option("--t-max", "t_max", type=float, default=None,
+              help="Duration of the continuous trajectories (default 50 tau; 200 ms for izhikevich).")
 @click.option("--bifurcation", "bif", default=None, metavar="I0:I1:N", help="Fixed points for N inputs from I0 to I1.")
 @_out_option
 @_json_option
-def phase_plane_cmd(neuron: str, I: float, params, window, inits, steps, bif, out: Path, as_json: bool) -> None:
+def phase_plane_cmd(neuron: str, I: float, params, window, inits, steps, t_max, bif, out: Path, as_json: bool) -> None:
     """Vector field, nullclines, fixed points (class from the eigenvalues), trajectories.
 
     NEURON: lif, qif, izhikevich[:preset] (regular_spiking, chattering, ...), sit, sit-bursting.
@@ -94,7 +96,7 @@ def phase_plane_cmd(neuron: str, I: float, params, window, inits, steps, bif, ou
     from eventkit_train.analysis import phase_plane
 
     pp = phase_plane(neuron, I, params=params, window=_numbers(window) if window else None,
-                     inits=[_numbers(s) for s in inits] or None, discrete_steps=steps,
+                     inits=[_numbers(s) for s in inits] or None, discrete_steps=steps, t_max=t_max,
                      bifurcation_inputs=_numbers(bif) if bif else None)
     paths = pp.save(out)
     lines = [f"{p.source}: {tuple(round(v, 6) for v in p.state)} {p.kind} "

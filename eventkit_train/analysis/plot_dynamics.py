@@ -11,7 +11,7 @@ import numpy as np
 
 from eventkit.errors import ParameterError
 
-__all__ = ["pyplot", "plot_phase_plane", "plot_b_range"]
+__all__ = ["pyplot", "save_figure", "plot_phase_plane", "plot_b_range"]
 
 STABLE, UNSTABLE, SADDLE = "#1a7f37", "#cf222e", "#8250df"
 
@@ -26,6 +26,40 @@ def pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def save_figure(fig, path: str | Path, *, dpi: int = 80) -> Path:
+    """Save ``fig`` as a compact PNG (a 256-colour palette when Pillow is there) and close it."""
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    try:
+        from PIL import Image
+    except ImportError:  # pragma: no cover - Pillow comes with matplotlib
+        return path
+    with Image.open(path) as im:
+        small = im.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT)
+    small.save(path, optimize=True)
+    return path
+
+
+def _discrete_label(system: Any) -> str:
+    form = getattr(system, "form", "")
+    if form == "standardized":
+        return "network steps (Eq. 18)"
+    if form == "vanilla":
+        return "Euler steps (0.5 ms)"
+    return "network steps (Eq. 24)" if system.name == "lif" else "Euler steps (1 step)"
+
+
+def _annotate(ax, text: str, x: float, y: float, x0: float, x1: float) -> None:
+    """Label a point, to its left when it sits in the right quarter of the axis."""
+    left = x > x0 + 0.75 * (x1 - x0)
+    ax.annotate(text, (x, y), textcoords="offset points", xytext=(-6 if left else 6, 6), fontsize=8,
+                ha="right" if left else "left")
 
 
 def _marker(point) -> tuple[str, str, str]:
@@ -51,11 +85,7 @@ def plot_phase_plane(pp: Any, path: str | Path) -> Path:
     _time_course(axes[1], pp, unit)
     if pp.bifurcation is not None:
         _bifurcation(axes[2], pp)
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def _plane(ax, pp: Any) -> None:
@@ -76,15 +106,14 @@ def _plane(ax, pp: Any) -> None:
     if pp.discrete is not None:
         d = pp.discrete.states
         ax.plot(d[:, 0], d[:, 1], "-", color="tab:red", lw=0.8, alpha=0.8)
-        ax.plot(d[:, 0], d[:, 1], ".", color="tab:red", ms=4, label="discrete steps (network)")
+        ax.plot(d[:, 0], d[:, 1], ".", color="tab:red", ms=4, label=_discrete_label(pp.system))
     th = getattr(pp.system, "threshold", None)
     if th is not None and u0 <= th <= u1:
         ax.axvline(th, color="k", ls=":", lw=1, label=f"threshold U = {th:g}")
     for p in pp.fixed_points:
         m, edge, face = _marker(p)
         ax.plot(p.state[0], p.state[1], m, ms=10, mec=edge, mfc=face, mew=2, zorder=5)
-        ax.annotate(f"({p.state[0]:.3g}, {p.state[1]:.3g})\n{p.kind}", (p.state[0], p.state[1]),
-                    textcoords="offset points", xytext=(6, 6), fontsize=8)
+        _annotate(ax, f"({p.state[0]:.3g}, {p.state[1]:.3g})\n{p.kind}", p.state[0], p.state[1], u0, u1)
     ax.set_xlim(u0, u1)
     ax.set_ylim(v0, v1)
     ax.set_xlabel("U (membrane)")
@@ -105,8 +134,7 @@ def _line_field(ax, pp: Any) -> None:
     for p in pp.fixed_points:
         m, edge, face = _marker(p)
         ax.plot(p.state[0], 0, m, ms=10, mec=edge, mfc=face, mew=2, zorder=5)
-        ax.annotate(f"U = {p.state[0]:.3g}\n{p.kind}", (p.state[0], 0), textcoords="offset points",
-                    xytext=(6, 8), fontsize=8)
+        _annotate(ax, f"U = {p.state[0]:.3g}\n{p.kind}", p.state[0], 0.0, pp.window[0], pp.window[1])
     ax.set_xlim(pp.window[0], pp.window[1])
     ax.set_xlabel("U (membrane)")
     ax.set_ylabel("dU/dt")
@@ -118,7 +146,7 @@ def _time_course(ax, pp: Any, unit: str) -> None:
         ax.plot(tr.t, tr.states[:, 0], color="0.5", lw=0.9)
     if pp.discrete is not None:
         d = pp.discrete
-        ax.plot(d.t, d.states[:, 0], ".-", color="tab:red", ms=4, lw=0.8, label="discrete steps (network)")
+        ax.plot(d.t, d.states[:, 0], ".-", color="tab:red", ms=4, lw=0.8, label=_discrete_label(pp.system))
         for t in d.spikes:
             ax.axvline(t, color="tab:red", lw=0.5, alpha=0.4)
     th = getattr(pp.system, "threshold", None)
@@ -144,7 +172,7 @@ def _bifurcation(ax, pp: Any) -> None:
     lo, hi = ax.get_ylim()
     if th is not None and lo <= th <= hi:
         ax.axhline(th, color="k", ls=":", lw=1)
-        ax.annotate("threshold: a rest point above it is never reached", (rows[0][0], th),
+        ax.annotate(f"threshold U = {th:g}", (rows[0][0], th),
                     textcoords="offset points", xytext=(2, 3), fontsize=7)
     events = [ev for ev in pp.bifurcation.events if ev["type"] in ("saddle-node", "hopf")]
     span = max(r[0] for r in rows) - min(r[0] for r in rows)
@@ -181,8 +209,4 @@ def plot_b_range(result: Any, path: str | Path) -> Path:
     ax.set_ylabel("b")
     ax.set_title(result.to_json()["equation"] + f" over I in [{result.inputs[0]:g}, {result.inputs[1]:g}]")
     ax.legend(fontsize=7, loc="upper left")
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

@@ -8,20 +8,12 @@ from typing import Any
 
 import numpy as np
 
-from .plot_dynamics import pyplot
+from .plot_dynamics import pyplot, save_figure
 
 __all__ = ["plot_firing_patterns", "plot_param_scan", "plot_input_distribution", "plot_feature_maps"]
 
 PATTERN_COLORS = {"silent": "#d0d7de", "single": "#9a6700", "tonic": "#0969da", "adapting": "#1a7f37",
                   "bursting": "#cf222e"}
-
-
-def _save(fig, plt, path: str | Path) -> Path:
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
 
 
 def plot_firing_patterns(fp: Any, path: str | Path) -> Path:
@@ -63,7 +55,7 @@ def plot_firing_patterns(fp: Any, path: str | Path) -> Path:
             ax.set_title(f"{name}: input steps {' -> '.join(f'{v:g}' for v in fp.inputs)}", fontsize=10)
             ax.set_xlabel(f"t ({sim.unit})")
             ax.legend(fontsize=7, loc="upper left")
-    return _save(fig, plt, path)
+    return save_figure(fig, path)
 
 
 def plot_param_scan(scan: Any, path: str | Path) -> Path:
@@ -85,7 +77,7 @@ def plot_param_scan(scan: Any, path: str | Path) -> Path:
     for k, color in PATTERN_COLORS.items():
         ax.plot([], [], "s", color=color, label=k)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
-    return _save(fig, plt, path)
+    return save_figure(fig, path)
 
 
 def plot_input_distribution(dist: Any, path: str | Path, *, coverage: float = 0.9) -> Path:
@@ -101,7 +93,7 @@ def plot_input_distribution(dist: Any, path: str | Path, *, coverage: float = 0.
                  fontsize=10)
     ax.set_xlabel("I = W·X")
     ax.set_ylabel("count (sampled values)")
-    return _save(fig, plt, path)
+    return save_figure(fig, path)
 
 
 def plot_feature_maps(maps: Sequence[tuple[str, np.ndarray]], path: str | Path) -> Path:
@@ -118,4 +110,4 @@ def plot_feature_maps(maps: Sequence[tuple[str, np.ndarray]], path: str | Path) 
                 ax.imshow(m[c], cmap="gray", vmin=0, vmax=vmax)
         axes[r][0].text(-0.1, 0.5, f"{label}\nmean {m.mean():.3f}", transform=axes[r][0].transAxes, ha="right",
                         va="center", fontsize=8)
-    return _save(fig, plt, path)
+    return save_figure(fig, path)

@@ -117,7 +117,7 @@ def write_table(spec: SweepSpec, cells: Sequence[Cell], out_dir: str | Path) -> 
 
 
 def _plot(spec: SweepSpec, groups: list[dict[str, Any]], path: Path) -> None:
-    from .plot_dynamics import pyplot
+    from .plot_dynamics import pyplot, save_figure
 
     plt = pyplot()
     k = 100.0 if _percent(spec) else 1.0
@@ -146,6 +146,4 @@ def _plot(spec: SweepSpec, groups: list[dict[str, Any]], path: Path) -> None:
         ax.set_ylabel(spec.metric + (" (%)" if _percent(spec) else ""))
         ax.set_title(rest or spec.name, fontsize=10)
         ax.legend(fontsize=7, title=", ".join(spec.columns) or None, title_fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
+    save_figure(fig, path)

@@ -170,12 +170,7 @@ def apply_setting(cfg: dict[str, Any], key: str, value: Any, *, where: str = "")
 def load_sweep(path: str | Path) -> SweepSpec:
     """Read and check a sweep spec (format in the module docstring)."""
     p = Path(path)
-    if not p.is_file():
-        raise ParameterError(f"sweep spec {p} not found (see configs/sweeps/)")
-    try:
-        data = tomllib.loads(p.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise ParameterError(f"sweep spec {p}: invalid TOML ({exc})") from exc
+    data = _read_toml(p, "sweep spec", " (see configs/sweeps/)")
     unknown = set(data) - {"sweep", "train", "grid", "axis", "reference"}
     if unknown:
         raise ParameterError(f"sweep spec {p}: unknown table(s) {sorted(unknown)}")
@@ -257,11 +252,15 @@ def _product(lists: Sequence[Sequence[Level]]) -> list[tuple[Level, ...]]:
     return combos
 
 
-def _load_recipe(path: Path) -> dict[str, Any]:
+def _read_toml(path: Path, what: str, hint: str = "") -> dict[str, Any]:
     if not path.is_file():
-        raise ParameterError(f"recipe {path} not found")
+        raise ParameterError(f"{what} {path} not found{hint}")
     try:
-        data = tomllib.loads(path.read_text())
+        return tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:
-        raise ParameterError(f"recipe {path}: invalid TOML ({exc})") from exc
+        raise ParameterError(f"{what} {path}: invalid TOML ({exc})") from exc
+
+
+def _load_recipe(path: Path) -> dict[str, Any]:
+    data = _read_toml(path, "recipe")
     return dict(data.get("train", data))

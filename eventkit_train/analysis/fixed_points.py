@@ -100,25 +100,26 @@ def default_window(system: Any, I: float = 0.0, points: Sequence[Sequence[float]
     us = [p[0] for p in points]
     closed = system.closed_form_fixed_points(I)
     us += [p[0] for p in closed or []]
-    if system.dim == 1:
-        us += [getattr(system, "u_reset", 0.0), getattr(system, "u_th", 1.0)]
-    elif getattr(system, "form", "") == "vanilla":
+    if getattr(system, "form", "") == "vanilla":
         us += [system.c, (system.b - system.p1) / (2 * system.p2)]
-    else:
-        us += [system.c, system.threshold if system.threshold is not None else 1.0]
+    else:  # the reset value and the threshold, where the system has them
+        us += [v for v in (getattr(system, "c", getattr(system, "u_reset", None)), system.threshold) if v is not None]
+    if not us:
+        us = [-1.0, 1.0]
     lo, hi = min(us), max(us)
     pad = 0.2 * (hi - lo) if hi > lo else 1.0
     u0, u1 = lo - pad, hi + pad
     if system.dim == 1:
         return (u0, u1)
     grid = np.linspace(u0, u1, 64)
-    vs = list(system.nullclines(I, grid).get("V", np.zeros(1))) + [p[1] for p in points] + [p[1] for p in closed or []]
+    vs = list(system.nullclines(I, grid).get("V", [])) + [p[1] for p in points] + [p[1] for p in closed or []]
+    vs = vs or [-1.0, 1.0]
     v_lo, v_hi = float(min(vs)), float(max(vs))
     vpad = 0.2 * (v_hi - v_lo) if v_hi > v_lo else 1.0
     return (u0, u1, v_lo - vpad, v_hi + vpad)
 
 
-def find_fixed_points(system: Any, I: float, window: Sequence[float], *, seeds: int = 15) -> list[np.ndarray]:
+def find_fixed_points(system: Any, I: float, window: Sequence[float], *, seeds: int = 10) -> list[np.ndarray]:
     """Numeric fixed points inside ``window`` ``(u0, u1[, v0, v1])`` (ascending in U), from ``rhs`` alone.
 
     1-D: sign changes of ``rhs`` on 4001 points, refined by bisection. 2-D: Newton (with
@@ -201,7 +202,7 @@ def _locate_changes(signature, lo: float, sig_lo: tuple[str, ...], hi: float, si
     start, before = lo, sig_lo
     while before != sig_hi and len(found) < max_events:
         a, b = start, hi
-        for _ in range(60):
+        while b - a > 1e-9 * max(1.0, abs(a), abs(b)):
             mid = 0.5 * (a + b)
             if signature(mid) == before:
                 a = mid

@@ -43,6 +43,7 @@ class PhasePlane:
     discrete: Trajectory | None
     bifurcation: Bifurcation | None = None
     closed_form_bifurcations: dict[str, float | None] = field(default_factory=dict)
+    contour_grid: tuple[np.ndarray, ...] | None = None  # (U, V, dU, dV) where no nullcline formula exists
 
     def to_json(self) -> dict[str, Any]:
         s = self.system
@@ -109,6 +110,7 @@ def phase_plane(neuron: Any, I: float = 0.0, *, params: Mapping[str, Any] | None
     dt = float(dt) if dt is not None else (0.1 if vanilla else tau / 20.0)
     trajectories = system.integrate_many(inits or _default_inits(win, system), I, t_max, dt, spikes=spikes)
     us = np.linspace(win[0], win[1], int(grid))
+    contour_grid = None
     if system.dim == 1:
         du = np.array([float(system.rhs(np.array([u]), I)[0]) for u in us])
         fu, fv, fdu, fdv = us, None, du, None
@@ -120,6 +122,10 @@ def phase_plane(neuron: Any, I: float = 0.0, *, params: Mapping[str, Any] | None
         fdu, fdv = d[..., 0], d[..., 1]
         fine = np.linspace(win[0], win[1], 400)
         nullclines = {k: (fine, v) for k, v in system.nullclines(I, fine).items()}
+        if not nullclines:  # no formula: the zero contours of dU/dt and dV/dt on a fine grid
+            cu, cv = np.meshgrid(np.linspace(win[0], win[1], 150), np.linspace(win[2], win[3], 150))
+            cd = system.rhs(np.stack([cu, cv], axis=-1), I)
+            contour_grid = (cu, cv, cd[..., 0], cd[..., 1])
     bif = None
     if bifurcation_inputs is not None:
         bif = bifurcation(system, bifurcation_inputs, window=win if points and points[0].source == "numeric" else None)
@@ -129,7 +135,7 @@ def phase_plane(neuron: Any, I: float = 0.0, *, params: Mapping[str, Any] | None
     elif isinstance(system, QIFSystem):
         closed_bif = {"saddle_node": system.k * (system.u_c - system.u_r) ** 2 / 4}
     return PhasePlane(system, I, win, fu, fv, fdu, fdv, nullclines, points, numeric, agreement, trajectories,
-                      discrete, bif, closed_bif)
+                      discrete, bif, closed_bif, contour_grid)
 
 
 def _network_init(system: Any) -> list[float]:

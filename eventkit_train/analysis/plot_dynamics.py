@@ -41,7 +41,7 @@ def save_figure(fig, path: str | Path, *, dpi: int = 80) -> Path:
     except ImportError:  # pragma: no cover - Pillow comes with matplotlib
         return path
     with Image.open(path) as im:
-        small = im.convert("RGB").quantize(colors=256, method=Image.Quantize.MEDIANCUT)
+        small = im.convert("RGB").quantize(colors=256, method=Image.Quantize.FASTOCTREE)
     small.save(path, optimize=True)
     return path
 
@@ -100,6 +100,11 @@ def _plane(ax, pp: Any) -> None:
     styles = {"U": ("tab:blue", "U-nullcline (dU/dt = 0)"), "V": ("tab:orange", "V-nullcline (dV/dt = 0)")}
     for key, (u, v) in pp.nullclines.items():
         ax.plot(u, v, color=styles[key][0], lw=1.8, label=styles[key][1])
+    if pp.contour_grid is not None:
+        cu, cv, cdu, cdv = pp.contour_grid
+        for key, values in (("U", cdu), ("V", cdv)):
+            ax.contour(cu, cv, values, levels=[0.0], colors=[styles[key][0]], linewidths=1.8)
+            ax.plot([], [], color=styles[key][0], lw=1.8, label=styles[key][1])
     for tr in pp.trajectories:
         ax.plot(tr.states[:, 0], tr.states[:, 1], color="0.35", lw=0.9)
         ax.plot(tr.states[0, 0], tr.states[0, 1], ".", color="0.35")
@@ -167,7 +172,7 @@ def _bifurcation(ax, pp: Any) -> None:
         pts = [(i, s[0]) for i, s, _k, st in rows if st == stable]
         if pts:
             xs, ys = zip(*pts)
-            ax.plot(xs, ys, ".", color=color, ms=3, label=f"{label} fixed point")
+            ax.plot(xs, ys, ".", color=color, ms=4, label=f"{label} fixed point")
     th = getattr(pp.system, "threshold", None)
     lo, hi = ax.get_ylim()
     if th is not None and lo <= th <= hi:

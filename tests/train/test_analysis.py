@@ -140,6 +140,12 @@ def test_custom_system_uses_the_numeric_solver():
     assert u - u**3 / 3 - (u + 0.7) / 0.8 == pytest.approx(0.0, abs=1e-10)
     hand = eig2(1 - u * u, -1.0, 0.08, -0.064)
     assert p.kind == kind_by_hand(*hand)
+    # Hopf where the trace 1 - u^2 - 0.064 vanishes: u = -sqrt(0.936), I = w - u + u^3/3 with w = (u + 0.7)/0.8
+    pp = phase_plane(fhn, 0.5, window=(-2.5, 2.5, -1.0, 2.5), bifurcation_inputs=np.linspace(0, 1, 11))
+    u_h = -math.sqrt(0.936)
+    (hopf,) = [e for e in pp.bifurcation.events if e["type"] == "hopf"]
+    assert hopf["I"] == pytest.approx((u_h + 0.7) / 0.8 - u_h + u_h**3 / 3, abs=1e-7)
+    assert pp.contour_grid is not None and pp.fixed_points[0].kind == "unstable focus"
 
 
 def test_b_range_eq17_and_stability_at_the_target():

@@ -97,17 +97,22 @@ def plot_input_distribution(dist: Any, path: str | Path, *, coverage: float = 0.
 
 
 def plot_feature_maps(maps: Sequence[tuple[str, np.ndarray]], path: str | Path) -> Path:
-    """Rows: networks (``label``, ``F [B, H, W]``); columns: samples; one colour scale per row."""
+    """Rows: networks (``label``, ``F [B, H, W]``); columns: samples; one colour scale for all (0 to the
+    largest rate), so brighter means more spikes across rows too."""
+    import textwrap
+
     plt = pyplot()
     n_rows, n_cols = len(maps), max(m.shape[0] for _, m in maps)
-    fig, axes = plt.subplots(n_rows, n_cols, figsize=(1.3 * n_cols + 1.2, 1.4 * n_rows + 0.4), squeeze=False)
+    fig, axes = plt.subplots(n_rows, n_cols + 1, figsize=(1.3 * n_cols + 2.6, 1.5 * n_rows + 0.2), squeeze=False,
+                             gridspec_kw={"width_ratios": [2.0] + [1.0] * n_cols})
+    vmax = max(float(m.max()) for _, m in maps) or 1.0
     for r, (label, m) in enumerate(maps):
-        vmax = float(m.max()) or 1.0
+        axes[r][0].axis("off")
+        axes[r][0].text(0.0, 0.5, textwrap.fill(label, 26) + f"\nmean rate {m.mean():.3f}", va="center",
+                        fontsize=8, transform=axes[r][0].transAxes)
         for c in range(n_cols):
-            ax = axes[r][c]
+            ax = axes[r][c + 1]
             ax.axis("off")
             if c < m.shape[0]:
                 ax.imshow(m[c], cmap="gray", vmin=0, vmax=vmax)
-        axes[r][0].text(-0.1, 0.5, f"{label}\nmean {m.mean():.3f}", transform=axes[r][0].transAxes, ha="right",
-                        va="center", fontsize=8)
     return save_figure(fig, path)

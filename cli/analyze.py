@@ -69,7 +69,7 @@ def analyze() -> None:
     """
 
 
-@analyze.command("phase-plane")
+@analyze.command("phase-plane", short_help="Vector field, nullclines, fixed points and their classes, bifurcations in I.")
 @click.argument("neuron")
 @click.option("--I", "I", type=float, default=0.0, show_default=True, help="Constant input current.")
 @click.option("--param", "params", multiple=True, callback=_params, metavar="KEY=VALUE",
@@ -107,7 +107,7 @@ def phase_plane_cmd(neuron: str, I: float, params, window, inits, steps, t_max, 
     _report(as_json, pp.to_json(), paths, lines or ["no fixed point at this input"])
 
 
-@analyze.command("b-range")
+@analyze.command("b-range", short_help="The b range of Eq. 17 and where SIT's target point is stable.")
 @click.option("--inputs", "inputs", nargs=2, type=float, default=None, metavar="LO HI", help="Input range of I.")
 @click.option("--from", "source", type=click.Path(exists=True, dir_okay=False), default=None,
               help="input_distribution JSON written by `eventkit analyze inputs` (its 5 % and 95 % quantiles).")
@@ -145,7 +145,7 @@ def b_range_cmd(inputs, source, k, u_r, u_c, target, a, tau, out: Path, as_json:
     _report(as_json, res.to_json(), paths, lines)
 
 
-@analyze.command("patterns")
+@analyze.command("patterns", short_help="Spike trains at constant inputs, classified (tonic/adapting/bursting).")
 @click.argument("neurons", nargs=-1, required=True)
 @click.option("--inputs", "levels", default="1.1,1.8,2,3", show_default=True, help="Constant inputs a,b,c.")
 @click.option("--T", "T", type=int, default=40, show_default=True, help="Steps per input (ms for izhikevich).")
@@ -170,7 +170,7 @@ def patterns_cmd(neurons, levels, T, step_input, out: Path, as_json: bool) -> No
     _report(as_json, fp.to_json(), paths, lines)
 
 
-@analyze.command("scan")
+@analyze.command("scan", short_help="Firing class over a grid of two neuron parameters.")
 @click.argument("neuron")
 @click.option("--x", "x_axis", required=True, metavar="NAME=VALUES", help="First parameter: d=0.05:1:20 or d=0.1,0.5.")
 @click.option("--y", "y_axis", required=True, metavar="NAME=VALUES", help="Second parameter, as --x.")
@@ -199,7 +199,7 @@ def scan_cmd(neuron, x_axis, y_axis, I, T, params, out: Path, as_json: bool) -> 
     _report(as_json, sc.to_json(), paths, [", ".join(f"{k}: {v}" for k, v in counts.items() if v)])
 
 
-@analyze.command("inputs")
+@analyze.command("inputs", short_help="Input currents of a layer of a trained network, and their b range.")
 @click.argument("run_dir", type=click.Path(exists=True))
 @click.option("--layer", required=True, help="Spiking layer: index (0 = first), name (7_sit) or kind (sit).")
 @click.option("--split", default=None, help="Data split (default: the run's test split).")
@@ -234,7 +234,7 @@ def inputs_cmd(run_dir, layer, split, batches, batch_size, root, cache, checkpoi
                                       f"{q['0.95']:.4g}] -> b in [{res.b[0]:.4g}, {res.b[1]:.4g}]"])
 
 
-@analyze.command("features")
+@analyze.command("features", short_help="Spiking feature maps of a layer of trained networks.")
 @click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--layer", required=True, help="Spiking conv layer of every run: index, name or kind.")
 @click.option("--samples", type=int, default=16, show_default=True)

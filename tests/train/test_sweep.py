@@ -245,3 +245,20 @@ def test_one_sweep_per_folder_and_cli(fake, tmp_path):
     assert res.exit_code == 0 and (out / "table.md").is_file()
     res = runner.invoke(cli, ["sweep", str(spec_path), "--set", "bogus=1", "--dry-run"])
     assert res.exit_code == 2 and "not a training field" in res.output
+
+
+def test_a_failing_cell_is_reported_and_the_others_run(fake, tmp_path):
+    spec_path = write_spec(tmp_path / "grid.toml", """
+[sweep]
+seeds = [0]
+metric = "train_loss"
+[[axis]]
+name = "variant"
+levels = [{ label = "ok", set = {} }, { label = "broken", set = { "neuron_kwargs.no_such_option" = 1 } }]
+""", fake)
+    result = run_sweep(load_sweep(spec_path), out=tmp_path / "out", progress=False)
+    assert len(result.ran) == 1 and list(result.failed) == [c.dirname for c in result.cells if c.key == "broken"]
+    assert "no_such_option" in next(iter(result.failed.values()))
+    assert cell_result(tmp_path / "out" / "cells" / result.cells[1].dirname) is None
+    res = CliRunner().invoke(cli, ["sweep", str(spec_path), "--out", str(tmp_path / "out")])
+    assert res.exit_code == 2 and "1 cell(s) failed" in res.output  # the finished cell is skipped, the broken one retried

@@ -112,7 +112,7 @@ def run_sweep(spec: SweepSpec, *, out: str | Path | None = None, overrides: Mapp
     out_dir.mkdir(parents=True, exist_ok=True)
     with _sweep_lock(out_dir):
         (out_dir / "spec.json").write_text(json.dumps(
-            {"spec": str(spec.path), "name": spec.name, "metric": spec.metric, "axes": list(spec.axis_names),
+            {"spec": str(spec.path), "name": spec.name, "metric": list(spec.metrics), "axes": list(spec.axis_names),
              "cells": [{"dir": c.dirname, "labels": dict(c.labels), "seed": c.seed} for c in cells]},
             indent=1) + "\n")
         todo = []
@@ -132,8 +132,8 @@ def run_sweep(spec: SweepSpec, *, out: str | Path | None = None, overrides: Mapp
             n = len(result.ran) + len(result.failed) + 1
             if error is None:
                 result.ran.append(name)
-                value = res["summary"].get(spec.metric) if res else None
-                say(f"[{n}/{len(todo)}] {name}: {spec.metric} = {value} ({res['seconds']:.1f} s)")
+                key, value = spec.value(res["summary"]) if res else (None, None)
+                say(f"[{n}/{len(todo)}] {name}: {key or spec.metric} = {value} ({res['seconds']:.1f} s)")
             else:
                 result.failed[name] = error
                 say(f"[{n}/{len(todo)}] {name} FAILED: {error}")
@@ -202,12 +202,9 @@ def _run_dask(payloads: list[dict[str, Any]], done: Callable, *, workers: int, s
 
 
 def _data_key(config: Mapping[str, Any]) -> str:
-    from eventkit_train.trainer import STATIC_DATASETS
-
-    key = {k: config.get(k) for k in DATA_KEYS}
-    if str(config.get("dataset", "")).lower() in STATIC_DATASETS:
-        key["seed"] = config.get("seed")  # encoders draw random spikes from the seed
-    return json.dumps(key, sort_keys=True, default=str)
+    """Cells with equal keys read the same stores (the seed is part of it: static-image encoders
+    draw their spikes from it; for event data a second seed only reopens the stores)."""
+    return json.dumps({k: config.get(k) for k in (*DATA_KEYS, "seed")}, sort_keys=True, default=str)
 
 
 def _prepare_stores(cells: list[Cell], progress: bool) -> dict[str, dict[str, str]]:

@@ -5,7 +5,8 @@ A spec is a TOML file (``configs/sweeps/*.toml``)::
     [sweep]
     base = "../fsnn-nmnist.toml"   # recipe the cells start from (relative to this file; optional)
     seeds = [0, 1, 2]              # every grid point runs once per seed
-    metric = "best_test_accuracy"  # summary key tabulated as mean ± std over the seeds
+    metric = "test_accuracy"       # summary key tabulated as mean ± std over the seeds; a list:
+                                   # the first key a cell's summary has (default DEFAULT_METRICS)
     rows = ["tau_mem"]             # axes along the table's rows / columns (default: first / second axis)
     columns = ["tau_syn"]
 
@@ -48,8 +49,11 @@ from typing import Any
 
 from eventkit.errors import ParameterError
 
-__all__ = ["Level", "Axis", "Cell", "SweepSpec", "load_sweep", "apply_setting", "IDENTITY_EXCLUDED"]
+__all__ = ["Level", "Axis", "Cell", "SweepSpec", "load_sweep", "apply_setting", "IDENTITY_EXCLUDED", "DEFAULT_METRICS"]
 
+#: the default metric: the test accuracy at the epoch chosen on the validation split, or (a trainer
+#: without a validation split) the best test accuracy over the epochs
+DEFAULT_METRICS = ("test_accuracy_at_best", "best_test_accuracy")
 #: TrainConfig fields that do not change what a cell computes (not part of its hash)
 IDENTITY_EXCLUDED = ("out", "device", "threads", "workers", "build_workers", "root", "cache")
 
@@ -100,11 +104,23 @@ class SweepSpec:
     train: dict[str, Any]
     grids: tuple[tuple[Axis, ...], ...]
     seeds: tuple[int, ...]
-    metric: str
+    metrics: tuple[str, ...]
     rows: tuple[str, ...]
     columns: tuple[str, ...]
     reference: dict[str, float] = field(default_factory=dict)
     description: str = ""
+
+    @property
+    def metric(self) -> str:
+        """The metric's name (the first of ``metrics``)."""
+        return self.metrics[0]
+
+    def value(self, summary: Mapping[str, Any]) -> tuple[str | None, Any]:
+        """``(key, value)`` of the first of ``metrics`` that a cell's summary holds (not None)."""
+        for key in self.metrics:
+            if summary.get(key) is not None:
+                return key, summary[key]
+        return None, None
 
     @property
     def axis_names(self) -> tuple[str, ...]:
@@ -199,9 +215,12 @@ def load_sweep(path: str | Path) -> SweepSpec:
     base = _load_recipe(p.parent / head["base"]) if "base" in head else {}
     train = data.get("train", {})
     reference = {str(k): float(v) for k, v in data.get("reference", {}).items()}
-    return SweepSpec(p, str(head.get("name", p.stem)), base, dict(train), grids, seeds,
-                     str(head.get("metric", "best_test_accuracy")), rows, columns, reference,
-                     str(head.get("description", "")))
+    metric = head.get("metric", list(DEFAULT_METRICS))
+    metrics = (metric,) if isinstance(metric, str) else tuple(str(m) for m in metric)
+    if not metrics:
+        raise ParameterError(f"sweep spec {p}: metric must be a summary key or a non-empty list of them")
+    return SweepSpec(p, str(head.get("name", p.stem)), base, dict(train), grids, seeds, metrics, rows, columns,
+                     reference, str(head.get("description", "")))
 
 
 def _axis(raw: Mapping[str, Any], path: Path) -> Axis:

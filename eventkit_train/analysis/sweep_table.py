@@ -24,9 +24,11 @@ def aggregate(spec: SweepSpec, cells: Sequence[Cell], out_dir: str | Path) -> li
     groups: dict[str, dict[str, Any]] = {}
     for cell in cells:
         g = groups.setdefault(cell.key, {"key": cell.key, "labels": dict(cell.labels), "seeds": [], "values": [],
-                                         "missing_seeds": [], "seconds": []})
+                                         "missing_seeds": [], "seconds": [], "metric": []})
         res = cell_result(Path(out_dir) / "cells" / cell.dirname, cell.digest)
-        value = None if res is None else res["summary"].get(spec.metric)
+        key, value = (None, None) if res is None else spec.value(res["summary"])
+        if key is not None and key not in g["metric"]:
+            g["metric"].append(key)
         if value is None:
             g["missing_seeds"].append(cell.seed)
             continue
@@ -61,7 +63,8 @@ def _split(spec: SweepSpec, labels: dict[str, str]) -> tuple[str, str, str]:
             join(f"{n} = {labels[n]}" for n in rest))
 
 
-def markdown_table(spec: SweepSpec, groups: list[dict[str, Any]], *, reference: bool = False) -> str:
+def markdown_table(spec: SweepSpec, groups: list[dict[str, Any]], *, reference: bool = False,
+                   value_name: str | None = None) -> str:
     """Pivot table(s): rows and columns as the spec says, one table per value of the other axes."""
     blocks: dict[str, dict[str, dict[str, str]]] = {}
     col_order: dict[str, list[str]] = {}
@@ -81,7 +84,7 @@ def markdown_table(spec: SweepSpec, groups: list[dict[str, Any]], *, reference: 
         if rest:
             lines += [f"**{rest}**", ""]
         cols = col_order[rest]
-        lines.append("| " + " | ".join([head] + [c or spec.metric for c in cols]) + " |")
+        lines.append("| " + " | ".join([head] + [c or value_name or spec.metric for c in cols]) + " |")
         lines.append("|" + "---|" * (len(cols) + 1))
         for row, values in rows.items():
             lines.append("| " + " | ".join([row] + [values.get(c, "—") for c in cols]) + " |")
@@ -101,16 +104,17 @@ def write_table(spec: SweepSpec, cells: Sequence[Cell], out_dir: str | Path) -> 
         for g in groups:
             w.writerow([g["labels"][a] for a in axes] + [g["n"], g["mean"], g["std"],
                        " ".join(f"{v:.6g}" for v in g["values"]), " ".join(map(str, g["seeds"])),
-                       " ".join(map(str, g["missing_seeds"])), g["reference"], spec.metric])
-    paths["json"].write_text(json.dumps({"spec": str(spec.path), "name": spec.name, "metric": spec.metric,
+                       " ".join(map(str, g["missing_seeds"])), g["reference"], " ".join(g["metric"])])
+    paths["json"].write_text(json.dumps({"spec": str(spec.path), "name": spec.name, "metric": list(spec.metrics),
                                          "axes": axes, "groups": groups}, indent=1) + "\n")
     unit = " (%)" if _percent(spec) else ""
-    md = [f"# {spec.name}: {spec.metric}{unit}, mean ± std over seeds", ""]
+    used = list(dict.fromkeys(k for g in groups for k in g["metric"])) or [spec.metric]
+    md = [f"# {spec.name}: {' / '.join(used)}{unit}, mean ± std over seeds", ""]
     if spec.description:
         md += [spec.description, ""]
-    md.append(markdown_table(spec, groups))
+    md.append(markdown_table(spec, groups, value_name=" / ".join(used)))
     if any(g["reference"] is not None for g in groups):
-        md += ["Published values:", "", markdown_table(spec, groups, reference=True)]
+        md += ["Published values:", "", markdown_table(spec, groups, reference=True, value_name="published")]
     paths["md"].write_text("\n".join(md) + "\n")
     _plot(spec, groups, paths["png"])
     return paths

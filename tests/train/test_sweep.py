@@ -97,6 +97,10 @@ levels = [{ label = "0", set = { "neuron_kwargs.alpha" = 0.0 } }]
     longer = s.cells({"epochs": 99})
     assert not {c.digest for c in longer} & {c.digest for c in cells}
     assert [c.seed for c in s.cells(seeds=[5])] == [5] * 5
+    # the default metric: test accuracy at the validation-chosen epoch, else the best test accuracy
+    assert s.value({"best_test_accuracy": 0.9}) == ("best_test_accuracy", 0.9)
+    assert s.value({"best_test_accuracy": 0.9, "test_accuracy_at_best": 0.8}) == ("test_accuracy_at_best", 0.8)
+    assert s.value({"test_accuracy": 0.7}) == (None, None)
 
 
 @pytest.mark.parametrize("body, match", [

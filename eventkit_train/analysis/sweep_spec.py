@@ -31,8 +31,8 @@ A level may also carry ``recipe = "other.toml"``: the cell then starts from that
 Cell configuration, in order: the recipe, ``[train]``, the axes' settings, the caller's
 overrides, the seed. Every cell is validated as a :class:`~eventkit_train.trainer.TrainConfig`
 when the spec is expanded. A cell's identity is its labels, its seed and a hash of its
-configuration (without ``out``, ``device``, ``threads``, ``workers``, ``build_workers``, ``root``,
-``cache``): its run folder is ``cells/<labels>__seed<s>-<hash>``, so a changed cell never reuses an
+configuration (without :data:`IDENTITY_EXCLUDED`: where data and outputs live, device, threads,
+timeouts): its run folder is ``cells/<labels>__seed<s>-<hash>``, so a changed cell never reuses an
 old folder and two cells never share one.
 """
 from __future__ import annotations

@@ -19,11 +19,13 @@ from eventkit.errors import EventkitError
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "frames": ("eventkit.cli.frames", "frames", "Build the sharded Zarr frame cache of an event dataset."),
     "encode": ("eventkit.cli.encode", "encode", "Build a spike cache of a static image dataset (rate/poisson/direct/latency)."),
-    "cache": ("eventkit.cli.cache", "cache", "Inspect and verify cache stores."),
+    "cache": ("eventkit.cli.cache", "cache", "Inspect, verify, list and remove cache stores."),
     "data": ("eventkit.cli.data", "data", "Dataset manifests: what to download, where, and checks."),
     "train": ("eventkit.cli.train", "train", "Train a spiking network on a cached dataset."),
     "plot": ("eventkit.cli.plot", "plot", "Plot the curves of a training run directory."),
     "eval": ("eventkit.cli.eval", "eval_run", "Evaluate a training run's network on a split."),
+    "sweep": ("eventkit.cli.sweep", "sweep", "Train a grid of recipe variants over seeds; table of mean ± std."),
+    "analyze": ("eventkit.cli.analyze", "analyze", "Phase planes, b range, firing patterns, network inputs and feature maps."),
 }
 
 

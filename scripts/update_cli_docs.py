@@ -2,9 +2,10 @@
 
 Every section headed ``### `eventkit WORDS --help` `` followed by a ```text block gets the
 output of ``eventkit WORDS --help`` at 80 columns (what ``tests/cli/test_frames.py`` checks).
-Commands and subcommands without such a section are listed on stderr.
+Commands and subcommands without such a section are listed on stderr; ``--add-missing``
+appends an empty section for each at the end of the file (filled in the same run).
 
-    python scripts/update_cli_docs.py
+    python scripts/update_cli_docs.py [--add-missing]
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from click.testing import CliRunner
 from eventkit.cli.main import cli
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "cli.md"
-SECTION = re.compile(r"(### `eventkit ((?:[a-z]+ )*)--help`\n\n```text\n)(.*?)(```)", flags=re.S)
+SECTION = re.compile(r"(### `eventkit ((?:[a-z-]+ )*)--help`\n\n```text\n)(.*?)(```)", flags=re.S)
 
 
 def help_text(words: str) -> str:
@@ -42,6 +43,11 @@ def all_commands(group: click.Group = cli, prefix: str = "") -> list[str]:
 def main() -> int:
     doc = DOC.read_text(encoding="utf-8")
     documented = [m.group(2) for m in SECTION.finditer(doc)]
+    if "--add-missing" in sys.argv[1:]:
+        for c in all_commands():
+            if c not in documented:
+                doc = doc.rstrip("\n") + f"\n\n### `eventkit {c}--help`\n\n```text\n```\n"
+                documented.append(c)
     doc = SECTION.sub(lambda m: m.group(1) + help_text(m.group(2)) + m.group(4), doc)
     DOC.write_text(doc, encoding="utf-8")
     missing = [c for c in all_commands() if c not in documented]

@@ -284,7 +284,7 @@ def test_docs_cli_help_texts_are_the_real_ones():
     from scripts.update_cli_docs import all_commands
 
     doc = (REPO / "docs" / "cli.md").read_text(encoding="utf-8")
-    sections = re.findall(r"### `eventkit ((?:[a-z]+ )*)--help`\n\n```text\n(.*?)```", doc, flags=re.S)
+    sections = re.findall(r"### `eventkit ((?:[a-z-]+ )*)--help`\n\n```text\n(.*?)```", doc, flags=re.S)
     documented = [s[0] for s in sections]
     assert sorted(documented) == sorted(["", *all_commands()]), "run: python scripts/update_cli_docs.py"
     for words, text in sections:

@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "data": ("eventkit.cli.data", "data", "Dataset manifests: what to download, where, and checks."),
     "train": ("eventkit.cli.train", "train", "Train a spiking network on a cached dataset."),
     "plot": ("eventkit.cli.plot", "plot", "Plot the curves of a training run directory."),
+    "show": ("eventkit.cli.show", "show", "Draw events, frames, a cochlea raster or a network's spikes."),
 }
 
 

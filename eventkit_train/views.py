@@ -117,6 +117,9 @@ def plot_spike_raster(records: list[LayerRecord], *, sample: int = 0, title: str
         mem = readouts[-1].output[:, sample].reshape(T, -1).numpy()
         ax.plot(np.arange(T), mem, linewidth=0.8)
         ax.set_ylabel(f"{readouts[-1].name}\nmembrane", fontsize=7, rotation=0, ha="right", va="center")
+    from matplotlib.ticker import MaxNLocator
+
+    axes[-1].xaxis.set_major_locator(MaxNLocator(integer=True))
     axes[-1].set_xlabel("time step")
     axes[-1].set_xlim(-0.5, T - 0.5)
     fig.suptitle(title or f"spike raster, sample {sample}", fontsize=9)

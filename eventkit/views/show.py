@@ -34,7 +34,8 @@ def render_sample(sample: LoadedSample, *, kind: str | None = None, T: int = 8, 
     if kind not in KINDS:
         raise ParameterError(f"kind must be one of {KINDS}, got {kind!r}")
     if sample.audio != (kind == "raster"):
-        what = "audio (cochlea) events: use --kind raster" if sample.audio else "vision events: --kind raster is for audio"
+        what = ("audio (cochlea) events: use --kind raster" if sample.audio
+                else "vision events: --kind raster is for audio")
         raise ParameterError(f"{sample.title}: {what}")
     stem = "".join(c if c.isalnum() or c in "-_." else "_" for c in sample.title.split(" · ")[0]).strip("_")
     path = Path(out) if out is not None else Path(f"{stem}-{kind}.{'gif' if kind == 'gif' else 'png'}")

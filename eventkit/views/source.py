@@ -59,7 +59,8 @@ def load_sample(ref: str, *, root: str | os.PathLike | None = None, split: str =
         sensor = tuple(int(v) for v in sensor_size) if sensor_size is not None else infer_sensor_size(events)
         return LoadedSample(events, sensor, is_audio(events), path.name)  # type: ignore[arg-type]
     if name.lower() not in list_datasets():
-        raise ParameterError(f"{ref}: neither an event file nor a dataset name (datasets: {', '.join(list_datasets())})")
+        raise ParameterError(f"{ref}: neither an event file nor a dataset name "
+                             f"(datasets: {', '.join(list_datasets())})")
     spec = get_dataset(name.lower())
     if spec.kind not in ("vision", "audio"):
         raise ParameterError(f"{name}: a {spec.kind} dataset has no events to show")

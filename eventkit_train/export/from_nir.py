@@ -154,7 +154,8 @@ def _neuron(nir: Any, name: str, node: Any, dt: float) -> list[nn.Module]:
         vec = np.ndim(alpha) == 1 or np.ndim(beta) == 1
         n = int(np.asarray(node.v_threshold).shape[0]) if vec else None
         mod = CUBALIF(alpha=torch.as_tensor(alpha), beta=torch.as_tensor(beta), n_features=n,
-                      learnable="alpha_logit" in meta, v_threshold=_uniform(node.v_threshold, name, "v_threshold") / gain,
+                      learnable="alpha_logit" in meta,
+                      v_threshold=_uniform(node.v_threshold, name, "v_threshold") / gain,
                       v_reset=_uniform(node.v_reset, name, "v_reset") / gain)
         if "alpha_logit" in meta:
             with torch.no_grad():

@@ -137,7 +137,8 @@ def _neuron_node(nir: Any, name: str, module: nn.Module, shape: tuple, dt: float
                                  "CubaLIF cannot express with a finite tau_mem")
         meta.update(alpha=_meta_value(alpha), beta=_meta_value(beta), reset="next_step")
         if module.learnable:
-            meta.update(alpha_logit=_meta_value(_np(module.alpha_logit)), beta_logit=_meta_value(_np(module.beta_logit)))
+            meta.update(alpha_logit=_meta_value(_np(module.alpha_logit)),
+                        beta_logit=_meta_value(_np(module.beta_logit)))
         a, b = _full(shape, alpha), _full(shape, beta)
         return nir.CubaLIF(tau_syn=dt / (1.0 - a), tau_mem=dt / (1.0 - b), r=1.0 / (1.0 - b),
                            v_leak=np.zeros(shape), v_threshold=_full(shape, module.v_threshold),
@@ -181,7 +182,8 @@ def _weight_node(nir: Any, name: str, inner: nn.Module, bn: tuple[str, nn.Module
             return nir.Linear(weight=weight, metadata=meta)
         return nir.Affine(weight=weight, bias=bias, metadata=meta)
     if inner.padding_mode != "zeros":
-        raise ParameterError(f"to_nir: conv layer {name!r} uses padding_mode={inner.padding_mode!r}; NIR pads with zeros")
+        raise ParameterError(f"to_nir: conv layer {name!r} uses padding_mode={inner.padding_mode!r}; "
+                             "NIR pads with zeros")
     return nir.Conv2d(input_shape=tuple(int(v) for v in in_shape[1:]), weight=weight, stride=tuple(inner.stride),
                       padding=inner.padding if isinstance(inner.padding, str) else tuple(inner.padding),
                       dilation=tuple(inner.dilation), groups=inner.groups, bias=bias, metadata=meta)

@@ -10,8 +10,8 @@ norse, ...) is read from NIR's continuous parameters with the forward-Euler step
 * ``IF``: gain ``r·dt`` moved into threshold and reset the same way;
 * ``CubaLIF``: ``α = 1 - dt/tau_syn``, ``β = 1 - dt/tau_mem``, gain
   ``w_in·(dt/tau_syn)·r·(dt/tau_mem)`` moved into threshold and reset; ``v_leak = 0``.
-  eventkit's CUBA-LIF clears the membrane at the step after a spike (Perez-Nieves et al.
-  2021 as written), most NIR simulators at the spike: a :class:`UserWarning` says so;
+  eventkit's CUBA-LIF clears the membrane at the step after a spike (Bouanane et al.
+  as written), most NIR simulators at the spike: a :class:`UserWarning` says so;
 * ``LI`` / ``CubaLI`` / ``I`` -> :class:`~eventkit_train.neurons.readout.LeakyReadout`
   (times a constant gain where it is not 1);
 * ``Affine``/``Linear``/``Conv1d``/``Conv2d``/``Flatten``/``AvgPool2d``/``SumPool2d``/``Scale``

@@ -16,6 +16,7 @@ from eventkit_train.models import build, fsnn  # noqa: E402
 from eventkit_train.models.layers import TimeFolded  # noqa: E402
 from eventkit_train.neurons import CUBALIF, IF, LIF, PLIF, SIT, SRM, NeuronModule  # noqa: E402
 from eventkit_train.neurons.readout import LeakyReadout  # noqa: E402
+from eventkit_train.views import record_spikes  # noqa: E402
 
 
 def _scaled(net: nn.Module, factor: float, seed: int = 0) -> nn.Module:
@@ -47,17 +48,8 @@ def _input(shape, T=14, B=3, seed=1) -> torch.Tensor:
 
 
 def layer_spikes(net: nn.Module, x: torch.Tensor) -> list[torch.Tensor]:
-    """Output of every neuron / readout layer, in order (forward hooks)."""
-    out: list[torch.Tensor] = []
-    hooks = [m.register_forward_hook(lambda _m, _i, o: out.append(o if torch.is_tensor(o) else o[0]))
-             for m in net.modules() if isinstance(m, (NeuronModule, LeakyReadout))]
-    try:
-        with torch.no_grad():
-            net(x)
-    finally:
-        for h in hooks:
-            h.remove()
-    return out
+    """Output of every neuron / readout layer, in order (eventkit_train.views.record_spikes)."""
+    return [r.output for r in record_spikes(net, x)]
 
 
 @pytest.mark.parametrize("key", sorted(NETS))

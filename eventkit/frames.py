@@ -178,11 +178,12 @@ def to_frames(
         ParameterError: bad ``T``, ``sensor_size``, ``split_by``, ``dtype``.
         InvalidEventsError: not vision events, ``t`` not sorted, an event outside the sensor.
     """
-    sensor_size, T, opt = argument_order(
-        "to_frames", "T", sensor_size, legacy, T,
-        {"split_by": (split_by, "count"), "dtype": (dtype, np.uint16), "merge_polarity": (merge_polarity, False)},
-        ("split_by", "dtype", "merge_polarity"))
-    split_by, dtype, merge_polarity = opt["split_by"], opt["dtype"], opt["merge_polarity"]
+    if legacy or T is None or sensor_size is None or isinstance(sensor_size, (int, np.integer)):
+        sensor_size, T, opt = argument_order(
+            "to_frames", "T", sensor_size, legacy, T,
+            {"split_by": (split_by, "count"), "dtype": (dtype, np.uint16), "merge_polarity": (merge_polarity, False)},
+            ("split_by", "dtype", "merge_polarity"))
+        split_by, dtype, merge_polarity = opt["split_by"], opt["dtype"], opt["merge_polarity"]
     T = _check_T(T)
     sensor = _check_sensor(sensor_size)
     by_time = _check_split(split_by)

@@ -173,8 +173,8 @@ def bench_case(name: str, ev: np.ndarray, sensor, T: int, repeats: int, sj, chec
     n = len(ev)
     cols = {k: np.ascontiguousarray(ev[k]) for k in ("t", "x", "y", "p")}
     impls: dict[str, Callable[[], object]] = {
-        "eventkit count": lambda: to_frames(ev, T, sensor, "count"),
-        "eventkit time": lambda: to_frames(ev, T, sensor, "time"),
+        "eventkit count": lambda: to_frames(ev, sensor, T=T, split_by="count"),
+        "eventkit time": lambda: to_frames(ev, sensor, T=T, split_by="time"),
     }
     if sj is not None:
         f = sj["integrate_events_by_fixed_frames_number"]
@@ -189,7 +189,7 @@ def bench_case(name: str, ev: np.ndarray, sensor, T: int, repeats: int, sj, chec
         pass
     if check and sj is not None:  # same frames as SpikingJelly (float64 there) before timing anything
         for mode, sjmode in (("count", "number"), ("time", "time")):
-            a = to_frames(ev, T, sensor, mode, dtype=np.uint32)
+            a = to_frames(ev, sensor, T=T, split_by=mode, dtype=np.uint32)
             try:
                 b = sj["integrate_events_by_fixed_frames_number"](cols, sjmode, T, H, W)
             except Exception as exc:  # noqa: BLE001 - SpikingJelly raises on an empty time window

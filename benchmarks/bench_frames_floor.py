@@ -92,10 +92,10 @@ def measure(name: str, ev: np.ndarray, T: int, repeats: int, sj) -> dict:
     _k.count_bounds(0, n, T, bounds)
     lo, hi = bounds[:-1].copy(), bounds[1:].copy()
     out = np.empty(T * P * H * W, dtype=np.uint16)
-    ref = to_frames(ev, T, sensor)
+    ref = to_frames(ev, sensor, T=T)
     assert count_unchecked(ev, lo, hi, out, W, H, P, H * W) == -1 and np.array_equal(out, ref.reshape(-1))
     parts = {
-        "to_frames count": lambda: to_frames(ev, T, sensor),
+        "to_frames count": lambda: to_frames(ev, sensor, T=T),
         "fused kernel": lambda: _k.accumulate_records(ev, lo, hi, out, W, H, P, H * W, 65535),
         "validation only": lambda: _kv.first_invalid_vision(ev, 0, n, W, H, P, True),
         "counting only": lambda: count_unchecked(ev, lo, hi, out, W, H, P, H * W),

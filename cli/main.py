@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "eval": ("eventkit.cli.eval", "eval_run", "Evaluate a training run's network on a split."),
     "sweep": ("eventkit.cli.sweep", "sweep", "Train a grid of recipe variants over seeds; table of mean ± std."),
     "analyze": ("eventkit.cli.analyze", "analyze", "Phase planes, b range, firing patterns, network inputs and feature maps."),
+    "show": ("eventkit.cli.show", "show", "Draw events, frames, a cochlea raster or a network's spikes."),
 }
 
 

@@ -43,7 +43,7 @@ import numpy as np
 
 from eventkit._arrays import INT64_MAX, INT64_MIN, allocate
 from eventkit.errors import InvalidEventsError, ParameterError
-from eventkit.events import AUDIO_DTYPE, sort_events, validate_events
+from eventkit.events import AUDIO_DTYPE, polarity_index, sort_events, validate_events
 from eventkit.kernels import cochlea as _k
 
 __all__ = [
@@ -145,11 +145,17 @@ def to_audio_frames(
     start_us: int | None = None,
     overflow: str = "drop",
     name: str = "events",
+    sort: bool = False,
 ) -> np.ndarray:
     """Count audio events into frames ``[T, P', C']`` (or ``[T, C']`` with ``squeeze_polarity``).
 
+    ``to_audio_frames(events, sensor_size, *, T=... | dt_us=..., ...)``: the argument order
+    of :func:`eventkit.frames.to_frames`.
+
     Args:
-        events: ``AUDIO_DTYPE`` structured array, sorted by ``t`` (µs).
+        events: ``AUDIO_DTYPE`` structured array, sorted by ``t`` (µs); any integer field
+            types and field order, ``p`` also ``bool`` or signed ``-1/+1`` (tonic's SHD /
+            N-TIDIGITS samples: ``t, x, p`` as int64).
         sensor_size: ``(C, 1, P)``.
         dt_us: bin width in µs (``split_by="time"`` only; required there), > 0.
         T: number of frames; required for ``split_by="count"``; for ``"time"`` it fixes
@@ -165,6 +171,7 @@ def to_audio_frames(
         overflow: ``"drop"`` events outside the T bins (default) or ``"clip"`` them into
             the first / last bin (``split_by="time"`` only).
         name: how errors refer to ``events`` (e.g. the sample's file name).
+        sort: sort the events stably by ``t`` first; without it unsorted events are refused.
 
     Returns:
         ``ndarray[T, P', C']`` of ``dtype`` (C-contiguous).
@@ -184,6 +191,10 @@ def to_audio_frames(
             f"{name}: these are vision events (field 'y' present); audio frames take AUDIO_DTYPE "
             f"events (t, x, p) — use eventkit.frames.to_frames for vision events"
         )
+    if not isinstance(sort, (bool, np.bool_)):
+        raise ParameterError(f"sort must be True or False, got {sort!r}")
+    if sort:
+        events = sort_events(events)
     validate_events(events, (C, 1, P), name=name)
     out_dtype = _frame_dtype(dtype)
     factor = _pool_factor(C, n_channels)
@@ -199,7 +210,7 @@ def to_audio_frames(
 
     maxval = int(np.iinfo(out_dtype).max)
     x = np.ascontiguousarray(events["x"], dtype=np.int64)
-    p = np.ascontiguousarray(events["p"], dtype=np.int64)
+    p = np.ascontiguousarray(polarity_index(events["p"], name), dtype=np.int64)
 
     if split_by == "time":
         if dt_us is None:

@@ -5,6 +5,12 @@
 
 ``sensor_size`` is ``(W, H, P)`` for vision and ``(C, 1, P)`` for audio (tonic's order).
 Events handed to kernels are sorted by ``t``.
+
+Other layouts are accepted wherever events go in (:func:`validate_events`, ``to_frames``,
+``to_audio_frames``): any integer ``t``/``x``/``y`` dtype, any field order, and a polarity
+that is ``bool`` (tonic's DVSGesture, CIFAR10DVS, DVSLip samples), signed ``-1/+1``
+(tonic's signed convention) or any non-negative integer: :func:`polarity_index` turns it
+into the index ``0..P-1`` once (``False``/``-1`` → 0, ``True``/``+1`` → 1).
 """
 from __future__ import annotations
 
@@ -40,6 +46,31 @@ def make_audio_events(t, x, p) -> np.ndarray:
     out["x"] = x
     out["p"] = p
     return out
+
+
+def polarity_index(p: np.ndarray, name: str = "events") -> np.ndarray:
+    """The polarity column ``p [N]`` as indices ``0..P-1``, converted once and cheaply.
+
+    * ``bool``: a zero-copy ``uint8`` view (``False`` → 0, ``True`` → 1);
+    * a signed integer column holding a negative value: tonic's ``-1/+1`` convention, every
+      value must be ``-1`` or ``+1`` (→ 0 / 1, a ``uint8`` copy); anything else is an
+      :class:`InvalidEventsError` naming the first offending event;
+    * any other integer column: returned as it is (its range is checked against ``P`` by
+      the caller).
+    """
+    kind = p.dtype.kind
+    if kind == "b":
+        return p.view(np.uint8)
+    if kind == "i" and p.shape[0] and int(p.min()) < 0:
+        bad = np.flatnonzero((p != 1) & (p != -1))
+        if bad.size:
+            i = int(bad[0])
+            raise InvalidEventsError(
+                f"{name}: p[{i}]={int(p[i])} but the polarity column also holds negative values: a polarity is "
+                "0..P-1 (eventkit), bool, or -1/+1 (tonic's signed convention), never a mix"
+            )
+        return (p > 0).view(np.uint8)
+    return p
 
 
 def is_audio(events: np.ndarray) -> bool:
@@ -81,7 +112,8 @@ def validate_events(
 ) -> np.ndarray:
     """Check ``events`` against the contract and return it unchanged.
 
-    Checks: a structured array with fields ``t``, ``x``, ``p`` (and ``y`` for vision),
+    Checks: a structured array with integer fields ``t``, ``x``, ``p`` (and ``y`` for
+    vision; ``p`` may also be ``bool`` or signed ``-1/+1``, see :func:`polarity_index`),
     ``t`` non-decreasing (when ``require_sorted``), ``x < W``, ``y < H`` and ``p < P``
     when ``sensor_size=(W, H, P)`` is given. Raises :class:`InvalidEventsError` naming
     ``name``, the field, the first offending index and the value.
@@ -98,8 +130,12 @@ def validate_events(
     if missing:
         raise InvalidEventsError(f"{name}: missing field(s) {missing}; fields present: {list(names)}")
     for f in required:
-        if events.dtype[f].kind not in "iu":
-            raise InvalidEventsError(f"{name}: field {f!r} must be an integer, got {events.dtype[f]}")
+        if events.dtype[f].kind not in ("iub" if f == "p" else "iu"):
+            raise InvalidEventsError(
+                f"{name}: field {f!r} must be an integer{' or bool' if f == 'p' else ''}, got {events.dtype[f]}"
+                + (" (float events from a tonic transform: convert them with eventkit.augment.from_tonic)"
+                   if events.dtype[f].kind == "f" else "")
+            )
     if events.ndim != 1:
         raise InvalidEventsError(f"{name}: expected a 1-D event array, got shape {events.shape}")
     if events.shape[0] == 0:
@@ -124,7 +160,7 @@ def validate_events(
         W, H, P = (int(v) for v in sensor_size)
         checks = [("x", W, "W")] + ([("y", H, "H")] if "y" in names else []) + [("p", P, "P")]
         for field, bound, label in checks:
-            col = events[field]
+            col = polarity_index(events[field], name) if field == "p" else events[field]
             bad = np.flatnonzero((col >= bound) | (col < 0))
             if bad.size:
                 i = int(bad[0])

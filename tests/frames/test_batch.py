@@ -34,12 +34,14 @@ def test_batch_equals_per_sample(sb, T, split_by, merge, dtype, n_threads):
     sensor, samples = sb
     n_threads = None if n_threads is None else min(n_threads, numba.config.NUMBA_NUM_THREADS)
     before = (numba.get_num_threads(), numba.get_parallel_chunksize())
-    got = to_frames_many(samples, T, sensor, split_by, dtype, merge, n_threads=n_threads)
+    got = to_frames_many(samples, sensor, T=T, split_by=split_by, dtype=dtype, merge_polarity=merge,
+                         n_threads=n_threads)
     assert (numba.get_num_threads(), numba.get_parallel_chunksize()) == before  # settings restored
     W, H, P = sensor
     assert got.shape == (len(samples), T, 1 if merge else P, H, W) and got.dtype == np.dtype(dtype)
     for b, ev in enumerate(samples):
-        np.testing.assert_array_equal(got[b], to_frames(ev, T, sensor, split_by, dtype, merge))
+        np.testing.assert_array_equal(
+            got[b], to_frames(ev, sensor, T=T, split_by=split_by, dtype=dtype, merge_polarity=merge))
         if b == 0:
             want = naive.frames(ev, T, sensor, split_by, merge, cap=int(np.iinfo(dtype).max))
             np.testing.assert_array_equal(got[b].astype(np.int64), want)
@@ -53,8 +55,8 @@ def test_batch_one_and_two_threads_agree():
                     rng.integers(0, 2, n))
         for n in sizes
     ]
-    one = to_frames_many(samples, 10, (34, 34, 2), "time", n_threads=1)
-    two = to_frames_many(samples, 10, (34, 34, 2), "time", n_threads=min(2, numba.config.NUMBA_NUM_THREADS))
+    one = to_frames_many(samples, (34, 34, 2), T=10, split_by="time", n_threads=1)
+    two = to_frames_many(samples, (34, 34, 2), T=10, split_by="time", n_threads=min(2, numba.config.NUMBA_NUM_THREADS))
     np.testing.assert_array_equal(one, two)
     assert one.reshape(len(samples), -1).sum(axis=1).tolist() == sizes.tolist()
 
@@ -70,17 +72,17 @@ def test_batch_columns_and_empty_samples():
     got = to_frames_batch(t, x, y, p, offsets, 2, (2, 2, 2))
     assert got.shape == (4, 2, 2, 2, 2)
     assert not got[0].any() and not got[2].any()
-    np.testing.assert_array_equal(got[1], to_frames(a, 2, (2, 2, 2)))
-    np.testing.assert_array_equal(got[3], to_frames(b, 2, (2, 2, 2)))
+    np.testing.assert_array_equal(got[1], to_frames(a, (2, 2, 2), T=2))
+    np.testing.assert_array_equal(got[3], to_frames(b, (2, 2, 2), T=2))
     # samples are sorted one by one: t may go down from one sample to the next
     t2 = np.concatenate([b["t"], a["t"]])
     got2 = to_frames_batch(t2, np.concatenate([b["x"], a["x"]]), np.concatenate([b["y"], a["y"]]),
                            np.concatenate([b["p"], a["p"]]), [0, 2, 5], 2, (2, 2, 2))
-    np.testing.assert_array_equal(got2[1], to_frames(a, 2, (2, 2, 2)))
+    np.testing.assert_array_equal(got2[1], to_frames(a, (2, 2, 2), T=2))
 
 
 def test_empty_batch():
-    assert to_frames_many([], 4, (3, 2, 2)).shape == (0, 4, 2, 2, 3)
+    assert to_frames_many([], (3, 2, 2), T=4).shape == (0, 4, 2, 2, 3)
     z = np.zeros(0, np.int64)
     assert to_frames_batch(z, z, z, z, [0], 4, (3, 2, 2), merge_polarity=True).shape == (0, 4, 1, 2, 3)
 
@@ -90,11 +92,11 @@ def test_batch_errors_name_the_sample():
     bad = good.copy()
     bad["y"][1] = 7
     with pytest.raises(InvalidEventsError, match=r"sample 2: y\[1\]=7"):
-        to_frames_many([good, good, bad, good], 2, (2, 2, 2))
+        to_frames_many([good, good, bad, good], (2, 2, 2), T=2)
     unsorted = good.copy()
     unsorted["t"] = [0, 4, 1]
     with pytest.raises(InvalidEventsError, match=r"sample 1: timestamps are not sorted: t\[2\]=1 < t\[1\]=4"):
-        to_frames_many([good, unsorted], 2, (2, 2, 2), split_by="time")
+        to_frames_many([good, unsorted], (2, 2, 2), T=2, split_by="time")
 
 
 @pytest.mark.parametrize(
@@ -116,18 +118,18 @@ def test_bad_columns_and_threads():
         with pytest.raises(ParameterError, match="n_threads"):
             to_frames_batch(ev["t"], ev["x"], ev["y"], ev["p"], [0, 3], 2, (2, 2, 2), n_threads=n)
     with pytest.raises(ParameterError, match=r"\bT\b"):
-        to_frames_many([ev], 0, (2, 2, 2))
+        to_frames_many([ev], (2, 2, 2), T=0)
     with pytest.raises(InvalidEventsError, match="sample 0"):
-        to_frames_many([np.zeros(3, dtype=[("t", "<i8"), ("x", "<u2")])], 2, (2, 2, 2))
+        to_frames_many([np.zeros(3, dtype=[("t", "<i8"), ("x", "<u2")])], (2, 2, 2), T=2)
 
 
 def test_many_accepts_mixed_field_dtypes():
     a = make_events([0, 1], [0, 1], [0, 1], [0, 1])
     b = np.zeros(2, dtype=[("t", "<i4"), ("x", "<i2"), ("y", "u1"), ("p", "i1")])
     b["t"], b["x"], b["y"], b["p"] = [3, 4], [1, 1], [0, 0], [1, 0]
-    got = to_frames_many([a, b], 1, (2, 2, 2))
-    np.testing.assert_array_equal(got[0], to_frames(a, 1, (2, 2, 2)))
-    np.testing.assert_array_equal(got[1], to_frames(b, 1, (2, 2, 2)))
+    got = to_frames_many([a, b], (2, 2, 2), T=1)
+    np.testing.assert_array_equal(got[0], to_frames(a, (2, 2, 2), T=1))
+    np.testing.assert_array_equal(got[1], to_frames(b, (2, 2, 2), T=1))
     assert got.dtype == np.uint16 and VISION_DTYPE == a.dtype
 
 
@@ -137,7 +139,7 @@ def test_batch_out_buffer_is_filled_and_checked():
     buf = np.full((2, 2, 2, 2, 2), 77, dtype=np.uint16)  # stale content is overwritten
     got = to_frames_batch(*cols, [0, 3, 6], 2, (2, 2, 2), out=buf)
     assert got is buf
-    np.testing.assert_array_equal(buf[0], to_frames(a, 2, (2, 2, 2)))
+    np.testing.assert_array_equal(buf[0], to_frames(a, (2, 2, 2), T=2))
     np.testing.assert_array_equal(buf[1], buf[0])
     for bad in (np.zeros((2, 2, 2, 2, 2), np.uint8), np.zeros((1, 2, 2, 2, 2), np.uint16),
                 np.zeros((2, 2, 2, 2, 4), np.uint16)[..., ::2], [[0]]):

@@ -24,23 +24,24 @@ def _per_frame(frames: np.ndarray) -> list[int]:
 
 def test_duration_windows_at_the_top_of_int64():
     ev = make_events([M - 10, M - 5, M - 1], [0, 1, 2], [0, 0, 0], [0, 0, 0])
-    assert _per_frame(to_frames_by_duration(ev, 1000, (4, 1, 1))) == [3]
-    assert _per_frame(to_frames_by_duration(ev, 4, (4, 1, 1))) == [1, 1, 1]  # [M-10, M-6), [M-6, M-2), [M-2, M+2)
-    assert _per_frame(to_frames_by_duration(ev, 4, (4, 1, 1), include_incomplete=False)) == [1, 1]
+    assert _per_frame(to_frames_by_duration(ev, (4, 1, 1), duration_us=1000)) == [3]
+    # windows [M-10, M-6), [M-6, M-2), [M-2, M+2)
+    assert _per_frame(to_frames_by_duration(ev, (4, 1, 1), duration_us=4)) == [1, 1, 1]
+    assert _per_frame(to_frames_by_duration(ev, (4, 1, 1), duration_us=4, include_incomplete=False)) == [1, 1]
 
 
 def test_duration_windows_across_the_whole_int64_range():
     ev = make_events([LOW, 0, M], [0, 1, 2], [0, 0, 0], [0, 0, 0])
     d = 2**62
     # windows from LOW: [LOW, LOW+d), ..., 0 lies in window 2, M in window 3
-    assert _per_frame(to_frames_by_duration(ev, d, (4, 1, 1))) == [1, 0, 1, 1]
+    assert _per_frame(to_frames_by_duration(ev, (4, 1, 1), duration_us=d)) == [1, 0, 1, 1]
 
 
 @pytest.mark.parametrize("T, expected", [(2, [1, 2]), (3, [1, 1, 1])])
 def test_time_split_with_a_span_over_2_63(T, expected):
     big = 2**62 + 2**61
     ev = make_events([-big, 0, big], [0, 1, 2], [0, 0, 0], [0, 0, 0])
-    assert _per_frame(to_frames(ev, T, (4, 1, 1), split_by="time")) == expected
+    assert _per_frame(to_frames(ev, (4, 1, 1), T=T, split_by="time")) == expected
 
 
 def test_audio_time_bins_far_from_start_do_not_wrap():
@@ -54,12 +55,12 @@ def test_audio_time_bins_far_from_start_do_not_wrap():
 
 
 @pytest.mark.parametrize("call, name", [
-    (lambda ev: to_frames(ev, 2**62, (1, 1, 1)), "T=4611686018427387904"),
-    (lambda ev: to_frames(ev, 10**9, (128, 128, 2)), "1000000000 frames"),
-    (lambda ev: to_frames_by_duration(ev, 1, (1, 1, 1), start_us=-2**62), "duration_us=1"),
-    (lambda ev: to_frames_by_duration(ev, 1, (1, 1, 1), start_us=2**70), "start_us must fit"),
-    (lambda ev: to_frames_by_duration(ev, 2**70, (1, 1, 1)), "duration_us must fit"),
-    (lambda ev: to_frames_by_event_count(ev, 2**70, (1, 1, 1)), "event_count must fit"),
+    (lambda ev: to_frames(ev, (1, 1, 1), T=2**62), "T=4611686018427387904"),
+    (lambda ev: to_frames(ev, (128, 128, 2), T=10**9), "1000000000 frames"),
+    (lambda ev: to_frames_by_duration(ev, (1, 1, 1), duration_us=1, start_us=-2**62), "duration_us=1"),
+    (lambda ev: to_frames_by_duration(ev, (1, 1, 1), duration_us=1, start_us=2**70), "start_us must fit"),
+    (lambda ev: to_frames_by_duration(ev, (1, 1, 1), duration_us=2**70), "duration_us must fit"),
+    (lambda ev: to_frames_by_event_count(ev, (1, 1, 1), event_count=2**70), "event_count must fit"),
 ])
 def test_oversized_requests_are_parameter_errors(call, name):
     ev = make_events([1, 2, 3], [0, 0, 0], [0, 0, 0], [0, 0, 0])

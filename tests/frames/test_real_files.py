@@ -41,7 +41,7 @@ def _read(path: Path) -> np.ndarray:
 def _check_all_references(ev: np.ndarray, sensor, T: int, per_event_loop: bool) -> None:
     W, H, P = sensor
     for split_by in ("count", "time"):
-        got = to_frames(ev, T, sensor, split_by=split_by, dtype=np.uint32)
+        got = to_frames(ev, sensor, T=T, split_by=split_by, dtype=np.uint32)
         assert int(got.sum()) == len(ev)
         np.testing.assert_array_equal(got, naive.frames_numpy(ev["t"], ev["x"], ev["y"], ev["p"], T, sensor, split_by))
         sj = naive.spikingjelly_like(ev["t"], ev["x"], ev["y"], ev["p"], T, H, W,
@@ -49,7 +49,7 @@ def _check_all_references(ev: np.ndarray, sensor, T: int, per_event_loop: bool) 
         np.testing.assert_array_equal(got, sj)
         if per_event_loop:
             np.testing.assert_array_equal(got, naive.frames(ev, T, sensor, split_by))
-        merged = to_frames(ev, T, sensor, split_by=split_by, merge_polarity=True)
+        merged = to_frames(ev, sensor, T=T, split_by=split_by, merge_polarity=True)
         np.testing.assert_array_equal(merged[:, 0], got.sum(axis=1))
 
 
@@ -59,10 +59,10 @@ def test_sample_nmnist():
     for T in (1, 7, 10, 20):
         _check_all_references(ev, (34, 34, 2), T, per_event_loop=T == 10)
     # fixed duration / event count windows on the real sample
-    d = to_frames_by_duration(ev, 10_000, (34, 34, 2))
+    d = to_frames_by_duration(ev, (34, 34, 2), duration_us=10_000)
     np.testing.assert_array_equal(d, naive.frames_by_duration(ev, 10_000, (34, 34, 2)))
     assert int(d.sum()) == 4325 and d.shape[0] == -(-(311175 - 654 + 1) // 10_000)
-    c = to_frames_by_event_count(ev, 1000, (34, 34, 2), overlap=250)
+    c = to_frames_by_event_count(ev, (34, 34, 2), event_count=1000, overlap=250)
     np.testing.assert_array_equal(c, naive.frames_by_event_count(ev, 1000, (34, 34, 2), overlap=250))
 
 
@@ -74,7 +74,7 @@ def test_nmnist_small_all_files():
     sizes = [len(ev) for ev in samples]
     assert min(sizes) >= 1069 and max(sizes) <= 7152
     for split_by in ("count", "time"):
-        batch = to_frames_many(samples, 10, (34, 34, 2), split_by=split_by)
+        batch = to_frames_many(samples, (34, 34, 2), T=10, split_by=split_by)
         assert batch.shape == (1000, 10, 2, 34, 34)
         assert batch.reshape(1000, -1).sum(axis=1).tolist() == sizes
         for b in range(0, 1000, 37):  # the vectorised per-event rule on a spread of files
@@ -83,7 +83,7 @@ def test_nmnist_small_all_files():
                 batch[b], naive.frames_numpy(ev["t"], ev["x"], ev["y"], ev["p"], 10, (34, 34, 2), split_by)
             )
         for b in range(0, 1000, 97):  # and one call per file equals its batch row
-            np.testing.assert_array_equal(batch[b], to_frames(samples[b], 10, (34, 34, 2), split_by))
+            np.testing.assert_array_equal(batch[b], to_frames(samples[b], (34, 34, 2), T=10, split_by=split_by))
 
 
 def test_dvsgesture_crop():

@@ -151,7 +151,7 @@ def ops_part(args) -> dict:
     for label, (events, sensor) in samples.items():
         seq = iter(range(10**9))
         row = {"sample": label, "events": int(events.shape[0]), "ops_us": {}}
-        row["ops_us"]["to_frames (T=16, for scale)"] = median_us(lambda: to_frames(events, 16, sensor), args.repeats)
+        row["ops_us"]["to_frames (T=16, for scale)"] = median_us(lambda: to_frames(events, sensor, T=16), args.repeats)
         for table in OPS:
             if table["op"] == "crop":
                 table = {**table, "size": [sensor[0] - 4, sensor[1] - 4]}

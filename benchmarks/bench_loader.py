@@ -66,7 +66,7 @@ def count_frames(events: np.ndarray, T: int) -> np.ndarray:
     """[T, P, H, W] uint16, split_by="count" (slice j: events [floor(N/T)j, floor(N/T)(j+1)), last to N)."""
     try:
         from eventkit.frames import to_frames
-        return to_frames(events, T, SENSOR, split_by="count", dtype=np.uint16)
+        return to_frames(events, SENSOR, T=T, split_by="count", dtype=np.uint16)
     except ImportError:
         W, H, P = SENSOR
         n = len(events)

@@ -48,7 +48,7 @@ def framer(params: dict[str, Any], sensor_size: tuple[int, int, int] | None = No
                                               merge_polarity=merge, dtype=dtype, **time_bins)
     from eventkit.frames import to_frames
 
-    return lambda events: to_frames(events, T, sensor, split_by=split_by, dtype=dtype, merge_polarity=merge)
+    return lambda events: to_frames(events, sensor, T=T, split_by=split_by, dtype=dtype, merge_polarity=merge)
 
 
 class _EventFrames:

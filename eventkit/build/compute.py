@@ -54,7 +54,7 @@ def framer(params: FrameParams) -> Callable[[np.ndarray], np.ndarray]:
     from eventkit.frames import to_frames
 
     def frame(events: np.ndarray) -> np.ndarray:
-        return to_frames(events, T, sensor, split_by=params.split_by, dtype=dtype, merge_polarity=merge)
+        return to_frames(events, sensor, T=T, split_by=params.split_by, dtype=dtype, merge_polarity=merge)
     return frame
 
 

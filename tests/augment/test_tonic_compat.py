@@ -71,7 +71,7 @@ def test_unsorted_input_is_sorted_stably_and_framed(events):
     back = from_tonic(theirs, SENSOR)
     order = np.argsort(theirs["t"], kind="stable")
     assert np.array_equal(back["t"], theirs["t"][order]) and np.array_equal(back["x"], theirs["x"][order])
-    assert to_frames(back, 4, SENSOR).sum() == events.shape[0]
+    assert to_frames(back, SENSOR, T=4).sum() == events.shape[0]
 
 
 def test_float_fields_and_out_of_sensor_events():
@@ -127,5 +127,5 @@ def test_every_listed_tonic_transform_runs_through_the_hand_off(events, name):
     aug = EventAugment.from_table([{"op": "tonic", "name": name, "args": TONIC_ARGS[name]}], source="t")
     out = aug(events, SENSOR, seed=0, epoch=0, index=3)
     assert out.dtype == VISION_DTYPE and np.all(np.diff(out["t"]) >= 0)
-    assert to_frames(out, 5, SENSOR).sum() == out.shape[0]  # inside the sensor: every event is counted
+    assert to_frames(out, SENSOR, T=5).sum() == out.shape[0]  # inside the sensor: every event is counted
     assert np.array_equal(out, aug(events, SENSOR, seed=0, epoch=0, index=3))

@@ -125,12 +125,29 @@ class SIT(NeuronModule):
 
     @classmethod
     def tonic(cls, **kw: Any) -> "SIT":
-        """SIT with Table 2's tonic parameters (a=0.002, b=0.02, c=0, d=0.2, k=1, U_c=1, U_r=-0.05), τ = 2."""
+        """SIT with Table 2's tonic parameters (a=0.002, b=0.02, c=0, d=0.2, k=1, U_c=1, U_r=-0.05), τ = 2.
+
+        What these values do (``docs/analysis.md``): at I = 0 the continuous system (Eq. 5) has a
+        stable node at (U, V) = (-0.05, 0) and a saddle at (1.02, 0.0214), just above U_th = 1. A
+        rest point exists only for constant I < 0.2862 (Hopf at 0.286144, saddle-node at
+        0.286225); larger inputs fire repetitively. With a = 0.002, V relaxes about 500x slower
+        than U and gains d = 0.2 per spike, so firing adapts: at I = 1.1 it stops after 4 spikes;
+        inputs 2 and 3 give 9 and 14 spikes in 40 steps, where LIF (τ = 2) fires on every step.
+        """
         return cls(**{**SIT_TONIC, **kw})
 
     @classmethod
     def bursting(cls, **kw: Any) -> "SIT":
-        """SIT-Bursting with Table 2's parameters (a=0.35, b=0.6, c=0, d=0.5, k=1, U_c=1, U_r=-0.05), τ = 2."""
+        """SIT-Bursting with Table 2's parameters (a=0.35, b=0.6, c=0, d=0.5, k=1, U_c=1, U_r=-0.05), τ = 2.
+
+        Despite the name, these values (and the d = 0.6 of Sect. 4.3) do not fire in bursts
+        (``docs/analysis.md``): the rest point at I = 0 is a stable focus at (-0.05, 0), and for
+        constant inputs 1.05-10 the firing is tonic or briefly adapting, the inter-spike intervals
+        after the first two staying within a factor of 2. SIT bursts when the reset is near the
+        threshold and recovery is slow, as in Izhikevich's chattering cell, e.g.
+        ``SIT(k=1, a=0.02, b=0.02, c=0.95, d=0.2, u_r=-0.05, u_c=1)`` at I = 2 fires groups of 3
+        spikes about every 35 steps (``eventkit analyze scan`` maps where it bursts).
+        """
         return cls(**{**SIT_BURSTING, **kw})
 
     def make_params(self, x: Tensor) -> SITParams:

@@ -112,7 +112,7 @@ levels = [{ label = "0", set = { "neuron_kwargs.alpha" = 0.0 } }]
      'field = "lr"\nvalues = [0.2]\n', "same axes"),
     ('[sweep]\nrows = "z"\n[[axis]]\nname = "x"\nfield = "lr"\nvalues = [0.1]\n', "unknown axis"),
     ('[oops]\n[[axis]]\nname = "x"\nfield = "lr"\nvalues = [0.1]\n', "unknown table"),
-    ('[[axis]]\nname = "x"\nfield = "lr"\nvalues = [-1.0]\n', "out of range"),
+    ('[[axis]]\nname = "x"\nfield = "lr"\nvalues = [-1.0]\n', "lr = -1.0.*not allowed"),
 ])
 def test_spec_errors_name_the_problem(tmp_path, body, match):
     with pytest.raises(ParameterError, match=match):
@@ -240,11 +240,11 @@ def test_one_sweep_per_folder_and_cli(fake, tmp_path):
     runner = CliRunner()
     res = runner.invoke(cli, ["sweep", str(spec_path), "--out", str(out), "--dry-run", "--json"])
     assert res.exit_code == 0, res.output
-    rows = json.loads(res.output)["cells"]
+    rows = json.loads(res.stdout)["cells"]
     assert len(rows) == 8 and not any(r["finished"] for r in rows)
     res = runner.invoke(cli, ["sweep", str(spec_path), "--out", str(out), "--seeds", "7", "--json"])
     assert res.exit_code == 0, res.output
-    assert len(json.loads(res.output)["ran"]) == 4
+    assert len(json.loads(res.stdout)["ran"]) == 4
     res = runner.invoke(cli, ["sweep", str(spec_path), "--out", str(out), "--seeds", "7", "--table-only"])
     assert res.exit_code == 0 and (out / "table.md").is_file()
     res = runner.invoke(cli, ["sweep", str(spec_path), "--set", "bogus=1", "--dry-run"])

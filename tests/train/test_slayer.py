@@ -163,7 +163,7 @@ def nmnist_frames(T: int, ids) -> tuple[torch.Tensor, torch.Tensor]:
 
     labels = dict(testing.read_nmnist_small_labels(shared_file("nmnist/NMNISTsmall/train1K.txt")))
     folder = shared_file("nmnist/NMNISTsmall")
-    frames = np.stack([to_frames(read_events(folder / f"{i}.bs2"), T, (34, 34, 2), "time") for i in ids])
+    frames = np.stack([to_frames(read_events(folder / f"{i}.bs2"), (34, 34, 2), T=T, split_by="time") for i in ids])
     return torch.from_numpy(frames.astype(np.float32)).transpose(0, 1), torch.tensor([labels[i] for i in ids])
 
 
@@ -236,6 +236,6 @@ def test_dvsgesture_recipe_every_layer_fires_at_init_on_a_real_crop(one_thread):
 
     ev = read_events(shared_file("dvsgesture/slayer_bs2_1450ms_1.bs2"))
     config, net = recipe_net("slayer-dvsgesture", (2, 128, 128))
-    frames = to_frames_by_duration(ev, 1000, (128, 128, 2))[: config.T]
+    frames = to_frames_by_duration(ev, (128, 128, 2), duration_us=1000)[: config.T]
     rates = spike_rates(net, torch.from_numpy(frames.astype(np.float32))[:, None])
     assert len(rates) == 7 and all(0 < r < 0.5 for r in rates.values()), rates

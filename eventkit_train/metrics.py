@@ -127,7 +127,9 @@ def rates_from(names: Iterable[str], sums: Tensor, counts: Tensor) -> dict[str, 
 __all__ = ["predict", "correct", "latency_correct", "SpikeRecorder", "rates_from", "OUTPUT_KINDS",
            "RunLog", "read_metrics", "plot_run", "flatten_record"]
 
-# the run-folder files moved to eventkit_train.runlog; these names stay importable from here
-from .runlog import RunLog, flatten_record, plot_run, read_metrics  # noqa: E402
+# the run-folder files moved to eventkit_train.runlog, the plots to eventkit_train.plots; these
+# names stay importable from here
+from .plots import plot_run  # noqa: E402
+from .runlog import RunLog, flatten_record, read_metrics  # noqa: E402
 
 

@@ -105,6 +105,7 @@ def plot_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike | None = Non
         raise ParameterError("eventkit plot needs matplotlib: pip install 'eventkit[plot]'") from exc
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     out = Path(out_dir) if out_dir is not None else Path(run_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -119,6 +120,8 @@ def plot_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike | None = Non
         fig.suptitle(f"{title}\n{info.header(95 if ncols == 1 else 150)}", fontsize=8)
         if warning:
             fig.supxlabel("\n".join(_wrap(warning, 95 if ncols == 1 else 150)), fontsize=8, color="tab:red")
+        for ax in (axes if ncols > 1 else [axes]):
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs and time steps
         return fig, axes
 
     def save(fig, name: str) -> None:

@@ -13,13 +13,13 @@ def _ops_lines(res: dict[str, Any]) -> list[str]:
     ops, energy = res.get("synops"), res.get("energy_pj")
     if not ops or not energy:
         return []
-    lines = [f"synaptic operations per sample: {ops['total']:.4g} (AC {ops['ac']:.4g}, MAC {ops['mac']:.4g}); "
-             f"ANN equivalent: MAC {ops['ann_mac']:.4g}, AC {ops['ann_ac']:.4g}",
+    lines = [f"synaptic operations per sample: {ops['total']:,.0f} (AC {ops['ac']:,.0f}, MAC {ops['mac']:,.0f}); "
+             f"ANN equivalent: MAC {ops['ann_mac']:,.0f}, AC {ops['ann_ac']:,.0f}",
              f"energy per sample: SNN {energy['snn'] / 1e6:.4g} µJ, ANN {energy['ann'] / 1e6:.4g} µJ "
-             f"(AC {energy['pj_per_ac']:g} pJ, MAC {energy['pj_per_mac']:g} pJ: {energy['source']})"]
+             f"(AC {energy['pj_per_ac']:g} pJ, MAC {energy['pj_per_mac']:g} pJ; {energy['source'].split(';')[0]})"]
     for name, layer in ops["layers"].items():
-        lines.append(f"  {name:<14} {layer['kind']:<9} AC {layer['ac']:>10.4g}  MAC {layer['mac']:>10.4g}  "
-                     f"ANN MAC {layer['ann_mac']:>10.4g}  ANN AC {layer['ann_ac']:>10.4g}")
+        lines.append(f"  {name:<14} {layer['kind']:<9} AC {layer['ac']:>12,.0f}  MAC {layer['mac']:>12,.0f}  "
+                     f"ANN MAC {layer['ann_mac']:>12,.0f}  ANN AC {layer['ann_ac']:>10,.0f}")
     return lines
 
 

@@ -119,7 +119,7 @@ class Progress:
             return
         now = self.clock()
         if self._bar is not None:
-            if self._postfix is not None and now - self.last_postfix >= _BAR_POSTFIX_EVERY_S:
+            if (self._postfix is not None or self.counts) and now - self.last_postfix >= _BAR_POSTFIX_EVERY_S:
                 self.last_postfix = now
                 self._bar.set_postfix_str(self._extras(now), refresh=False)
             self._bar.update(int(n))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from eventkit.errors import ParameterError
+from eventkit.errors import EventkitError, ParameterError
 
 from .runlog import read_metrics, silent_layers, silent_warning
 
@@ -73,7 +73,7 @@ def run_info(run_dir: str | os.PathLike) -> RunInfo:
 
             fields = {k: v for k, v in config.items() if k in TrainConfig.__dataclass_fields__}
             arch = resolve_arch(TrainConfig.from_dict(fields, source=f"{run}/config.json"))
-        except Exception:  # noqa: BLE001 - a title falls back to "?" rather than failing the plot
+        except EventkitError:  # a config this version cannot read: the title says "?" rather than failing
             arch = None
     T = config.get("T")
     best = summary.get("best_epoch")

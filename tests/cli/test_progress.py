@@ -55,6 +55,10 @@ def test_lines_are_rate_limited_with_a_final_line():
     assert len(lines) == 4, lines
     assert lines[0].startswith("build: 300/1000 samples, 10.0 samples/s, 500 events/s")
     assert lines[-1] == "build: 1000/1000 samples, 10.0 samples/s, 500 events/s, 100.0 s, done"
+    resumed = io.StringIO()
+    with Progress(10, "build", progress=True, unit="samples", initial=4, stream=resumed, clock=clock) as bar:
+        bar.update(6)
+    assert resumed.getvalue().startswith("build: 10/10 samples (4 done before)")
 
 
 def test_after_lines_mode_is_silent_for_short_jobs_and_postfix_is_lazy():
@@ -92,12 +96,13 @@ def test_failed_job_writes_no_final_line_and_off_writes_nothing():
     assert out.getvalue() == "" and bar.done == 3
 
 
-def test_a_terminal_gets_a_bar():
-    tty = TTY()
-    with Progress(10, "x", progress=True, stream=tty) as bar:
+def test_a_terminal_gets_a_bar_with_rates():
+    tty, clock = TTY(), FakeClock()
+    with Progress(10, "x", progress=True, stream=tty, clock=clock) as bar:
         for _ in range(10):
-            bar.update(1)
-    assert "\r" in tty.getvalue() and "10/10" in tty.getvalue()
+            clock.t += 1.0
+            bar.update(1, events=100)
+    assert "\r" in tty.getvalue() and "10/10" in tty.getvalue() and "100 events/s" in tty.getvalue()
 
 
 # -- the commands, with stderr sent to a file ------------------------------------------------

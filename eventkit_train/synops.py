@@ -41,6 +41,8 @@ from torch import Tensor, nn
 
 from eventkit.errors import ParameterError
 
+from .metrics import ForwardHooks
+
 __all__ = ["OpCosts", "HOROWITZ_45NM_FP32", "OpCounter", "fan_out_1d", "fan_out_map", "ops_summary",
            "energy_pj"]
 
@@ -141,7 +143,7 @@ class _Layer:
         return f, f_sum, mult, lead
 
 
-class OpCounter:
+class OpCounter(ForwardHooks):
     """Forward hooks counting synaptic operations (module docstring) while a network runs.
 
     ``with OpCounter(model) as ops: model(x)`` then ``ops.summary(n_samples)``; for DDP,
@@ -211,18 +213,8 @@ class OpCounter:
             sums[4] = 1.0
         return hook
 
-    def __enter__(self) -> "OpCounter":
-        self._handles = [layer.module.register_forward_hook(self._hook(i)) for i, layer in enumerate(self.layers)]
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.remove()
-
-    def remove(self) -> None:
-        """Detach the hooks."""
-        for h in self._handles:
-            h.remove()
-        self._handles = []
+    def hook_targets(self) -> list[tuple[nn.Module, Any]]:
+        return [(layer.module, self._hook(i)) for i, layer in enumerate(self.layers)]
 
     def totals(self, device: torch.device | str = "cpu") -> Tensor:
         """``[L·5]`` float64: per layer (SNN ACs, SNN MACs, summed over every sample seen;

@@ -156,3 +156,52 @@ def test_eval_and_plot_off_a_terminal(trained):
     stdout, stderr = _run(["plot", str(trained["run"]), "--out", str(trained["base"] / "png")], trained["base"], "plot")
     _assert_plain(stderr, max_lines=3)
     assert {Path(p).name for p in stdout.split()} >= {"loss.png", "accuracy.png", "latency.png"}
+
+
+def _trainer_passes_modes() -> bool:
+    import inspect
+
+    from eventkit_train import trainer
+
+    return "progress if session.is_main" in inspect.getsource(trainer.train)
+
+
+def _run_on_a_terminal(args: list[str]) -> str:
+    """Run ``eventkit ARGS`` with stderr on a pseudo-terminal of 100 columns; its output."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    try:
+        master, slave = pty.openpty()
+    except OSError as exc:
+        pytest.skip(f"no pseudo-terminal here: {exc}")
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    proc = subprocess.Popen([sys.executable, "-m", "eventkit.cli.main", *args], stdout=subprocess.DEVNULL,
+                            stderr=slave)
+    os.close(slave)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(master)
+    assert proc.wait(timeout=600) == 0, out.decode(errors="replace")[-2000:]
+    return out.decode(errors="replace")
+
+
+@pytest.mark.skipif(not _trainer_passes_modes(), reason="the trainer turns the progress mode into a bool "
+                    "(`progress and session.is_main`) until it is wired to pass the mode through")
+def test_train_on_a_terminal_bars_without_json_only(trained):
+    args = ["train", "nmnist", "--root", str(trained["root"]), "--cache", str(trained["base"] / "cache"), "--T", "4",
+            "--arch", TINY_ARCH, "--epochs", "1", "--batch-size", "4", "--device", "cpu", "--threads", "1"]
+    epoch_bar = re.compile(r"epoch 1/1 train:\s+\d+%\|")
+    bars = _run_on_a_terminal(args + ["--out", str(trained["base"] / "tty")])
+    assert epoch_bar.search(bars), bars[-2000:]  # a terminal without --json: tqdm bars
+    plain = _run_on_a_terminal(args + ["--out", str(trained["base"] / "tty-json"), "--json"])
+    assert not epoch_bar.search(plain) and "epoch 1/1: loss" in plain, plain[-2000:]

@@ -154,6 +154,7 @@ def plot_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike | None = Non
                     linestyle="--" if layer in silent else "-")
         ax.set_xlabel("epoch")
         ax.set_ylabel("spikes / neuron / step")
+        ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small")
         save(fig, "spike_rates.png")

@@ -18,7 +18,6 @@ Nothing here imports torch, dask or zarr: ``eventkit --help`` stays fast.
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -120,18 +119,13 @@ def _check_dataset(ctx: click.Context, param: click.Parameter, value: str) -> st
     return name
 
 
-def progress_enabled(as_json: bool, stream: Any = None) -> bool:
-    """Progress is shown unless ``eventkit -q`` was given, or ``--json`` is given and stderr is not a terminal."""
+def progress_enabled(as_json: bool) -> bool | str:
+    """The progress mode of a command (``eventkit.progress``): off with ``eventkit -q``, plain
+    rate-limited lines with ``--json`` (never a bar), else a bar on a terminal and lines elsewhere."""
     ctx = click.get_current_context(silent=True)
     if ctx is not None and ctx.find_root().params.get("quiet"):
         return False
-    stream = sys.stderr if stream is None else stream
-    if not as_json:
-        return True
-    try:
-        return bool(stream.isatty())
-    except (AttributeError, ValueError):
-        return False
+    return "lines" if as_json else True
 
 
 # ---------------------------------------------------------------------------------------

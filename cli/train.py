@@ -79,7 +79,9 @@ def _augment(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
               help="Seconds the other processes wait for rank 0 to build the cache (default 21600).")
 @click.option("--resume", is_flag=True,
               help="Continue from RUN_DIR's last epoch (needs --out); with none there, start fresh and say so.")
-@click.option("--progress/--no-progress", default=True, help="tqdm bars and per-epoch lines on stderr (rank 0).")
+@click.option("--progress/--no-progress", default=True,
+              help="Progress on stderr (rank 0): a tqdm bar on a terminal; plain lines off a terminal and "
+                   "with --json (one per epoch, one per 30 s of a long pass).")
 @click.option("--json", "as_json", is_flag=True, help="Last stdout line: one JSON object with the results.")
 def train(name: str, config_file: str | None, root, cache, storage_options, T, arch, neuron, neuron_map, loss, epochs, batch_size,
           lr, val_fraction, augment, device, amp, seed, out, workers, threads, cache_wait_s, resume, progress,
@@ -118,7 +120,9 @@ def train(name: str, config_file: str | None, root, cache, storage_options, T, a
             click.echo(f"warning: --neuron {neuron} is unused: the arch names its neurons; "
                        f"use --neuron-map OLD={neuron} to replace them", err=True)
     quiet = bool(click.get_current_context().find_root().params.get("quiet"))  # eventkit -q: no progress
-    summary = run_training(config, resume=resume, progress=progress and not quiet)
+    # a bar only on a terminal without --json; plain lines otherwise (eventkit.progress)
+    mode = False if (not progress or quiet) else ("lines" if as_json else True)
+    summary = run_training(config, resume=resume, progress=mode)
     if summary.get("rank", 0) != 0:  # under torchrun/srun: one summary, from rank 0
         return
     if as_json:

@@ -14,7 +14,7 @@ Conventions (``docs/training.md``):
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Self
 
 import torch
 from torch import Tensor, nn
@@ -58,7 +58,30 @@ def latency_correct(output: Tensor, target: Tensor, kind: str = "spikes") -> Ten
     return (score.argmax(-1) == target.unsqueeze(0)).sum(1).to(torch.int64)
 
 
-class SpikeRecorder:
+class ForwardHooks:
+    """Base of the recorders: forward hooks attached while used as a context manager
+    (``with recorder: model(x)``). Subclasses list ``(module, hook)`` in :meth:`hook_targets`."""
+
+    _handles: list[Any]
+
+    def hook_targets(self) -> list[tuple[nn.Module, Any]]:  # pragma: no cover - abstract
+        raise TypeError(f"{type(self).__name__} must implement hook_targets")
+
+    def __enter__(self) -> Self:
+        self._handles = [m.register_forward_hook(hook) for m, hook in self.hook_targets()]
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.remove()
+
+    def remove(self) -> None:
+        """Detach the hooks."""
+        for h in getattr(self, "_handles", []):
+            h.remove()
+        self._handles = []
+
+
+class SpikeRecorder(ForwardHooks):
     """Forward hooks counting the spikes of neuron layers (no state in the neurons).
 
     ``with SpikeRecorder(model) as rec: model(x)`` then ``rec.rates()`` ->
@@ -87,18 +110,8 @@ class SpikeRecorder:
             self.counts[name] += spikes.numel()
         return hook
 
-    def __enter__(self) -> "SpikeRecorder":
-        self._handles = [m.register_forward_hook(self._hook(name)) for name, m in self.layers]
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.remove()
-
-    def remove(self) -> None:
-        """Detach the hooks."""
-        for h in self._handles:
-            h.remove()
-        self._handles = []
+    def hook_targets(self) -> list[tuple[nn.Module, Any]]:
+        return [(m, self._hook(name)) for name, m in self.layers]
 
     def reset(self) -> None:
         """Zero the counters."""
@@ -124,10 +137,12 @@ def rates_from(names: Iterable[str], sums: Tensor, counts: Tensor) -> dict[str, 
     return {n: float(s) / float(c) if float(c) else 0.0 for n, s, c in zip(names, sums.tolist(), counts.tolist())}
 
 
-__all__ = ["predict", "correct", "latency_correct", "SpikeRecorder", "rates_from", "OUTPUT_KINDS",
+__all__ = ["predict", "correct", "latency_correct", "SpikeRecorder", "ForwardHooks", "rates_from", "OUTPUT_KINDS",
            "RunLog", "read_metrics", "plot_run", "flatten_record"]
 
-# the run-folder files moved to eventkit_train.runlog; these names stay importable from here
-from .runlog import RunLog, flatten_record, plot_run, read_metrics  # noqa: E402
+# the run-folder files moved to eventkit_train.runlog, the plots to eventkit_train.plots; these
+# names stay importable from here
+from .plots import plot_run  # noqa: E402
+from .runlog import RunLog, flatten_record, read_metrics  # noqa: E402
 
 

@@ -1,12 +1,14 @@
 """The text files of a run folder: ``metrics.json``, ``metrics.csv``, ``summary.json``,
-``config.json`` (made here, written by :func:`eventkit_train.checkpoint.commit_epoch`),
-and the PNG curves of ``eventkit plot``.
+``config.json`` (made here, written by :func:`eventkit_train.checkpoint.commit_epoch`);
+the PNG curves of ``eventkit plot`` are drawn by :mod:`eventkit_train.plots`.
 
-``metrics.json`` is a list of epoch records (``epoch``, ``lr``, ``train_loss``,
-``train_accuracy``, ``val_loss``, ``val_accuracy`` (with a validation split),
-``test_loss``, ``test_accuracy``, ``seconds``, ``spike_rates`` {layer: rate} and
-``latency_accuracy`` [T] of the test set); ``metrics.csv`` holds the same scalars, with
-the per-layer rates as ``rate/<layer>`` columns.
+``metrics.json`` is a list of epoch records (:func:`epoch_record`: ``epoch``, ``lr``,
+``train_loss``, ``train_accuracy``, ``val_loss``, ``val_accuracy`` (with a validation
+split), ``test_loss``, ``test_accuracy``, ``seconds``, and of the test pass
+``spike_rates`` {layer: rate}, ``silent_layers`` [layer], ``latency_accuracy`` [T],
+``synops`` and ``energy_pj`` (per sample, :mod:`eventkit_train.synops`)); ``metrics.csv``
+holds the same scalars, with ``rate/<layer>`` and ``synops/<layer>`` columns,
+``synops_total``, ``energy_pj/snn`` and ``energy_pj/ann``.
 """
 from __future__ import annotations
 
@@ -15,13 +17,18 @@ import io
 import json
 import math
 import os
-from collections.abc import Mapping
+import sys
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from eventkit.errors import ParameterError
 
-__all__ = ["RunLog", "flatten_record", "read_metrics", "plot_run", "json_text"]
+__all__ = ["RunLog", "flatten_record", "read_metrics", "plot_run", "json_text", "epoch_record", "summary_fields",
+           "silent_layers", "silent_warning", "warn_silent_layers", "TEST_FIELDS"]
+
+#: fields of the test pass's result (:func:`eventkit_train.epoch.run_epoch`) kept in an epoch record
+TEST_FIELDS = ("spike_rates", "silent_layers", "latency_accuracy", "synops", "energy_pj")
 
 
 def json_text(obj: Any, indent: int = 1) -> str:
@@ -73,11 +80,18 @@ class RunLog:
 
 def flatten_record(record: Mapping[str, Any]) -> dict[str, Any]:
     """Scalar view of an epoch record for the CSV: ``spike_rates`` -> ``rate/<layer>``
-    columns; the latency curve is kept in JSON only."""
+    columns, ``synops`` -> ``synops/<layer>`` (SNN ACs + MACs per sample) and
+    ``synops_total``, ``energy_pj`` -> ``energy_pj/snn``, ``energy_pj/ann``; the latency
+    curve, the silent layers and the ANN counts per layer are kept in JSON only."""
     out: dict[str, Any] = {}
     for k, v in record.items():
         if k == "spike_rates" and isinstance(v, Mapping):
             out.update({f"rate/{name}": r for name, r in v.items()})
+        elif k == "synops" and isinstance(v, Mapping):
+            out.update({f"synops/{name}": c["ac"] + c["mac"] for name, c in v.get("layers", {}).items()})
+            out["synops_total"] = v.get("total")
+        elif k == "energy_pj" and isinstance(v, Mapping):
+            out.update({"energy_pj/snn": v.get("snn"), "energy_pj/ann": v.get("ann")})
         elif isinstance(v, (int, float, str, bool)) or v is None:
             out[k] = v
     return out
@@ -101,70 +115,58 @@ def read_metrics(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
     return data
 
 
-def plot_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike | None = None) -> list[Path]:
-    """PNG curves of a run directory (matplotlib, Agg backend, imported here only):
-    ``loss.png``, ``accuracy.png`` (train/validation/test per epoch), ``spike_rates.png`` (per layer
-    per epoch) and ``latency.png`` (test accuracy versus time steps, last epoch and the epoch chosen on validation).
-    Returns the written paths (in ``out_dir``, default the run directory)."""
-    records = read_metrics(run_dir)
-    if not records:
-        raise ParameterError(f"{run_dir}/metrics.json has no epochs yet; nothing to plot")
-    try:
-        import matplotlib
-    except ImportError as exc:  # pragma: no cover - matplotlib is a dev/plot extra
-        raise ParameterError("eventkit plot needs matplotlib: pip install 'eventkit[plot]'") from exc
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
+def epoch_record(epoch: int, lr: float, train: Mapping[str, Any], evals: Mapping[str, Mapping[str, Any]], *,
+                 seconds: float) -> dict[str, Any]:
+    """The ``metrics.json`` record of one epoch from the results of its passes (``train``
+    and ``evals`` ``{"val": ..., "test": ...}``, as returned by ``run_epoch``)."""
+    record: dict[str, Any] = {"epoch": epoch, "lr": lr, "train_loss": train["loss"],
+                              "train_accuracy": train["accuracy"]}
+    for split, res in evals.items():
+        record.update({f"{split}_loss": res["loss"], f"{split}_accuracy": res["accuracy"]})
+    record["seconds"] = seconds
+    test = evals.get("test", {})
+    record.update({key: test[key] for key in TEST_FIELDS if key in test})
+    return record
 
-    out = Path(out_dir) if out_dir is not None else Path(run_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    epochs = [int(r["epoch"]) + 1 for r in records]
-    written: list[Path] = []
 
-    def save(fig, name: str) -> None:
-        path = out / name
-        fig.tight_layout()
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
-        written.append(path)
+def silent_layers(record: Mapping[str, Any]) -> list[str]:
+    """Neuron layers that fired no spike on the test set in this epoch record (``silent_layers``,
+    or, in records written before it existed, the layers whose spike rate is exactly 0)."""
+    if isinstance(record.get("silent_layers"), list):
+        return [str(name) for name in record["silent_layers"]]
+    return [name for name, rate in (record.get("spike_rates") or {}).items() if rate == 0]
 
-    for key, name, ylabel in (("loss", "loss.png", "loss"), ("accuracy", "accuracy.png", "accuracy")):
-        fig, ax = plt.subplots(figsize=(6, 4))
-        for split in ("train", "val", "test"):
-            ys = [r.get(f"{split}_{key}") for r in records]
-            if any(y is not None for y in ys):
-                ax.plot(epochs, [math.nan if y is None else y for y in ys], marker="o", label=split)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(ylabel)
-        ax.grid(alpha=0.3)
-        ax.legend()
-        save(fig, name)
 
-    layers = [name for name in records[-1].get("spike_rates", {})]
-    if layers:
-        fig, ax = plt.subplots(figsize=(6, 4))
-        for layer in layers:
-            ax.plot(epochs, [r.get("spike_rates", {}).get(layer, math.nan) for r in records], marker=".", label=layer)
-        ax.set_xlabel("epoch")
-        ax.set_ylabel("spikes / neuron / step (test)")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize="small")
-        save(fig, "spike_rates.png")
+def summary_fields(records: list[Mapping[str, Any]]) -> dict[str, Any]:
+    """What ``summary.json`` takes from the last epoch record beyond the accuracies:
+    ``silent_layers``, ``latency_accuracy``, ``synops``, ``energy_pj`` (None without epochs)."""
+    last = records[-1] if records else {}
+    return {"silent_layers": silent_layers(last) if last else None, "latency_accuracy": last.get("latency_accuracy"),
+            "synops": last.get("synops"), "energy_pj": last.get("energy_pj")}
 
-    curves = [(f"epoch {epochs[-1]} (last)", records[-1].get("latency_accuracy"))]
-    scored = [r for r in records if r.get("val_accuracy") is not None]
-    best = max(scored, key=lambda r: r["val_accuracy"]) if scored else records[-1]  # first maximum, as best.pt
-    if best is not records[-1]:
-        curves.append((f"epoch {int(best['epoch']) + 1} (best)", best.get("latency_accuracy")))
-    if any(c for _, c in curves):
-        fig, ax = plt.subplots(figsize=(6, 4))
-        for label, curve in curves:
-            if curve:
-                ax.plot(range(1, len(curve) + 1), curve, marker=".", label=label)
-        ax.set_xlabel("time steps seen")
-        ax.set_ylabel("test accuracy")
-        ax.set_ylim(0, 1)
-        ax.grid(alpha=0.3)
-        ax.legend()
-        save(fig, "latency.png")
-    return written
+
+def warn_silent_layers(record: Mapping[str, Any], warned: set[str], stream: IO[str] | None = None) -> list[str]:
+    """Print one warning line naming the layers of ``record`` that fired no spike and are not
+    in ``warned`` yet (then added to it: each layer once per run); returns them."""
+    new = [name for name in silent_layers(record) if name not in warned]
+    if new:
+        warned.update(new)
+        where = f"on the test set in epoch {int(record.get('epoch', 0)) + 1}"
+        print(f"warning: {silent_warning(new, where)}", file=sys.stderr if stream is None else stream)
+    return new
+
+
+def silent_warning(names: Iterable[str], where: str = "") -> str:
+    """``layers 3_plif, 7_plif fired no spike <where>; ...`` with what it means and what to check."""
+    names = list(names)
+    which = f"layer {names[0]}" if len(names) == 1 else f"layers {', '.join(names)}"
+    return (f"{which} fired no spike{' ' + where if where else ''}; a silent layer passes no signal "
+            f"(every later layer sees zeros): check input_scale, thresholds and the learning rate")
+
+
+def __getattr__(name: str) -> Any:  # plot_run moved to eventkit_train.plots (matplotlib imported there)
+    if name == "plot_run":
+        from .plots import plot_run
+
+        return plot_run
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

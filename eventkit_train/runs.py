@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from eventkit.errors import CacheError, ParameterError
+from eventkit.progress import ProgressMode
 
 from .checkpoint import committed_state, load_state, load_state_dict_into
 from .config import TrainConfig
@@ -84,10 +85,12 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 def evaluate_run(run: Run, *, split: str = "test", device: str = "auto", batch_size: int | None = None,
                  root: str | None = None, cache: str | None = None, workers: int = 0,
-                 progress: bool = False) -> dict[str, Any]:
-    """Accuracy, loss, spike rates and latency curve of ``run.model`` on ``split``: ``"test"``,
+                 progress: ProgressMode = False) -> dict[str, Any]:
+    """Accuracy, loss, spike rates, silent layers, latency curve, synaptic operations and
+    energy per sample (:mod:`eventkit_train.synops`) of ``run.model`` on ``split``: ``"test"``,
     ``"val"`` (the held-out part of the training split) or ``"train"`` (its rest). The cache is
-    opened (built when missing) with the run's data options; ``root``/``cache`` override them."""
+    opened (built when missing) with the run's data options; ``root``/``cache`` override them.
+    ``progress``: a mode of :func:`eventkit.progress.resolve_mode`."""
     from eventkit.loader import make_loader
     from eventkit_train.losses import get_loss
 

@@ -32,7 +32,7 @@ from .data import augment_of, make_loaders, open_data, per_rank_batch, prepare_d
 from .distributed import Session, rank_seed
 from .epoch import TrainingDiverged, run_epoch
 from .optim import apply_lr, lr_at, make_optimizer
-from .runlog import RunLog, json_text, read_metrics
+from .runlog import RunLog, epoch_record, json_text, read_metrics, summary_fields, warn_silent_layers
 
 __all__ = ["TrainConfig", "load_config", "train", "run_epoch", "build_model", "prepare_data", "make_optimizer",
            "seed_everything", "loss_input", "load_checkpoint", "TrainingDiverged", "DEFAULT_ARCH", "NMNIST_SMALL_ARCH",
@@ -88,7 +88,7 @@ def _check_weights(model: nn.Module, epoch: int) -> None:
                                f"saved. Lower lr or set grad_clip")
 
 
-def train(config: TrainConfig, *, resume: bool = False, progress: bool = True,
+def train(config: TrainConfig, *, resume: bool = False, progress: bool | str = True,
           stores: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Train and evaluate per ``config``; returns the summary (also ``summary.json``).
 
@@ -103,7 +103,8 @@ def train(config: TrainConfig, *, resume: bool = False, progress: bool = True,
     check_buildable(config)  # the values were checked when the config was made
     with Session(config.device, timeout_s=config.dist_timeout_s, wait_s=config.cache_wait_s) as session:
         per_rank_batch(config, session.world_size)
-        return _train(config, session, resume=resume, progress=progress and session.is_main, stores=stores, t0=t0)
+        return _train(config, session, resume=resume, progress=progress if session.is_main else False,
+                      stores=stores, t0=t0)  # a mode of eventkit.progress (True, "lines", False) on rank 0
 
 
 def _train(config: TrainConfig, session: Session, *, resume: bool, progress: bool,
@@ -150,6 +151,7 @@ def _train(config: TrainConfig, session: Session, *, resume: bool, progress: boo
     evaluate = dict(amp=amp, scale=data.scale, progress=progress, session=session)
     augment = augment_of(config)
 
+    warned: set[str] = set()
     for epoch in range(start, config.epochs):
         te = time.perf_counter()
         seed_everything(rank_seed(config.seed, session.rank, epoch))  # dropout masks: per (seed, rank, epoch)
@@ -162,11 +164,9 @@ def _train(config: TrainConfig, session: Session, *, resume: bool, progress: boo
         session.sync_buffers(model)  # BatchNorm statistics: rank 0's, as saved
         ev = {s: run_epoch(model, loaders[s], loss_fn, config, device, desc=f"epoch {epoch + 1} {s}", **evaluate)
               for s in ("val", "test") if s in loaders}
-        record = {"epoch": epoch, "lr": lr, "train_loss": tr["loss"], "train_accuracy": tr["accuracy"]}
-        for s, r in ev.items():
-            record.update({f"{s}_loss": r["loss"], f"{s}_accuracy": r["accuracy"]})
-        record.update(seconds=time.perf_counter() - te, spike_rates=ev["test"]["spike_rates"],
-                      latency_accuracy=ev["test"]["latency_accuracy"])
+        record = epoch_record(epoch, lr, tr, ev, seconds=time.perf_counter() - te)
+        if main:
+            warn_silent_layers(record, warned)  # each silent layer named once per run
         score = ev["val"]["accuracy"] if "val" in ev else None
         improved = best_epoch < 0 or score is None or best_score is None or score > best_score
         if improved:
@@ -205,5 +205,5 @@ def _summary(config: TrainConfig, model: nn.Module, session: Session, records: l
         "train_loss": last.get("train_loss"), "best_epoch": best_epoch if best_epoch >= 0 else None,
         "best_val_accuracy": best_score, "test_accuracy_at_best": at_best.get("test_accuracy"),
         "spike_rates": last.get("spike_rates"), "seconds": time.perf_counter() - t0, "run_dir": str(run_dir),
-        "parameters": n_params,
+        "parameters": n_params, **summary_fields(records),
     }

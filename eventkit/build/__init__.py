@@ -19,7 +19,8 @@ was interrupted, and how many builders (processes, DDP ranks, machines) built it
 
 Modules: ``params`` (typed parameters, store locations), ``compute`` (per-shard compute),
 ``tasks`` (one shard task), ``isolation`` (child processes with a time limit), ``runner``
-(in-process, local cluster, scheduler address, jobqueue; cluster health), ``progress``,
+(in-process, local cluster, scheduler address, jobqueue; cluster health; progress on stderr by
+``eventkit.progress``),
 ``plan`` (the skeleton and the store policy), ``entry`` (the public entry points),
 ``verify``, ``result``.
 """

@@ -15,7 +15,7 @@ from eventkit.build.compute import images_identity, sources_identity, static_ids
 from eventkit.build.isolation import DEFAULT_TASK_TIMEOUT
 from eventkit.build.params import EncodeParams, FrameParams, _spec, cache_root, store_order
 from eventkit.build.plan import BuildPlan, finish_plan, plan_store, run_plan, store_meta
-from eventkit.build.progress import Progress
+from eventkit.progress import Progress
 from eventkit.build.result import BuildResult
 from eventkit.build.runner import check_execution
 from eventkit.build.tasks import ShardTask, StoreRef
@@ -64,7 +64,7 @@ def _check_options(name: str, splits, workers, scheduler, cluster, storage_optio
 
 def _execute(plan: BuildPlan, t0: float, progress: bool, *, workers, scheduler, cluster) -> BuildResult:
     total = sum(s.store.n_samples for s in plan.splits)
-    bar = Progress(total, sum(s.done for s in plan.splits), plan.label, progress)
+    bar = Progress(total, plan.label, progress=progress, unit="samples", initial=sum(s.done for s in plan.splits))
     try:
         results = run_plan(plan, bar, workers=workers, scheduler=scheduler, cluster=cluster)
     except BaseException:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from eventkit.build.params import EncodeParams, FrameParams, default_shard_size
-from eventkit.build.progress import Progress
+from eventkit.progress import Progress
 from eventkit.build.result import BuildResult
 from eventkit.build.runner import open_executor, run_tasks
 from eventkit.build.tasks import ShardTask, StoreRef, TaskResult
@@ -157,7 +157,7 @@ def finish_plan(plan: BuildPlan, t0: float, progress: Progress, results: list[Ta
     return BuildResult(
         dataset=plan.dataset, T=int(plan.T), split_by=plan.split_by, stores={s.split: s.store.url for s in plan.splits},
         samples=samples, events=events, seconds=time.perf_counter() - t0, representation=plan.representation,
-        built_samples=progress.samples, built_events=progress.events,
+        built_samples=progress.done, built_events=int(progress.counts.get("events", 0)),
         store_bytes={s.split: int(s.store.disk_size()) for s in plan.splits}, skipped=skipped)
 
 

@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from eventkit.build.params import RETRIES
-from eventkit.build.progress import Progress
+from eventkit.progress import Progress
 from eventkit.build.result import BuildError
 from eventkit.build.tasks import ShardTask, TaskResult, run_shard_task
 from eventkit.errors import EventkitError, ParameterError
@@ -192,9 +192,9 @@ def run_tasks(tasks: list[ShardTask], executor, progress: Progress) -> list[Task
             continue
         results.append(result)
         if result.built:
-            progress.update(result.n_samples, result.events)
+            progress.update(result.n_samples, events=result.events)
         else:
-            progress.update_done(result.n_samples)
+            progress.skip(result.n_samples)
     if errors:
         first = errors[0]
         more = f" ({len(errors) - 1} more shards failed)" if len(errors) > 1 else ""

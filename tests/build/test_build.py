@@ -414,7 +414,7 @@ def test_progress_bar_on_stderr(nmnist_fake, tmp_path, capsys):
     build_cache("nmnist", T=3, root=nmnist_fake, cache=tmp_path, splits=["test"], shard_size=5, progress=True)
     captured = capsys.readouterr()
     assert captured.out == ""
-    assert "10/10" in captured.err and "ev/s" in captured.err and "samples/s" in captured.err
+    assert "10/10" in captured.err and "events/s" in captured.err and "samples/s" in captured.err
 
 
 def test_complete_store_of_another_eventkit_version_is_reused(nmnist_fake, tmp_path):
@@ -446,29 +446,30 @@ def test_progress_off_a_terminal_is_plain_lines(nmnist_fake, tmp_path, capsys):
     build_cache("nmnist", **kw)
     err = capsys.readouterr().err
     assert "\r" not in err and err.endswith("\n") and len(err.splitlines()) == 1, repr(err)
-    assert err.startswith("nmnist T=3: 10/10 samples,") and "ev/s" in err and "samples/s" in err
+    assert err.startswith("nmnist T=3: 10/10 samples,") and "events/s" in err and "samples/s" in err
     build_cache("nmnist", **kw)  # nothing left to build: one line saying so, no rates
     err = capsys.readouterr().err
-    assert err == "nmnist T=3: 10/10 samples (10 already built)\n", repr(err)
+    assert err.startswith("nmnist T=3: 10/10 samples (10 done before), ") and err.endswith(" s, done\n"), repr(err)
+    assert "/s" not in err
 
 
 def test_progress_on_a_terminal_is_a_tqdm_bar():
     import io
 
-    import eventkit.build.progress as build
+    from eventkit.progress import Progress
 
     class Tty(io.StringIO):
         def isatty(self):
             return True
 
     stream = Tty()
-    bar = build.Progress(4, 0, "x", True, stream=stream)
-    bar.update(4, 100)
+    bar = Progress(4, "x", progress=True, unit="samples", stream=stream)
+    bar.update(4, events=100)
     bar.close()
     bar.close()  # idempotent
-    assert "4/4" in stream.getvalue() and "ev/s" in stream.getvalue()
+    assert "4/4" in stream.getvalue() and "samples/s" in stream.getvalue()
     quiet = Tty()
-    build.Progress(4, 0, "x", False, stream=quiet).close()
+    Progress(4, "x", progress=False, stream=quiet).close()
     assert quiet.getvalue() == ""
 
 

@@ -45,7 +45,7 @@ def test_train_json_then_plot(nmnist_root, tmp_path):
     res3 = CliRunner().invoke(cli, ["plot", str(run), "--json"])
     assert res3.exit_code == 0, res3.output
     files = json.loads(res3.stdout.strip().splitlines()[-1])["files"]
-    assert {Path(f).name for f in files} == {"loss.png", "accuracy.png", "spike_rates.png", "latency.png"}
+    assert {Path(f).name for f in files} == {"loss.png", "accuracy.png", "spike_rates.png", "latency.png", "synops.png"}
 
 
 def test_train_config_file_and_errors(nmnist_root, tmp_path):

@@ -178,7 +178,7 @@ def test_train_amp_clip_checkpoint_and_plot(fake_nmnist, tmp_path):
     assert ck["epoch"] == 1 and ck["config"]["arch"] == TINY_ARCH
     assert (run / "best.pt").exists()
     pngs = plot_run(run)
-    assert {p.name for p in pngs} == {"loss.png", "accuracy.png", "spike_rates.png", "latency.png"}
+    assert {p.name for p in pngs} == {"loss.png", "accuracy.png", "spike_rates.png", "latency.png", "synops.png"}
     assert all(p.stat().st_size > 1000 for p in pngs)
 
 

@@ -100,17 +100,19 @@ def _ids_sha256(samples: Sequence[Any]) -> str:
 # ---------------------------------------------------------------------------------------
 
 def _create_arrays(group: Any, kind: str, n_samples: int, n_events: int) -> dict[str, Any]:
-    from zarr.codecs import BloscCodec
+    """The store's arrays; every chunk ends with its crc32c, so a damaged byte is an error, never data."""
+    from zarr.codecs import BloscCodec, Crc32cCodec, ZstdCodec
 
     arrays = {}
     for name, dt in column_dtypes(kind).items():
         codec = BloscCodec(cname="zstd", clevel=5, shuffle="bitshuffle" if dt.itemsize == 1 else "shuffle")
         arrays[name] = group.create_array(name, shape=(n_events,), chunks=(CHUNK_EVENTS,), shards=(SHARD_EVENTS,),
-                                          dtype=dt, compressors=codec, fill_value=0)
+                                          dtype=dt, compressors=[codec, Crc32cCodec()], fill_value=0)
     small = min(SMALL_CHUNK, n_samples + 1)
     for name, shape, dt, fill in (("offsets", n_samples + 1, "<i8", 0), ("label", n_samples, "<i8", -1),
                                   ("sample_id", n_samples, str, "")):
-        arrays[name] = group.create_array(name, shape=(shape,), chunks=(small,), dtype=dt, fill_value=fill)
+        arrays[name] = group.create_array(name, shape=(shape,), chunks=(small,), dtype=dt, fill_value=fill,
+                                          compressors=[ZstdCodec(level=3), Crc32cCodec()])
     return arrays
 
 

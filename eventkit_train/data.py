@@ -145,6 +145,11 @@ def open_data(config: TrainConfig, stores: Mapping[str, str], *, warn: bool = Tr
     """Open the stores, check them against the config, and make the validation split."""
     from eventkit.cache import CacheStore
 
+    missing = [s for s in (config.train_split, config.test_split) if s not in stores]
+    missing += [EVENTS + s for s in _event_splits(config) if EVENTS + s not in stores]
+    if missing:  # e.g. train(config, stores=...) given frame stores only: the event ops would be dropped
+        raise ParameterError(f"the stores given for the run lack {missing} (event ops frame those splits from "
+                             f"their event store); pass them too, or let the run build its stores")
     opened = {s: CacheStore.open(stores[s], require_complete=True) for s in (config.train_split, config.test_split)}
     train = opened[config.train_split]
     frame_shape = tuple(int(d) for d in train.frame_shape)

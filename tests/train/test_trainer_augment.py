@@ -121,3 +121,16 @@ def test_training_with_augmentation_is_reproducible_and_changes_the_weights(fake
     w = [torch.load(tmp_path / f"run{k}" / "checkpoint.pt", weights_only=True)["model"] for k in range(3)]
     assert all(torch.equal(w[0][k], w[1][k]) for k in w[0])
     assert not all(torch.equal(w[0][k], w[2][k]) for k in w[0])  # the augmentation reached the training
+
+
+def test_given_stores_without_the_event_store_are_refused_not_trained_unaugmented(fake, tmp_path):
+    """train(config, stores=...) skips the cache build; with event ops and no event store among the
+    stores, the ops would be silently dropped: refused, naming the missing store, before any run folder."""
+    from eventkit.errors import ParameterError
+
+    cfg = tiny_config(fake, tmp_path / "run", augment=EVENT_OPS, epochs=1)
+    with pytest.raises(ParameterError, match=r"events:train"):
+        train(cfg, progress=False, stores=fake["stores"])
+    assert not (tmp_path / "run").exists()
+    stores = prepare_data(cfg, progress=False)  # with the event store given too, it trains
+    assert train(cfg, progress=False, stores=stores)["epochs"] == 1

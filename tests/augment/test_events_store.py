@@ -175,3 +175,32 @@ def test_a_flipped_byte_in_any_chunk_is_a_cache_error_never_other_events(tmp_pat
                 f"{column} chunk, byte {offset}: other events or labels served without an error"
             outcomes["same"] += 1
     assert outcomes["CacheError"] > 0
+
+
+def _killed_while_finishing(root: str, cache: str) -> None:
+    """A build killed (no handler runs) once its temporary group is complete, before the rename."""
+    import os
+
+    real = events_build._write_group
+
+    def write_then_die(*args, **kwargs):
+        real(*args, **kwargs)
+        os._exit(9)
+
+    events_build._write_group = write_then_die
+    _build(root, cache)
+
+
+def test_temporary_group_of_a_killed_build_is_removed_by_the_next_build(tmp_path):
+    root = make_nmnist_root(tmp_path / "raw", per_class_train=2)
+    child = multiprocessing.get_context("fork").Process(target=_killed_while_finishing,
+                                                        args=(str(root), str(tmp_path / "c")))
+    child.start()
+    child.join(120)
+    assert child.exitcode == 9
+    url = events_store_url("nmnist", "train", cache=tmp_path / "c")
+    left = [p.name for p in Path(url).parent.iterdir() if p.name.endswith(".tmp")]
+    assert left, "the kill left the whole temporary group behind"
+    _build(str(root), str(tmp_path / "c"))
+    assert_round_trip("nmnist", root, url, "train")
+    assert sorted(p.name for p in Path(url).parent.iterdir()) == [Path(url).name]

@@ -51,10 +51,11 @@ def augment_of(config: TrainConfig) -> Any:
 
 def _event_splits(config: TrainConfig) -> list[str]:
     """The splits framed on the fly: training with event ops; val/test too when the ops evaluate."""
+    from eventkit_train.augment import needs_event_store
+
     augment = augment_of(config)
-    if augment is None or augment.event.is_empty:
-        return []
-    return [config.train_split, config.test_split] if augment.event.changes_evaluation else [config.train_split]
+    return [s for s in (config.train_split, config.test_split)
+            if needs_event_store(augment, train=s == config.train_split)]
 
 
 def prepare_data(config: TrainConfig, *, progress: bool = True) -> dict[str, str]:
@@ -227,8 +228,10 @@ def make_loaders(config: TrainConfig, data: RunData, *, rank: int, world_size: i
     augment = augment_of(config)
 
     def loader(split: str, *, train: bool, samples: np.ndarray | None = None) -> Any:
+        from eventkit_train.augment import needs_event_store
+
         opts = dict(shuffle=train, drop_last=train, samples=samples, **common)
-        if EVENTS + split not in data.stores or not (train or augment.event.changes_evaluation):
+        if not needs_event_store(augment, train=train):
             return make_loader(data.stores[split], batch, **opts)
         from eventkit.event_stream import make_event_loader
 

@@ -202,12 +202,6 @@ class EventFrameStream(FrameStream):
     def _reader(self, epoch: int) -> _FramedReader:
         return _FramedReader(self._lazy, train=self.train, seed=self.seed, epoch=epoch)
 
-    def transform_events(self, events: np.ndarray, index: int, epoch: int | None = None) -> np.ndarray:
-        """Sample ``index``'s frames from its ``events`` as this stream makes them in ``epoch``
-        (default: the next pass's)."""
-        epoch = self.epoch if epoch is None else int(epoch)
-        return self._lazy.frames(events, index, train=self.train, seed=self.seed, epoch=epoch)
-
 
 def make_event_loader(path: str | os.PathLike, batch_size: int, *, T: int, split_by: str = "count",
                       dtype: str = "uint16", merge_polarity: bool = False, n_channels: int | None = None,

@@ -30,7 +30,7 @@ from eventkit.errors import CacheError, ParameterError
 
 from .config import TrainConfig, dataset_spec
 
-__all__ = ["prepare_data", "validation_split", "RunData", "open_data", "make_loaders", "MIN_VALIDATION",
+__all__ = ["prepare_data", "validation_split", "RunData", "open_data", "make_loaders", "split_loader", "MIN_VALIDATION",
            "store_scale", "augment_of", "EVENTS"]
 
 #: ``stores`` key prefix of a split's event store (``"events:train"``), present with event augmentation
@@ -216,28 +216,36 @@ def per_rank_batch(config: TrainConfig, world_size: int) -> int:
     return config.batch_size // world_size
 
 
+def split_loader(config: TrainConfig, data: RunData, split: str, *, train: bool, samples: np.ndarray | None,
+                 batch_size: int, rank: int, world_size: int, pin_memory: bool, workers: int | None = None) -> Any:
+    """The loader of one pass over ``split`` (``samples``: a subset of its store indices) as the run
+    sees it: training shuffled with ``drop_last`` and the event ops drawn; evaluation in store order
+    with the ops' deterministic part (a centre crop, a fixed time window) when they have one."""
+    from eventkit.loader import make_loader
+    from eventkit_train.augment import needs_event_store
+
+    augment = augment_of(config)
+    opts = dict(shuffle=train, drop_last=train, samples=samples, seed=config.seed,
+                workers=config.workers if workers is None else workers, shuffle_buffer=config.shuffle_buffer,
+                pin_memory=pin_memory, rank=rank, world_size=world_size)
+    if not needs_event_store(augment, train=train):
+        return make_loader(data.stores[split], batch_size, **opts)
+    from eventkit.event_stream import make_event_loader
+
+    return make_event_loader(data.stores[EVENTS + split], batch_size, T=config.T, split_by=config.split_by,
+                             dtype=config.dtype, merge_polarity=config.merge_polarity, n_channels=config.n_channels,
+                             augment=augment.event, train=train, **opts)
+
+
 def make_loaders(config: TrainConfig, data: RunData, *, rank: int, world_size: int, pin_memory: bool) -> dict[str, Any]:
     """``{"train", "val" (when held out), "test"}`` loaders of this rank."""
-    from eventkit.loader import make_loader
-
     batch = per_rank_batch(config, world_size)
-    common = dict(workers=config.workers, seed=config.seed, shuffle_buffer=config.shuffle_buffer,
-                  pin_memory=pin_memory, rank=rank, world_size=world_size)
     if world_size > 1 and data.train_indices.size < world_size:
         raise ParameterError(f"{data.train_indices.size} training samples cannot be shared by {world_size} ranks")
-    augment = augment_of(config)
 
     def loader(split: str, *, train: bool, samples: np.ndarray | None = None) -> Any:
-        from eventkit_train.augment import needs_event_store
-
-        opts = dict(shuffle=train, drop_last=train, samples=samples, **common)
-        if not needs_event_store(augment, train=train):
-            return make_loader(data.stores[split], batch, **opts)
-        from eventkit.event_stream import make_event_loader
-
-        return make_event_loader(data.stores[EVENTS + split], batch, T=config.T, split_by=config.split_by,
-                                 dtype=config.dtype, merge_polarity=config.merge_polarity,
-                                 n_channels=config.n_channels, augment=augment.event, train=train, **opts)
+        return split_loader(config, data, split, train=train, samples=samples, batch_size=batch, rank=rank,
+                            world_size=world_size, pin_memory=pin_memory)
 
     loaders = {"train": loader(config.train_split, train=True, samples=data.train_indices)}
     if data.has_validation:

@@ -134,3 +134,17 @@ def test_given_stores_without_the_event_store_are_refused_not_trained_unaugmente
     assert not (tmp_path / "run").exists()
     stores = prepare_data(cfg, progress=False)  # with the event store given too, it trains
     assert train(cfg, progress=False, stores=stores)["epochs"] == 1
+
+
+def test_split_loader_evaluates_a_split_as_the_run_does(fake, tmp_path):
+    """``split_loader`` (for evaluating a finished run) gives the trainer's own test batches: with a
+    crop, the centre crop of the event store, not the frame cache's full frames."""
+    from eventkit_train.data import split_loader
+
+    cfg, stores, data = _data(fake, tmp_path, {"event": [{"op": "crop", "size": [30, 28]}]})
+    ours = split_loader(cfg, data, cfg.test_split, train=False, samples=None, batch_size=4, rank=0, world_size=1,
+                        pin_memory=False)
+    theirs = make_loaders(cfg, data, rank=0, world_size=1, pin_memory=False)["test"]
+    a, b = list(ours), list(theirs)
+    assert tuple(a[0][0].shape[2:]) == (2, 28, 30)
+    assert torch.equal(torch.cat([x for x, _ in a]), torch.cat([x for x, _ in b]))

@@ -135,27 +135,42 @@ class _FramedReader:
     def labels(self) -> np.ndarray:
         return self._store.labels()
 
-    def _framed(self, events: np.ndarray, offsets: np.ndarray, first: int, rows: Sequence[int]) -> np.ndarray:
-        out = np.empty((len(rows), *self._source.frame_shape), dtype=self._source.dtype)
-        for n, j in enumerate(rows):
-            out[n] = self._source.frames(events[offsets[j]:offsets[j + 1]], first + j, **self._how)
-        return out
-
-    def read_range(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+    def read_range(self, start: int, stop: int) -> tuple["_RangeFrames", np.ndarray]:
+        """Samples ``[start, stop)``: their frames, each made when it is indexed (a subset stream
+        reads ranges that hold samples it skips: those are never framed), and their labels."""
         events, offsets = self._store.read_range(start, stop)
-        return self._framed(events, offsets, start, range(stop - start)), self.labels()[start:stop]
+        return _RangeFrames(self, events, offsets, start), self.labels()[start:stop]
 
-    def shard_blob(self, k: int) -> tuple[np.ndarray, np.ndarray, int]:
+    def frame(self, events: np.ndarray, index: int) -> np.ndarray:
+        """Sample ``index``'s frames from its events, as this pass makes them."""
+        return self._source.frames(events, index, **self._how)
+
+    def shard_blob(self, k: int) -> "_RangeFrames":
         lo, hi = self._store.shard_ranges[k]
-        return (*self._store.read_range(lo, hi), lo)
+        return self.read_range(lo, hi)[0]
 
-    def decode_from_blob(self, k: int, blob: tuple[np.ndarray, np.ndarray, int], index: int) -> np.ndarray:
-        events, offsets, lo = blob
-        return self._framed(events, offsets, lo, [index - lo])[0]
+    def decode_from_blob(self, k: int, blob: "_RangeFrames", index: int) -> np.ndarray:
+        return blob[index - blob.first]
 
     def read_sample(self, index: int) -> tuple[np.ndarray, int]:
         frames, labels = self.read_range(index, index + 1)
         return frames[0], int(labels[0])
+
+
+class _RangeFrames:
+    """The frames of samples ``first + j`` of one read range, made when ``[j]`` is indexed."""
+
+    def __init__(self, reader: _FramedReader, events: np.ndarray, offsets: np.ndarray, first: int):
+        self._reader, self._events, self._offsets, self.first = reader, events, offsets, first
+
+    def __len__(self) -> int:
+        return len(self._offsets) - 1
+
+    def __getitem__(self, j: int) -> np.ndarray:
+        j = int(j)
+        if not 0 <= j < len(self):
+            raise IndexError(f"row {j} of a range of {len(self)} samples")
+        return self._reader.frame(self._events[self._offsets[j]:self._offsets[j + 1]], self.first + j)
 
 
 class EventFrameStream(FrameStream):
@@ -186,12 +201,6 @@ class EventFrameStream(FrameStream):
 
     def _reader(self, epoch: int) -> _FramedReader:
         return _FramedReader(self._lazy, train=self.train, seed=self.seed, epoch=epoch)
-
-    def transform_events(self, events: np.ndarray, index: int, epoch: int | None = None) -> np.ndarray:
-        """Sample ``index``'s frames from its ``events`` as this stream makes them in ``epoch``
-        (default: the next pass's)."""
-        epoch = self.epoch if epoch is None else int(epoch)
-        return self._lazy.frames(events, index, train=self.train, seed=self.seed, epoch=epoch)
 
 
 def make_event_loader(path: str | os.PathLike, batch_size: int, *, T: int, split_by: str = "count",

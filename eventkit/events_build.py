@@ -7,9 +7,11 @@
    (``spec.iter_events``) and writes one part file (the concatenated columns and the
    per-sample counts, zstd) to ``<store>.staging/``, then its completion marker;
    an interrupted build resumes with the shards that have no marker;
-3. finish: the parts are streamed into the Zarr arrays of a temporary group, which is
-   renamed into place once complete (local stores; object stores are written in place
-   and marked complete last), then the staging folder is removed.
+3. finish: the parts are streamed into the Zarr arrays of a temporary group
+   (``<store>.<host>.<pid>.tmp``), which is renamed into place once complete (local
+   stores; object stores are written in place and marked complete last), then the
+   staging folder is removed. A temporary group whose build was killed (its process is
+   gone from this host) is removed by the next build of the store.
 
 Two processes building the same store at once both succeed: parts and markers are
 written atomically with identical bytes, and the first finished group wins the rename.
@@ -19,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import socket
 import sys
 import time
 from collections.abc import Sequence
@@ -100,17 +103,19 @@ def _ids_sha256(samples: Sequence[Any]) -> str:
 # ---------------------------------------------------------------------------------------
 
 def _create_arrays(group: Any, kind: str, n_samples: int, n_events: int) -> dict[str, Any]:
-    from zarr.codecs import BloscCodec
+    """The store's arrays; every chunk ends with its crc32c, so a damaged byte is an error, never data."""
+    from zarr.codecs import BloscCodec, Crc32cCodec, ZstdCodec
 
     arrays = {}
     for name, dt in column_dtypes(kind).items():
         codec = BloscCodec(cname="zstd", clevel=5, shuffle="bitshuffle" if dt.itemsize == 1 else "shuffle")
         arrays[name] = group.create_array(name, shape=(n_events,), chunks=(CHUNK_EVENTS,), shards=(SHARD_EVENTS,),
-                                          dtype=dt, compressors=codec, fill_value=0)
+                                          dtype=dt, compressors=[codec, Crc32cCodec()], fill_value=0)
     small = min(SMALL_CHUNK, n_samples + 1)
     for name, shape, dt, fill in (("offsets", n_samples + 1, "<i8", 0), ("label", n_samples, "<i8", -1),
                                   ("sample_id", n_samples, str, "")):
-        arrays[name] = group.create_array(name, shape=(shape,), chunks=(small,), dtype=dt, fill_value=fill)
+        arrays[name] = group.create_array(name, shape=(shape,), chunks=(small,), dtype=dt, fill_value=fill,
+                                          compressors=[ZstdCodec(level=3), Crc32cCodec()])
     return arrays
 
 
@@ -148,11 +153,46 @@ def _write_group(target: str, staging: str, markers: list[dict], samples: Sequen
     group.attrs.put({ATTRS_KEY: {**meta, "n_events": n_events, "complete": True}})
 
 
+def _tmp_suffix() -> str:
+    """``.<host>.<pid>.tmp``: whose temporary group it is (the cache may be shared by several hosts)."""
+    return f".{socket.gethostname()}.{os.getpid()}.tmp"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def _remove_stale_tmp(url: str) -> list[str]:
+    """Remove the temporary groups ``<url>.<host>.<pid>.tmp`` that killed builds on this host left
+    (their process is gone); a live builder's, or another host's, are kept. Returns the removed paths."""
+    if "://" in url:
+        return []
+    store = Path(url)
+    prefix = f"{store.name}.{socket.gethostname()}."
+    removed = []
+    try:
+        candidates = [p for p in store.parent.iterdir() if p.name.startswith(prefix) and p.name.endswith(".tmp")]
+    except OSError:
+        return []
+    for p in candidates:
+        pid = p.name[len(prefix):-len(".tmp")]
+        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
+            shutil.rmtree(p, ignore_errors=True)
+            removed.append(str(p))
+    return removed
+
+
 def _write_final(url: str, staging: str, markers: list[dict], samples: Sequence[Any], meta: dict) -> None:
     if "://" in url:
         _write_group(url, staging, markers, samples, meta)
     else:
-        tmp = f"{url}.{os.getpid()}.tmp"
+        tmp = url + _tmp_suffix()
         shutil.rmtree(tmp, ignore_errors=True)
         try:
             _write_group(tmp, staging, markers, samples, meta)
@@ -291,6 +331,7 @@ def build_events_store(name: str, *, root: str | os.PathLike | None = None, cach
                 "manifest_sha256": spec.manifest_sha256, "eventkit_version": __version__,
                 "n_samples": len(samples), "samples_sha256": _ids_sha256(samples),
                 "raw_files": raw_identity(root_path, samples)}
+        _remove_stale_tmp(url)  # a build killed while writing its group left it
         existing = _check_existing(url, meta)
         if existing is not None:
             stores[split] = existing

@@ -1,6 +1,6 @@
 """The event store: a split's raw events in one Zarr v3 group, for framing every epoch.
 
-Layout (format version 1, see ``docs/augmentation.md``)::
+Layout (format version 2, see ``docs/augmentation.md``)::
 
     <cache_root>/<name>/<split>/events-<params_hash[:12]>.zarr/
         zarr.json        group; attrs["eventkit"] = metadata (dataset, split, params,
@@ -14,7 +14,10 @@ Layout (format version 1, see ``docs/augmentation.md``)::
 
 Event columns: inner chunks of :data:`CHUNK_EVENTS` events in shards of
 :data:`SHARD_EVENTS` (one file per 4 Mi events per column), Blosc-zstd with byte
-shuffle (bit shuffle for ``p``); the small arrays one chunk of :data:`SMALL_CHUNK`.
+shuffle (bit shuffle for ``p``); the small arrays one chunk of :data:`SMALL_CHUNK`,
+zstd. Every chunk ends with its crc32c (zarr's ``crc32c`` codec), checked on every
+read: a damaged byte is a :class:`~eventkit.errors.CacheError` naming the store and
+the samples, never other events or labels.
 Samples are in the frame cache's order (``eventkit.build.store_order``), so sample
 ``i`` here is sample ``i`` of the ``frames`` stores of the same split. ``shard_size``
 groups samples for building and for the loader's shard-level shuffle (the
@@ -34,7 +37,7 @@ from eventkit.events import AUDIO_DTYPE, VISION_DTYPE
 
 __all__ = ["EventStore", "events_params", "FORMAT_VERSION", "REPRESENTATION", "CHUNK_EVENTS", "SHARD_EVENTS"]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: a crc32c on every chunk
 REPRESENTATION = "events"
 ATTRS_KEY = "eventkit"
 #: events per inner chunk of a column (512 KiB of t)
@@ -144,15 +147,25 @@ class EventStore:
             raise CacheError(f"{url}: event store is incomplete; rerun the build to finish it")
         return cls(url, group, dict(meta))
 
+    def _damaged(self, what: str, exc: Exception) -> CacheError:
+        return CacheError(f"{self.url}: {what} cannot be read ({type(exc).__name__}: {exc}); the event store is "
+                          "damaged — delete it and rebuild (`eventkit.events_build.build_events_store`)")
+
     def labels(self) -> np.ndarray:
         """int64 labels ``[N]``."""
         if self._labels is None:
-            self._labels = np.asarray(self._label[:], dtype=np.int64)
+            try:
+                self._labels = np.asarray(self._label[:], dtype=np.int64)
+            except Exception as exc:  # noqa: BLE001 - a checksum mismatch or an undecodable chunk
+                raise self._damaged("the labels", exc) from None
         return self._labels
 
     def sample_ids(self) -> list[str]:
         """The samples' ids, ``N`` strings."""
-        return [str(s) for s in np.asarray(self._sample_id[:])]
+        try:
+            return [str(s) for s in np.asarray(self._sample_id[:])]
+        except Exception as exc:  # noqa: BLE001
+            raise self._damaged("the sample ids", exc) from None
 
     def read_range(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
         """Samples ``[start, stop)``: their events concatenated (store dtype) and int64 offsets
@@ -163,8 +176,11 @@ class EventStore:
         a, b = int(self.offsets[start]), int(self.offsets[stop])
         events = np.empty(b - a, dtype=self.dtype)
         if b > a:
-            for name, column in self._columns.items():
-                events[name] = column[a:b]
+            try:
+                for name, column in self._columns.items():
+                    events[name] = column[a:b]
+            except Exception as exc:  # noqa: BLE001 - a checksum mismatch or an undecodable chunk
+                raise self._damaged(f"column {name!r} of samples [{start}, {stop})", exc) from None
         return events, self.offsets[start:stop + 1] - a
 
     def read_sample(self, i: int) -> tuple[np.ndarray, int]:

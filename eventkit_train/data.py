@@ -30,7 +30,7 @@ from eventkit.errors import CacheError, ParameterError
 
 from .config import TrainConfig, dataset_spec
 
-__all__ = ["prepare_data", "validation_split", "RunData", "open_data", "make_loaders", "MIN_VALIDATION",
+__all__ = ["prepare_data", "validation_split", "RunData", "open_data", "make_loaders", "split_loader", "MIN_VALIDATION",
            "store_scale", "augment_of", "EVENTS"]
 
 #: ``stores`` key prefix of a split's event store (``"events:train"``), present with event augmentation
@@ -51,10 +51,11 @@ def augment_of(config: TrainConfig) -> Any:
 
 def _event_splits(config: TrainConfig) -> list[str]:
     """The splits framed on the fly: training with event ops; val/test too when the ops evaluate."""
+    from eventkit_train.augment import needs_event_store
+
     augment = augment_of(config)
-    if augment is None or augment.event.is_empty:
-        return []
-    return [config.train_split, config.test_split] if augment.event.changes_evaluation else [config.train_split]
+    return [s for s in (config.train_split, config.test_split)
+            if needs_event_store(augment, train=s == config.train_split)]
 
 
 def prepare_data(config: TrainConfig, *, progress: bool = True) -> dict[str, str]:
@@ -143,6 +144,11 @@ def open_data(config: TrainConfig, stores: Mapping[str, str], *, warn: bool = Tr
     """Open the stores, check them against the config, and make the validation split."""
     from eventkit.cache import CacheStore
 
+    missing = [s for s in (config.train_split, config.test_split) if s not in stores]
+    missing += [EVENTS + s for s in _event_splits(config) if EVENTS + s not in stores]
+    if missing:  # e.g. train(config, stores=...) given frame stores only: the event ops would be dropped
+        raise ParameterError(f"the stores given for the run lack {missing} (event ops frame those splits from "
+                             f"their event store); pass them too, or let the run build its stores")
     opened = {s: CacheStore.open(stores[s], require_complete=True, storage_options=config.storage_options or None)
               for s in (config.train_split, config.test_split)}
     train = opened[config.train_split]
@@ -211,27 +217,36 @@ def per_rank_batch(config: TrainConfig, world_size: int) -> int:
     return config.batch_size // world_size
 
 
+def split_loader(config: TrainConfig, data: RunData, split: str, *, train: bool, samples: np.ndarray | None,
+                 batch_size: int, rank: int, world_size: int, pin_memory: bool, workers: int | None = None) -> Any:
+    """The loader of one pass over ``split`` (``samples``: a subset of its store indices) as the run
+    sees it: training shuffled with ``drop_last`` and the event ops drawn; evaluation in store order
+    with the ops' deterministic part (a centre crop, a fixed time window) when they have one."""
+    from eventkit.loader import make_loader
+    from eventkit_train.augment import needs_event_store
+
+    augment = augment_of(config)
+    opts = dict(shuffle=train, drop_last=train, samples=samples, seed=config.seed,
+                workers=config.workers if workers is None else workers, shuffle_buffer=config.shuffle_buffer,
+                pin_memory=pin_memory, rank=rank, world_size=world_size)
+    if not needs_event_store(augment, train=train):
+        return make_loader(data.stores[split], batch_size, storage_options=config.storage_options or None, **opts)
+    from eventkit.event_stream import make_event_loader
+
+    return make_event_loader(data.stores[EVENTS + split], batch_size, T=config.T, split_by=config.split_by,
+                             dtype=config.dtype, merge_polarity=config.merge_polarity, n_channels=config.n_channels,
+                             augment=augment.event, train=train, **opts)
+
+
 def make_loaders(config: TrainConfig, data: RunData, *, rank: int, world_size: int, pin_memory: bool) -> dict[str, Any]:
     """``{"train", "val" (when held out), "test"}`` loaders of this rank."""
-    from eventkit.loader import make_loader
-
     batch = per_rank_batch(config, world_size)
-    common = dict(workers=config.workers, seed=config.seed, shuffle_buffer=config.shuffle_buffer,
-                  pin_memory=pin_memory, rank=rank, world_size=world_size)
-    frame_store_kw = dict(storage_options=config.storage_options or None)
     if world_size > 1 and data.train_indices.size < world_size:
         raise ParameterError(f"{data.train_indices.size} training samples cannot be shared by {world_size} ranks")
-    augment = augment_of(config)
 
     def loader(split: str, *, train: bool, samples: np.ndarray | None = None) -> Any:
-        opts = dict(shuffle=train, drop_last=train, samples=samples, **common)
-        if EVENTS + split not in data.stores or not (train or augment.event.changes_evaluation):
-            return make_loader(data.stores[split], batch, **opts, **frame_store_kw)
-        from eventkit.event_stream import make_event_loader
-
-        return make_event_loader(data.stores[EVENTS + split], batch, T=config.T, split_by=config.split_by,
-                                 dtype=config.dtype, merge_polarity=config.merge_polarity,
-                                 n_channels=config.n_channels, augment=augment.event, train=train, **opts)
+        return split_loader(config, data, split, train=train, samples=samples, batch_size=batch, rank=rank,
+                            world_size=world_size, pin_memory=pin_memory)
 
     loaders = {"train": loader(config.train_split, train=True, samples=data.train_indices)}
     if data.has_validation:

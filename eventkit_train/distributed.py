@@ -74,16 +74,18 @@ def detect_launch(env: Mapping[str, str] | None = None) -> LaunchEnv:
     """Read the launcher's variables (``torchrun`` first, then ``srun``)."""
     env = os.environ if env is None else env
     if "WORLD_SIZE" in env and "RANK" in env:
-        port = env.get("MASTER_PORT")
         return LaunchEnv(_env_int(env, "RANK"), _env_int(env, "WORLD_SIZE"),
                          _env_int(env, "LOCAL_RANK") if "LOCAL_RANK" in env else 0,
-                         env.get("MASTER_ADDR"), int(port) if port else None, "torchrun")
+                         env.get("MASTER_ADDR"), _env_int(env, "MASTER_PORT") if env.get("MASTER_PORT") else None,
+                         "torchrun")
     if "SLURM_STEP_NUM_TASKS" in env and "SLURM_PROCID" in env:
         world = _env_int(env, "SLURM_STEP_NUM_TASKS")
         nodes = env.get("SLURM_STEP_NODELIST") or env.get("SLURM_JOB_NODELIST") or env.get("SLURM_NODELIST")
         addr = env.get("MASTER_ADDR") or (first_host(nodes) if nodes else None)
-        port = env.get("MASTER_PORT")
-        port_n = int(port) if port else 20000 + _env_int(env, "SLURM_JOB_ID") % 20000 if "SLURM_JOB_ID" in env else None
+        if env.get("MASTER_PORT"):
+            port_n: int | None = _env_int(env, "MASTER_PORT")
+        else:
+            port_n = 20000 + _env_int(env, "SLURM_JOB_ID") % 20000 if "SLURM_JOB_ID" in env else None
         return LaunchEnv(_env_int(env, "SLURM_PROCID"), world, _env_int(env, "SLURM_LOCALID")
                          if "SLURM_LOCALID" in env else 0, addr, port_n, "slurm")
     return LaunchEnv()

@@ -91,10 +91,9 @@ def evaluate_run(run: Run, *, split: str = "test", device: str = "auto", batch_s
     ``"val"`` (the held-out part of the training split) or ``"train"`` (its rest). The cache is
     opened (built when missing) with the run's data options; ``root``/``cache`` override them.
     ``progress``: a mode of :func:`eventkit.progress.resolve_mode`."""
-    from eventkit.loader import make_loader
     from eventkit_train.losses import get_loss
 
-    from .data import open_data, prepare_data
+    from .data import open_data, prepare_data, split_loader
     from .distributed import LaunchEnv, Session
     from .trainer import run_epoch
 
@@ -107,10 +106,11 @@ def evaluate_run(run: Run, *, split: str = "test", device: str = "auto", batch_s
     if split == "val" and not data.has_validation:
         raise ParameterError(f"{run.run_dir} was trained without a validation split (val_fraction = "
                              f"{config.val_fraction:g}, or too few samples)")
-    url = stores[config.test_split if split == "test" else config.train_split]
+    store_split = config.test_split if split == "test" else config.train_split
     samples = None if split == "test" else (data.val_indices if split == "val" else data.train_indices)
-    loader = make_loader(url, config.batch_size, shuffle=False, workers=workers, samples=samples, rank=0,
-                         world_size=1, pin_memory=session.device.type == "cuda")
+    # as the trainer evaluates: the event ops' deterministic part (a centre crop, a time window) applies
+    loader = split_loader(config, data, store_split, train=False, samples=samples, batch_size=config.batch_size,
+                          rank=0, world_size=1, pin_memory=session.device.type == "cuda", workers=workers)
     model = run.model.to(session.device)
     amp = session.device.type == "cuda" if config.amp is None else config.amp
     res = run_epoch(model, loader, get_loss(config.loss), config, session.device, amp=amp, scale=data.scale,

@@ -93,7 +93,8 @@ def train(config: TrainConfig, *, resume: bool = False, progress: bool | str = T
     """Train and evaluate per ``config``; returns the summary (also ``summary.json``).
 
     Under ``torchrun``/``srun`` every process calls this; rank 0 builds the cache and
-    writes the run folder. ``stores`` (``{split: store URL}``) skips the cache build. The
+    writes the run folder. ``stores`` (``{split: store URL}`` as :func:`prepare_data` returns it,
+with the ``events:<split>`` stores that event ops need) skips the cache build. The
     summary has ``test_accuracy``/``train_accuracy``/``val_accuracy`` (last epoch),
     ``best_epoch`` (0-based, as in ``metrics.json``) and ``best_val_accuracy`` (the model
     selection), ``test_accuracy_at_best`` (reported only), ``epochs`` (completed), ``seconds``

@@ -100,13 +100,13 @@ class Params:
                 self._check_number(key, b, minimum, None, integer, False))
 
     def weights(self, key: str, n: int) -> tuple[float, ...] | None:
-        """``n`` non-negative numbers with a positive sum (choice weights), or None when absent."""
+        """``n`` finite non-negative numbers with a positive sum (choice weights), or None when absent."""
         value = self.raw(key, None)
         if value is None:
             return None
-        if (not isinstance(value, (list, tuple)) or len(value) != n or not all(_is_number(v) and v >= 0 for v in value)
-                or sum(value) <= 0):
-            raise self.error(key, f"must be {n} non-negative numbers with a positive sum, got {value!r}")
+        if (not isinstance(value, (list, tuple)) or len(value) != n
+                or not all(_is_number(v) and math.isfinite(v) and v >= 0 for v in value) or sum(value) <= 0):
+            raise self.error(key, f"must be {n} finite non-negative numbers with a positive sum, got {value!r}")
         return tuple(float(v) for v in value)
 
     def choices(self, key: str, parse) -> tuple:

@@ -65,7 +65,7 @@ def h5_verdict(path: Path) -> H5Verdict:
     key = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
     with _lock:  # one check per file at a time; threads opening other files wait (rare, short)
         found = _cache.get(key)
-        if found is None:
+        if found is None:  # (a check that could not run at all raises here and is not kept)
             found = _cache[key] = _run_child(path, st.st_size)
     if isinstance(found, EventFileError):
         raise EventFileError(path, found.problem, offset=found.offset)
@@ -131,11 +131,14 @@ def _ask_server(path: Path, cap: int, timeout: float) -> dict:
 
 
 def _run_child(path: Path, size: int) -> H5Verdict | EventFileError:
+    """The verdict on ``path``, or the error refusing it (both kept for the file); raises
+    :class:`EventFileError` when the check could not run (the helper cannot start or answer),
+    which says nothing about the file."""
     timeout = TIME_BASE_S + size / TIME_BYTES_PER_S
     try:
         reply = _ask_server(path, MEMORY_CAP + size, timeout)
     except (OSError, ValueError) as exc:
-        return EventFileError(path, f"cannot check the HDF5 file in an isolated process ({exc})")
+        raise EventFileError(path, f"cannot check the HDF5 file in an isolated process ({exc})") from None
     lines, status, hung = reply["records"], reply["status"], reply["hung"]
     at = next((d["at"] for d in reversed(lines) if "at" in d), "the file structure")
     fatal = next((d for d in lines if "fatal" in d), None)

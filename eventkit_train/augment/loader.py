@@ -51,7 +51,9 @@ def make_augmented_loader(name: str, split: str, *, T: int, batch_size: int,
             in store order, every sample once); ``shuffle``/``drop_last`` override those defaults.
         root, cache: raw data folder and cache root (``--root``, ``--cache``).
         rank, world_size: DDP split (default: ``torch.distributed`` when initialised, else 0/1).
-        build: build the store when missing (False: open it; under DDP, rank 0 builds before a barrier).
+        build: build the store when missing (False: only open it). Every rank may build: concurrent
+            builds of one store all succeed; to build it once, call with ``build=True`` on rank 0, then a
+            barrier, then ``build=False`` on the others.
         progress: report the build on stderr.
 
     Returns an :class:`eventkit.loader.EventkitLoader`; call ``loader.set_epoch(e)`` each epoch.

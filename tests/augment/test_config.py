@@ -51,6 +51,10 @@ def test_from_toml_cli_value():
     ({"frame": [{"op": "rotate", "max_deg": 200}]}, r"augment.frame\[0\].max_deg: must be a number in \[0.0, 180.0\]"),
     ({"frame": [{"op": "flip_lr", "p": True}]}, r"augment.frame\[0\].p: must be a probability"),
     ({"frame": [{"op": "one_of", "choices": []}]}, r"augment.frame\[0\].choices: must be a non-empty array"),
+    ({"event": [{"op": "one_of", "choices": [{"op": "roll", "max_px": 2}, {"op": "rotate", "max_deg": 5}],
+                 "weights": [float("inf"), 1.0]}]}, r"augment.event\[0\].weights: must be 2 finite non-negative"),
+    ({"frame": [{"op": "one_of", "choices": [{"op": "flip_lr"}], "weights": [float("inf")]}]},
+     r"augment.frame\[0\].weights: must be 1 finite non-negative"),
 ])
 def test_errors_name_the_key(table, message):
     with pytest.raises(ParameterError, match=message):

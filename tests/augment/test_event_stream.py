@@ -171,3 +171,27 @@ def test_real_nmnist_frames_equal_the_frame_cache(tmp_path):
     got = {i: f for f, _, i in EventFrameStream(ev.stores["test"], T=10, shuffle=False, return_index=True)}
     assert len(got) == len(ds) == 100
     assert all(torch.equal(got[i], ds[i][0]) for i in got)
+
+
+def test_a_subset_frames_only_its_own_samples(stores, monkeypatch):
+    """With ``samples`` (a training split without its validation samples), each pass frames
+    exactly the subset's samples: the others in the shards it reads are neither framed nor augmented."""
+    from eventkit.event_stream import _EventFrames
+
+    framed = []
+    real = _EventFrames.frames
+
+    def counting(self, events, index, **kw):
+        framed.append(index)
+        return real(self, events, index, **kw)
+
+    monkeypatch.setattr(_EventFrames, "frames", counting)
+    subset = np.arange(0, 30, 3)
+    aug = EventAugment.from_table(RANDOM, source="t")
+    for shuffle in (True, False):
+        framed.clear()
+        ds = EventFrameStream(stores["events"]["train"], T=6, augment=aug, samples=subset, shuffle=shuffle,
+                              return_index=True)
+        seen = [i for _, _, i in ds]
+        assert sorted(seen) == subset.tolist()
+        assert sorted(framed) == subset.tolist()

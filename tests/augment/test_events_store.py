@@ -136,3 +136,71 @@ def test_staging_processes_give_the_same_store(tmp_path):
     for name in ("t", "x", "y", "p", "offsets", "label", "sample_id"):
         assert np.array_equal(a[name][:], b[name][:]), name
     assert a.attrs["eventkit"] == b.attrs["eventkit"]
+
+
+def _flip(path: Path, offset: int) -> None:
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0x10
+    path.write_bytes(bytes(data))
+
+
+def test_a_flipped_byte_in_any_chunk_is_a_cache_error_never_other_events(tmp_path):
+    """Every array's chunk files, a byte changed at many offsets: each read gives the stored
+    events and labels exactly, or a CacheError naming the store; never other data."""
+    import shutil
+
+    root = make_nmnist_root(tmp_path / "raw", per_class_train=2)
+    url = build_events_store("nmnist", root=root, cache=tmp_path / "cache", splits=["train"],
+                             progress=False).stores["train"]
+    ref = EventStore.open(url)
+    expected = [ref.read_sample(i) for i in range(ref.n_samples)]
+    damaged = tmp_path / "damaged.zarr"
+    outcomes = {"same": 0, "CacheError": 0}
+    for column in ("t", "x", "y", "p", "offsets", "label"):
+        chunks = sorted(p for p in Path(url, column, "c").rglob("*") if p.is_file())
+        assert chunks, column
+        size = chunks[0].stat().st_size
+        for offset in sorted({0, size - 1, *range(0, size, max(1, size // 12))}):
+            shutil.rmtree(damaged, ignore_errors=True)
+            shutil.copytree(url, damaged)
+            _flip(damaged / chunks[0].relative_to(url), offset)
+            try:
+                store = EventStore.open(damaged)
+                got = [store.read_sample(i) for i in range(store.n_samples)]
+            except CacheError as exc:
+                assert str(damaged) in str(exc)
+                outcomes["CacheError"] += 1
+                continue
+            assert all(np.array_equal(g[0], e[0]) and g[1] == e[1] for g, e in zip(got, expected)), \
+                f"{column} chunk, byte {offset}: other events or labels served without an error"
+            outcomes["same"] += 1
+    assert outcomes["CacheError"] > 0
+
+
+def _killed_while_finishing(root: str, cache: str) -> None:
+    """A build killed (no handler runs) once its temporary group is complete, before the rename."""
+    import os
+
+    real = events_build._write_group
+
+    def write_then_die(*args, **kwargs):
+        real(*args, **kwargs)
+        os._exit(9)
+
+    events_build._write_group = write_then_die
+    _build(root, cache)
+
+
+def test_temporary_group_of_a_killed_build_is_removed_by_the_next_build(tmp_path):
+    root = make_nmnist_root(tmp_path / "raw", per_class_train=2)
+    child = multiprocessing.get_context("fork").Process(target=_killed_while_finishing,
+                                                        args=(str(root), str(tmp_path / "c")))
+    child.start()
+    child.join(120)
+    assert child.exitcode == 9
+    url = events_store_url("nmnist", "train", cache=tmp_path / "c")
+    left = [p.name for p in Path(url).parent.iterdir() if p.name.endswith(".tmp")]
+    assert left, "the kill left the whole temporary group behind"
+    _build(str(root), str(tmp_path / "c"))
+    assert_round_trip("nmnist", root, url, "train")
+    assert sorted(p.name for p in Path(url).parent.iterdir()) == [Path(url).name]

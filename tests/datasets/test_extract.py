@@ -326,3 +326,25 @@ def test_unsupported_zip_features_are_event_file_errors(tmp_path, field, value, 
     (tmp_path / "b.zip").write_bytes(bytes(raw))
     with pytest.raises(EventFileError, match=r"b\.zip: corrupt or unsupported zip archive \(" + match):
         safe_extract(tmp_path / "b.zip", tmp_path / "d")
+
+
+def test_zip_symlink_member_is_refused_without_reading_it(tmp_path):
+    """A symbolic-link member whose 'target' inflates to 64 MiB (a 64 KB zip) is refused without
+    decompressing it: a small hostile zip must not make the process allocate without bound."""
+    import tracemalloc
+
+    z = tmp_path / "bomb.zip"
+    with zipfile.ZipFile(z, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        info = zipfile.ZipInfo("link")
+        info.external_attr = (stat.S_IFLNK | 0o777) << 16
+        info.compress_type = zipfile.ZIP_DEFLATED
+        zf.writestr(info, b"a" * (64 << 20))
+    assert z.stat().st_size < 1 << 20
+    tracemalloc.start()
+    try:
+        with pytest.raises(EventFileError, match="symbolic link member 'link'"):
+            safe_extract(z, tmp_path / "dest")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 << 20, f"refusing the link allocated {peak / 2**20:.0f} MiB"

@@ -190,3 +190,21 @@ def test_a_real_libhdf5_segfault_found_by_the_fuzzer(tmp_path):
     with pytest.raises(EventFileError, match=r"crash.h5: corrupt HDF5 file: libhdf5 crashed \(SIGSEGV\) "
                                              r"reading row 0"):
         read_shd(f, 0)
+
+
+def test_a_helper_that_cannot_be_asked_refuses_the_file_this_time_only(shd_file, fresh_cache, monkeypatch):
+    """When the isolated check cannot run at all (the helper cannot start: no memory, no process slot),
+    the file is refused now, but that says nothing about the file: the next open checks it again."""
+    real = _h5check._ask_server
+    fail = [True]
+
+    def flaky(path, cap, timeout):
+        if fail[0]:
+            raise OSError("Resource temporarily unavailable")
+        return real(path, cap, timeout)
+
+    monkeypatch.setattr(_h5check, "_ask_server", flaky)
+    with pytest.raises(EventFileError, match="cannot check the HDF5 file in an isolated process"):
+        read_shd(shd_file, 0)
+    fail[0] = False
+    assert read_shd(shd_file, 1).shape[0] == 5

@@ -121,3 +121,40 @@ def test_training_with_augmentation_is_reproducible_and_changes_the_weights(fake
     w = [torch.load(tmp_path / f"run{k}" / "checkpoint.pt", weights_only=True)["model"] for k in range(3)]
     assert all(torch.equal(w[0][k], w[1][k]) for k in w[0])
     assert not all(torch.equal(w[0][k], w[2][k]) for k in w[0])  # the augmentation reached the training
+
+
+def test_given_stores_without_the_event_store_are_refused_not_trained_unaugmented(fake, tmp_path):
+    """train(config, stores=...) skips the cache build; with event ops and no event store among the
+    stores, the ops would be silently dropped: refused, naming the missing store, before any run folder."""
+    from eventkit.errors import ParameterError
+
+    cfg = tiny_config(fake, tmp_path / "run", augment=EVENT_OPS, epochs=1)
+    with pytest.raises(ParameterError, match=r"events:train"):
+        train(cfg, progress=False, stores=fake["stores"])
+    assert not (tmp_path / "run").exists()
+    stores = prepare_data(cfg, progress=False)  # with the event store given too, it trains
+    assert train(cfg, progress=False, stores=stores)["epochs"] == 1
+
+
+def test_split_loader_evaluates_a_split_as_the_run_does(fake, tmp_path):
+    """``split_loader`` (for evaluating a finished run) gives the trainer's own test batches: with a
+    crop, the centre crop of the event store, not the frame cache's full frames."""
+    from eventkit_train.data import split_loader
+
+    cfg, stores, data = _data(fake, tmp_path, {"event": [{"op": "crop", "size": [30, 28]}]})
+    ours = split_loader(cfg, data, cfg.test_split, train=False, samples=None, batch_size=4, rank=0, world_size=1,
+                        pin_memory=False)
+    theirs = make_loaders(cfg, data, rank=0, world_size=1, pin_memory=False)["test"]
+    a, b = list(ours), list(theirs)
+    assert tuple(a[0][0].shape[2:]) == (2, 28, 30)
+    assert torch.equal(torch.cat([x for x, _ in a]), torch.cat([x for x, _ in b]))
+
+
+def test_eval_scores_a_cropped_run_as_the_trainer_does(fake, tmp_path):
+    """`eventkit eval` evaluates on the ops' deterministic part (the centre crop), like the trainer."""
+    from eventkit_train.runs import evaluate_run, load_run
+
+    cfg = tiny_config(fake, tmp_path / "run", epochs=1, augment={"event": [{"op": "crop", "size": [30, 28]}]})
+    summary = train(cfg, progress=False)
+    res = evaluate_run(load_run(tmp_path / "run"), split="test", device="cpu")
+    assert res["accuracy"] == pytest.approx(summary["test_accuracy"])

@@ -175,3 +175,12 @@ def test_launch_environment():
         detect_launch({"RANK": "x", "WORLD_SIZE": "2"})
     seeds = {rank_seed(7, r, e) for r in range(4) for e in range(4)}
     assert len(seeds) == 16 and rank_seed(7, 0) == 7 and rank_seed(7, 1, 2) == rank_seed(7, 1, 2)
+
+
+@pytest.mark.parametrize("env", [
+    {"RANK": "0", "WORLD_SIZE": "2", "MASTER_ADDR": "h0", "MASTER_PORT": "29500x"},
+    {"SLURM_PROCID": "0", "SLURM_STEP_NUM_TASKS": "2", "SLURM_STEP_NODELIST": "n1", "MASTER_PORT": "p"},
+], ids=["torchrun", "slurm"])
+def test_a_bad_master_port_is_a_one_line_error_naming_it(env):
+    with pytest.raises(ParameterError, match="MASTER_PORT"):
+        detect_launch(env)

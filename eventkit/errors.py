@@ -24,6 +24,9 @@ class EventFileError(EventkitError, ValueError):
         where = f" at byte {offset}" if offset is not None else ""
         super().__init__(f"{self.path or '<stream>'}: {problem}{where}")
 
+    def __reduce__(self):  # keep the attributes when the error crosses a process boundary
+        return type(self), (self.path, self.problem, self.offset)
+
 
 class InvalidEventsError(EventkitError, ValueError):
     """An event array breaks the events contract (fields, sorting, sensor bounds, polarity)."""

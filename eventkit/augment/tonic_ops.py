@@ -254,10 +254,12 @@ class Noise(EventOp):
     op: ClassVar[str] = "noise"
     uses_numpy_global: ClassVar[bool] = True
     n: int | tuple[int, int]
+    #: most background events one sample may get (16 bytes each: 1.6 GB): larger is a typo, refused
+    MAX_N: ClassVar[int] = 100_000_000
 
     @classmethod
     def from_params(cls, params: Params) -> "Noise":
-        return cls(params.span("n", minimum=0, integer=True))
+        return cls(params.span("n", minimum=0, maximum=cls.MAX_N, integer=True))
 
     def train(self, events: np.ndarray, sensor: Sensor, seq: np.random.SeedSequence) -> np.ndarray:
         n = tuple(int(v) for v in self.n) if isinstance(self.n, tuple) else int(self.n)

@@ -44,6 +44,7 @@ def test_from_toml_cli_value():
     ([1], r"^r.toml: augment: must be a table"),
     ({"events": []}, r"^r.toml: augment.events: unknown key"),
     ({"event": [{"op": "flip_lr", "prob": 0.5}]}, r"^r.toml: augment.event\[0\]: unknown key\(s\) \['prob'\]"),
+    ({"event": [{"op": "noise", "n": 10**10}]}, r"augment.event\[0\].n: must be an integer in \[0, 100000000\]"),
     ({"event": [{"p": 0.5}]}, r"^r.toml: augment.event\[0\].op: is required"),
     ({"event": [{"op": "rotate", "max_deg": "30"}]}, r"^r.toml: augment.event\[0\].max_deg: must be a number"),
     ({"event": [{"op": "time_crop", "duration_us": 0.5}]}, r"augment.event\[0\].duration_us: must be an integer"),

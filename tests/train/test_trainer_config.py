@@ -25,7 +25,7 @@ BAD_VALUES = [
     ("width", 0.0, "width"), ("width", math.inf, "width"), ("val_fraction", 0.9, "val_fraction"),
     ("val_fraction", -0.1, "val_fraction"), ("T", 0, "T"), ("T", 2.5, "T"), ("T", True, "T"),
     ("epochs", -1, "epochs"), ("epochs", 1.5, "epochs"), ("batch_size", 0, "batch_size"),
-    ("batch_size", "32", "batch_size"), ("workers", -1, "workers"), ("seed", -1, "seed"),
+    ("batch_size", "32", "batch_size"), ("workers", -1, "workers"), ("seed", -1, "seed"), ("seed", 2**32, "seed"),
     ("threads", 0, "threads"), ("t_max", 0, "t_max"), ("shuffle_buffer", -1, "shuffle_buffer"),
     ("amp", "false", "amp"), ("amp", 0, "amp"), ("bias", "true", "bias"), ("merge_polarity", 1, "merge_polarity"),
     ("sync_bn", "no", "sync_bn"), ("optimizer", "rmsprop", "optimizer"), ("scheduler", "step", "scheduler"),

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from eventkit import testing as T
-from eventkit.datasets import Sample, get_dataset, resolve_root
-from eventkit.datasets.loading import cifar10dvs_flip
+from eventkit.datasets import DatasetSpec, Sample, get_dataset, iter_events, list_samples, resolve_root
+from eventkit.datasets.families.cifar10dvs import cifar10dvs_flip
 from eventkit.errors import DatasetNotFound, EventFileError, InvalidEventsError
 from eventkit.events import VISION_DTYPE, make_audio_events, make_events
 from tests.conftest import shared_file
@@ -36,6 +36,10 @@ def test_fake_root_counts_ids_events(tmp_path, name):
         # deterministic, relative ids: the same on a second root and a second call
         assert [s.sample_id for s in samples] == [s.sample_id for s in spec.samples(root2, split)]
         assert samples == spec.samples(root, split)
+        # the free functions are the API; the methods of what get_dataset returns are aliases
+        plain = DatasetSpec(**{f: getattr(spec, f) for f in DatasetSpec.__dataclass_fields__})
+        assert list_samples(plain, root, split) == samples
+        assert all(np.array_equal(a, b) for a, b in zip(iter_events(plain, samples[:2]), spec.iter_events(samples[:2])))
         assert len({s.sample_id for s in samples}) == len(samples)
         for s in samples:
             assert not s.sample_id.startswith("/") and "\\" not in s.sample_id
@@ -298,7 +302,8 @@ def test_arrange_nmnist_small_real(tmp_path):
 def test_each_sample_is_validated_once(tmp_path, monkeypatch, name):
     """The dataset layer owns the sensor check (it knows the sample id): one validation pass
     per sample, not one per convention step (the CIFAR10-DVS flip used to be checked twice)."""
-    import eventkit.datasets.loading as loading
+    import eventkit.datasets.families.cifar10dvs as cifar10dvs
+    import eventkit.datasets.family as family
 
     make = {"cifar10dvs": T.make_cifar10dvs_root, "nmnist": T.make_nmnist_root,
             "dvsgesture": T.make_dvsgesture_root, "shd": T.make_shd_root}[name]
@@ -306,13 +311,14 @@ def test_each_sample_is_validated_once(tmp_path, monkeypatch, name):
     spec = get_dataset(name)
     samples = spec.samples(root, "test")
     calls = []
-    real = loading.validate_events
+    real = family.validate_events
 
     def counting(events, *args, **kwargs):
         calls.append(kwargs.get("name"))
         return real(events, *args, **kwargs)
 
-    monkeypatch.setattr(loading, "validate_events", counting)
+    monkeypatch.setattr(family, "validate_events", counting)
+    monkeypatch.setattr(cifar10dvs, "validate_events", counting)  # the flip checks the raw addresses
     events = list(spec.iter_events(samples))
     assert len(events) == len(samples) == len(calls)
     assert all(s.sample_id in c for s, c in zip(samples, calls))
@@ -362,3 +368,105 @@ def test_dvsgesture_stale_sample_list_names_the_sample(tmp_path):
     write_gesture_labels(csv, classes[:2], rows["start_us"][:2], rows["end_us"][:2])
     with pytest.raises(EventFileError, match=r"sample DvsGesture/user24_lab.aedat#2: row 2 not in the CSV"):
         list(spec.iter_events(test))
+
+
+# ------------------------------------------------------------------ package structure
+def _datasets_import_graph() -> dict[str, set[str]]:
+    """Module -> the eventkit.datasets modules it imports (function-local imports included,
+    ``if TYPE_CHECKING:`` blocks excluded), read from the source with ast."""
+    import ast
+    from pathlib import Path
+
+    import eventkit.datasets as pkg
+
+    base = Path(pkg.__file__).parent
+    modules = {}
+    for f in base.rglob("*.py"):
+        rel = f.relative_to(base).with_suffix("").parts
+        name = ".".join(("eventkit", "datasets") + (rel[:-1] if rel[-1] == "__init__" else rel))
+        modules[name] = f
+
+    def targets(node, current: str) -> list[str]:
+        if isinstance(node, ast.Import):
+            return [a.name for a in node.names]
+        if isinstance(node, ast.ImportFrom):
+            assert node.level == 0, f"{current}: relative import (the package uses absolute imports)"
+            return [f"{node.module}.{a.name}" if f"{node.module}.{a.name}" in modules else node.module
+                    for a in node.names]
+        return []
+
+    graph: dict[str, set[str]] = {}
+    for name, f in modules.items():
+        tree = ast.parse(f.read_text())
+        skip = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+                skip |= {id(n) for n in ast.walk(node)}
+        graph[name] = {t for node in ast.walk(tree) if id(node) not in skip
+                       for t in targets(node, name) if t in modules and t != name}
+    return graph
+
+
+def test_datasets_modules_import_without_cycles():
+    """spec (pure data) <- family <- families/* <- registry <- manifest <- access <- verify/fetch:
+    no module of the package imports one that imports it back, even inside a function."""
+    graph = _datasets_import_graph()
+    assert graph["eventkit.datasets.spec"] == set(), "DatasetSpec is pure data: spec.py imports nothing of the package"
+    state: dict[str, int] = {}
+
+    def visit(node, path):
+        state[node] = 1
+        for nxt in graph[node]:
+            if state.get(nxt) == 1:
+                raise AssertionError(f"import cycle: {' -> '.join(path + [nxt])}")
+            if nxt not in state:
+                visit(nxt, path + [nxt])
+        state[node] = 2
+
+    for node in graph:
+        if node not in state:
+            visit(node, [node])
+
+
+def test_a_family_is_one_module(tmp_path, monkeypatch):
+    """A module dropped into eventkit.datasets.families (here a toy one-file-per-sample layout)
+    is a family: a manifest naming it parses and its data are listed and read."""
+    import sys
+
+    import eventkit.datasets.families as families
+    from eventkit.datasets import iter_events, list_samples, registry
+    from eventkit.datasets.manifest import parse_manifest
+
+    pkg_dir = tmp_path / "extra_families"
+    pkg_dir.mkdir()
+    (pkg_dir / "toyfiles.py").write_text(
+        "import numpy as np\n"
+        "from eventkit.datasets.family import Family, Sample, checked_events, relative_id\n"
+        "from eventkit.events import make_events\n"
+        "def discover(spec, root, split):\n"
+        "    files = sorted((root / split).glob('*.npy'))\n"
+        "    if not files:\n"
+        "        raise spec.not_found(root, 'no files')\n"
+        "    return [Sample(relative_id(root, f), f, int(f.stem[-1]) % len(spec.classes)) for f in files]\n"
+        "def iter_events(spec, samples):\n"
+        "    for s in samples:\n"
+        "        a = np.load(s.path)\n"
+        "        yield checked_events(spec, make_events(a[0], a[1], a[2], a[3]), s)\n"
+        "FAMILY = Family('toyfiles', discover, iter_events=iter_events)\n")
+    monkeypatch.setattr(families, "__path__", [*families.__path__, str(pkg_dir)])
+    monkeypatch.delitem(sys.modules, "eventkit.datasets.families.toyfiles", raising=False)
+    registry._registry.cache_clear()
+    try:
+        manifest = (b'name = "toy"\nkind = "vision"\nsensor_size = [4, 4, 2]\nclasses = ["a", "b"]\n'
+                    b'splits = ["train"]\n[layout]\nfamily = "toyfiles"\n')
+        spec = parse_manifest(manifest)
+        (tmp_path / "root" / "train").mkdir(parents=True)
+        np.save(tmp_path / "root/train/s1.npy", np.array([[0, 5], [1, 3], [2, 0], [1, 0]]))
+        (s,) = list_samples(spec, tmp_path / "root", "train")
+        assert (s.sample_id, s.label) == ("train/s1.npy", 1)
+        (ev,) = iter_events(spec, [s])
+        assert ev["x"].tolist() == [1, 3] and ev["t"].tolist() == [0, 5]
+        with pytest.raises(EventFileError, match="must be one of"):
+            parse_manifest(manifest.replace(b"toyfiles", b"nofamily"))
+    finally:
+        registry._registry.cache_clear()

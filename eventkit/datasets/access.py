@@ -11,7 +11,7 @@ functions as methods too (``spec.samples(root, split)``, ``spec.iter_events(samp
 against the earlier API.
 
 A data folder that holds a ``SYNTHETIC.txt`` file (written by
-:func:`eventkit.testing.make_synthetic_nmnist_root`) holds generated data, not
+:func:`eventkit.datasets.synthetic.make_synthetic_nmnist_root`) holds generated data, not
 recordings: :func:`list_samples` says so once per folder and process, in one log line
 (logger ``eventkit.datasets``, level WARNING).
 """
@@ -30,6 +30,7 @@ from eventkit.datasets.family import Sample
 from eventkit.datasets.manifest import manifest_names, read_manifest
 from eventkit.datasets.registry import get_family
 from eventkit.datasets.spec import ENV_DATA, DatasetSpec
+from eventkit.datasets.synthetic import SYNTHETIC_MARKER
 from eventkit.errors import ParameterError
 
 __all__ = [
@@ -37,7 +38,6 @@ __all__ = [
     "load_images", "synthetic_note", "SYNTHETIC_MARKER",
 ]
 
-SYNTHETIC_MARKER = "SYNTHETIC.txt"
 _log = logging.getLogger("eventkit.datasets")
 _said_synthetic: set[str] = set()  # data folders already announced as synthetic in this process
 

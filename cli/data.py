@@ -84,7 +84,7 @@ def info(name: str, as_json: bool) -> None:
         f"  kind: {d['kind']}   sensor_size: {tuple(d['sensor_size'])}   timestamps: {d['timestamp_unit']}"
         + (f"   duration_us: {d['duration_us']}" if d["duration_us"] else ""),
         f"  classes ({len(d['classes'])}): {', '.join(d['classes'])}",
-        f"  samples: " + ", ".join(f"{k} {v}" for k, v in d["counts"].items()),
+        "  samples: " + ", ".join(f"{k} {v}" for k, v in d["counts"].items()),
         f"  citation: {d['citation']}",
         f"  homepage: {d['homepage']}",
         "  download:",

@@ -10,7 +10,7 @@ DEMO_CACHE ?= .cache
 setup:            ## .venv with torch==2.13.0 (CPU) first, then eventkit[dev]
 	bash scripts/setup.sh
 
-demo: setup       ## real N-MNIST recordings in the release layout -> sharded Zarr frame cache, verified
+demo: setup       ## N-MNIST (real recordings where found, else a learnable synthetic set) -> sharded Zarr frame cache, verified
 	$(PY) scripts/prepare_demo_data.py --dst $(DEMO_ROOT)
 	$(EK) frames --T 10 --root $(DEMO_ROOT) --cache $(DEMO_CACHE) nmnist
 	$(EK) frames --T 10 --root $(DEMO_ROOT) --cache $(DEMO_CACHE) nmnist --json > $(DEMO_CACHE)/demo-build.json

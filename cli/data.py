@@ -4,6 +4,7 @@
     eventkit data info NAME [--json]
     eventkit data verify NAME [--root DIR] [--skip-checksums] [--json]
     eventkit data unpack NAME [--root DIR] [--skip-checksums]
+    eventkit data fetch NAME [--root DIR] [--mirror URL ...] [--no-unpack] [--json]
 
 A missing root or a checksum mismatch is an error (exit 2, one message from the root
 group); a partial root (fewer samples than the release) exits 0 with a warning line.
@@ -31,8 +32,9 @@ def _spec_dict(name: str) -> dict:
         "duration_us": s.duration_us, "timestamp_unit": s.timestamp_unit, "reader": s.reader,
         "citation": s.citation, "homepage": s.homepage,
         "archives": [
-            {"file": a.file, "url": a.url, "algorithm": a.algorithm, "checksum": a.checksum, "unpack": a.unpack,
-             "splits": list(a.splits), "optional": a.optional, "alternative": a.alternative, "note": a.note}
+            {"file": a.file, "url": a.url, "mirrors": list(a.mirrors), "manual": a.manual, "algorithm": a.algorithm,
+             "checksum": a.checksum, "unpack": a.unpack, "splits": list(a.splits), "optional": a.optional,
+             "alternative": a.alternative, "note": a.note}
             for a in s.archives
         ],
         "layout": {"family": s.layout.family, "description": s.layout.description, "paths": list(s.layout.paths)},
@@ -82,12 +84,12 @@ def info(name: str, as_json: bool) -> None:
         f"  kind: {d['kind']}   sensor_size: {tuple(d['sensor_size'])}   timestamps: {d['timestamp_unit']}"
         + (f"   duration_us: {d['duration_us']}" if d["duration_us"] else ""),
         f"  classes ({len(d['classes'])}): {', '.join(d['classes'])}",
-        f"  samples: " + ", ".join(f"{k} {v}" for k, v in d["counts"].items()),
+        "  samples: " + ", ".join(f"{k} {v}" for k, v in d["counts"].items()),
         f"  citation: {d['citation']}",
         f"  homepage: {d['homepage']}",
         "  download:",
         *[f"    - {a.describe()}" + ("  [alternative]" if a.alternative else "  [optional]" if a.optional else "")
-          for a in s.archives],
+          + ("  [by hand: browser or form]" if a.manual else "") for a in s.archives],
         f"  expected layout: {d['layout']['description']}",
         f"  label rule: {d['label_rule']}",
         f"  split rule: {d['split_rule']}",
@@ -98,6 +100,8 @@ def info(name: str, as_json: bool) -> None:
     out += [
         f"  data folder: --root DIR, else $EVENTKIT_DATA/{name} = {where}",
         f"  manifest: {d['manifest']} (sha256 {d['manifest_sha256'][:16]}...)",
+        f"  get it with: eventkit data fetch {name} [--root DIR]"
+        + ("  (some files by hand: see [by hand])" if any(a.manual for a in s.needed_archives()) else ""),
         f"  check it with: eventkit data verify {name} [--root DIR]",
     ]
     click.echo("\n".join(out))
@@ -143,3 +147,35 @@ def unpack(name: str, root: Path | None, skip_checksums: bool) -> None:
     if not unpacked:
         click.echo(f"{name}: nothing to unpack (its files are read as downloaded"
                    + ("" if skip_checksums else "; checksums verified") + ")")
+
+
+@data.command("fetch")
+@dataset_argument
+@root_option
+@click.option("--mirror", "mirrors", multiple=True, metavar="URL",
+              help="Base URL tried first for every file (URL/<file>), e.g. a local copy; repeatable.")
+@click.option("--retries", type=click.IntRange(0, 100), default=3, show_default=True,
+              help="Tries per URL after the first; a dropped connection resumes where it stopped.")
+@click.option("--no-unpack", is_flag=True, default=False, help="Download and check only.")
+@json_option
+def fetch(name: str, root: Path | None, mirrors: tuple[str, ...], retries: int, no_unpack: bool,
+          as_json: bool) -> None:
+    """Download NAME's files (mirrors, checksums, resume), then unpack them safely into --root.
+
+    Files go to ROOT/download/ (ROOT: --root DIR, else $EVENTKIT_DATA/NAME). Progress goes to
+    stderr: a bar on a terminal, plain lines otherwise. Files behind a browser page or a form
+    are not downloaded: the message says where to get them and where to put them.
+    """
+    import sys
+
+    from eventkit.cli.options import progress_enabled
+    from eventkit.datasets.fetch import fetch_dataset
+
+    # stderr only (stdout stays the JSON): plain lines off a terminal, nothing with `eventkit -q`
+    result = fetch_dataset(name, root, mirrors=list(mirrors), retries=retries, unpack=not no_unpack,
+                           stream=sys.stderr if progress_enabled(False) else None)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2))
+    else:
+        click.echo(f"{name}: {len(result.files)} file(s) in {result.root}/download, "
+                   f"{len(result.unpacked)} unpacked into {result.root}")

@@ -11,10 +11,12 @@ class EventkitError(Exception):
     """Base class of every error eventkit raises on purpose."""
 
 
-class EventFileError(EventkitError, ValueError):
-    """A raw event file is truncated, corrupt or not of the expected format.
+class RawFileError(EventkitError, ValueError):
+    """A file eventkit reads is truncated, corrupt or not of the expected format.
 
-    The message names the file, what is wrong and, where it applies, the byte offset.
+    Raised as is for raw event files (and the label/split files beside them); the
+    subclasses below name the other kinds of file. The message names the file, what is
+    wrong and, where it applies, the byte offset.
     """
 
     def __init__(self, path: str | PathLike | None, problem: str, offset: int | None = None):
@@ -24,8 +26,24 @@ class EventFileError(EventkitError, ValueError):
         where = f" at byte {offset}" if offset is not None else ""
         super().__init__(f"{self.path or '<stream>'}: {problem}{where}")
 
-    def __reduce__(self):  # keep the attributes when the error crosses a process boundary
-        return type(self), (self.path, self.problem, self.offset)
+    def __reduce__(self):  # keep (path, problem, offset) across a process boundary (Dask, DataLoader workers)
+        return (type(self), (self.path, self.problem, self.offset))
+
+
+EventFileError = RawFileError
+"""The former name of :class:`RawFileError` (kept: ``except EventFileError`` catches every subclass)."""
+
+
+class ManifestError(RawFileError):
+    """A dataset manifest (``data_manifests/<name>.toml``) is not valid TOML or misses/misstates a key."""
+
+
+class ArchiveError(RawFileError):
+    """A downloaded archive is corrupt, truncated or holds a member that would land outside its folder."""
+
+
+class ImageFileError(RawFileError):
+    """A static image file (IDX, CIFAR-10 binary) is corrupt, truncated or holds out-of-range labels."""
 
 
 class InvalidEventsError(EventkitError, ValueError):

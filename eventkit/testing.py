@@ -6,7 +6,8 @@ format writers of :mod:`eventkit.io` (static images with :mod:`eventkit.datasets
 and returns the root, which ``get_dataset(name).samples(root, split)`` then reads.
 Everything is deterministic for a given ``seed``.
 
-:func:`arrange_nmnist_small` lays the 1000 real N-MNIST samples of slayerPytorch's
+:func:`make_release_archives` packs such a root the way the release's archives are packed
+(for the download tests). :func:`arrange_nmnist_small` lays the 1000 real N-MNIST samples of slayerPytorch's
 ``NMNISTsmall`` (``../shared/data/nmnist/NMNISTsmall``) out in the N-MNIST release layout.
 """
 from __future__ import annotations
@@ -26,7 +27,7 @@ __all__ = [
     "random_vision_events", "random_audio_events",
     "make_nmnist_root", "make_cifar10dvs_root", "make_dvsgesture_root", "make_shd_root", "make_ssc_root",
     "make_ntidigits18_root", "make_mnist_root", "make_fashionmnist_root", "make_cifar10_root",
-    "arrange_nmnist_small", "read_nmnist_small_labels", "GESTURE_CLASS_ROWS",
+    "arrange_nmnist_small", "read_nmnist_small_labels", "make_release_archives", "GESTURE_CLASS_ROWS",
 ]
 
 # class column of a DVS128 Gesture labels CSV as in the real files: 1..11, arm roll (8) twice
@@ -293,3 +294,47 @@ def arrange_nmnist_small(src_dir: str | PathLike, labels_file: str | PathLike, d
                 pass
         shutil.copyfile(src, target)
     return dst
+
+
+_MAKERS = {
+    "nmnist": make_nmnist_root, "cifar10dvs": make_cifar10dvs_root, "shd": make_shd_root, "ssc": make_ssc_root,
+    "mnist": make_mnist_root, "fashionmnist": make_fashionmnist_root, "cifar10": make_cifar10_root,
+}
+
+
+def make_release_archives(name: str, dst: str | PathLike, *, seed: int = 0, **maker_kwargs) -> dict[str, Path]:
+    """The needed archives of ``name`` (file name -> path under ``dst``), packed like the release's.
+
+    A fixture root is written by ``make_<name>_root(**maker_kwargs)`` and packed: N-MNIST
+    ``Train.zip``/``Test.zip`` hold ``Train/...``/``Test/...``; CIFAR10-DVS ``<class>.zip``
+    holds ``<class>/...``; SHD/SSC ``<file>.h5.zip`` holds ``<file>.h5``; CIFAR-10
+    ``cifar-10-binary.tar.gz`` holds ``cifar-10-batches-bin/``; MNIST-like files are copied as
+    they are (``.gz``). The bytes differ from the release's: their digests are not the manifest's.
+    """
+    import tarfile
+    import zipfile
+
+    if name not in _MAKERS:
+        raise ParameterError(f"make_release_archives knows {', '.join(sorted(_MAKERS))}, not {name!r}")
+    dst = Path(dst)
+    root = _MAKERS[name](dst / "_root", seed=seed, **maker_kwargs)
+    spec = _spec(name)
+    out: dict[str, Path] = {}
+    for a in spec.needed_archives():
+        target = dst / a.file
+        if not a.unpack:
+            shutil.copyfile(root / a.file, target)
+        elif a.file.endswith(".tar.gz"):
+            with tarfile.open(target, "w:gz") as tf:
+                tf.add(root / spec.layout.params["folder"], arcname=spec.layout.params["folder"])
+        else:
+            inner = a.file[:-len(".zip")]
+            if spec.layout.family == "nmnist":  # Train.zip -> Train/<digit>/<id>.bin
+                inner = spec.layout.params["split_dirs"][a.splits[0]]
+            with zipfile.ZipFile(target, "w") as zf:
+                base = root / inner
+                for f in sorted(base.rglob("*")) if base.is_dir() else [base]:
+                    zf.write(f, f.relative_to(root).as_posix())
+        out[a.file] = target
+    shutil.rmtree(dst / "_root")
+    return out

@@ -333,7 +333,7 @@ def unpack_dataset(name: str, root: "str | PathLike | None" = None, *, checksums
     Fashion-MNIST, N-TIDIGITS18) have the files present checked and nothing unpacked (``[]``).
     """
     from eventkit.datasets.checksums import verify_file
-    from eventkit.datasets.spec import get_dataset, resolve_root
+    from eventkit.datasets.access import get_dataset, resolve_root
     from eventkit.datasets.verify import find_archive
 
     spec = get_dataset(name)

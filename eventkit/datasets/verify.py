@@ -15,16 +15,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from eventkit.datasets.access import get_dataset, list_samples, resolve_root
 from eventkit.datasets.checksums import verify_file
-from eventkit.datasets.spec import get_dataset, resolve_root
 from eventkit.errors import DatasetNotFound
 
-__all__ = ["VerifyReport", "verify_dataset"]
+__all__ = ["RawDataReport", "VerifyReport", "verify_dataset"]
 
 
 @dataclass
-class VerifyReport:
-    """Result of :func:`verify_dataset`; ``status`` is ``"complete"`` or ``"partial"``."""
+class RawDataReport:
+    """Result of :func:`verify_dataset` (a dataset's raw files; a cache store's check is
+    :class:`eventkit.build.VerifyReport`); ``status`` is ``"complete"`` or ``"partial"``."""
 
     dataset: str
     root: str
@@ -35,6 +36,10 @@ class VerifyReport:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+VerifyReport = RawDataReport
+"""The former name of :class:`RawDataReport` (kept as an alias)."""
 
 
 def _norm(name: str) -> str:
@@ -82,7 +87,7 @@ def find_archive(root: Path, file: str) -> Path | None:
     return None
 
 
-def verify_dataset(name: str, root: str | os.PathLike | None = None, *, checksums: bool = True) -> VerifyReport:
+def verify_dataset(name: str, root: str | os.PathLike | None = None, *, checksums: bool = True) -> RawDataReport:
     """Check the raw data of ``name`` under ``root`` (else ``$EVENTKIT_DATA/<name>``).
 
     Checks every archive present (``root/<file>``, ``root/download/<file>`` or beside the
@@ -93,7 +98,7 @@ def verify_dataset(name: str, root: str | os.PathLike | None = None, *, checksum
     """
     spec = get_dataset(name)
     path = resolve_root(name, root)
-    report = VerifyReport(dataset=name, root=str(path), status="complete")
+    report = RawDataReport(dataset=name, root=str(path), status="complete")
     present_unpackable = []
     for a in spec.archives:
         entry: dict[str, Any] = {"file": a.file, "algorithm": a.algorithm, "expected": a.checksum}
@@ -114,7 +119,7 @@ def verify_dataset(name: str, root: str | os.PathLike | None = None, *, checksum
     for split in spec.splits:
         expected = spec.counts.get(split)
         try:
-            samples = spec.samples(path, split)
+            samples = list_samples(spec, path, split)
         except DatasetNotFound as exc:
             samples = []
             reason = str(exc).split("\n", 1)[0]

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from eventkit import testing as T
-from eventkit.datasets import Sample, get_dataset, resolve_root
-from eventkit.datasets.loading import cifar10dvs_flip
+from eventkit.datasets import DatasetSpec, Sample, get_dataset, iter_events, list_samples, resolve_root
+from eventkit.datasets.families.cifar10dvs import cifar10dvs_flip
 from eventkit.errors import DatasetNotFound, EventFileError, InvalidEventsError
 from eventkit.events import VISION_DTYPE, make_audio_events, make_events
 from tests.conftest import shared_file
@@ -36,6 +36,10 @@ def test_fake_root_counts_ids_events(tmp_path, name):
         # deterministic, relative ids: the same on a second root and a second call
         assert [s.sample_id for s in samples] == [s.sample_id for s in spec.samples(root2, split)]
         assert samples == spec.samples(root, split)
+        # the free functions are the API; the methods of what get_dataset returns are aliases
+        plain = DatasetSpec(**{f: getattr(spec, f) for f in DatasetSpec.__dataclass_fields__})
+        assert list_samples(plain, root, split) == samples
+        assert all(np.array_equal(a, b) for a, b in zip(iter_events(plain, samples[:2]), spec.iter_events(samples[:2])))
         assert len({s.sample_id for s in samples}) == len(samples)
         for s in samples:
             assert not s.sample_id.startswith("/") and "\\" not in s.sample_id
@@ -298,7 +302,8 @@ def test_arrange_nmnist_small_real(tmp_path):
 def test_each_sample_is_validated_once(tmp_path, monkeypatch, name):
     """The dataset layer owns the sensor check (it knows the sample id): one validation pass
     per sample, not one per convention step (the CIFAR10-DVS flip used to be checked twice)."""
-    import eventkit.datasets.loading as loading
+    import eventkit.datasets.families.cifar10dvs as cifar10dvs
+    import eventkit.datasets.family as family
 
     make = {"cifar10dvs": T.make_cifar10dvs_root, "nmnist": T.make_nmnist_root,
             "dvsgesture": T.make_dvsgesture_root, "shd": T.make_shd_root}[name]
@@ -306,13 +311,14 @@ def test_each_sample_is_validated_once(tmp_path, monkeypatch, name):
     spec = get_dataset(name)
     samples = spec.samples(root, "test")
     calls = []
-    real = loading.validate_events
+    real = family.validate_events
 
     def counting(events, *args, **kwargs):
         calls.append(kwargs.get("name"))
         return real(events, *args, **kwargs)
 
-    monkeypatch.setattr(loading, "validate_events", counting)
+    monkeypatch.setattr(family, "validate_events", counting)
+    monkeypatch.setattr(cifar10dvs, "validate_events", counting)  # the flip checks the raw addresses
     events = list(spec.iter_events(samples))
     assert len(events) == len(samples) == len(calls)
     assert all(s.sample_id in c for s, c in zip(samples, calls))

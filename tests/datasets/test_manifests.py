@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from eventkit.datasets import get_dataset, list_datasets
-from eventkit.datasets.spec import parse_manifest
-from eventkit.errors import EventFileError, ParameterError
+from eventkit.datasets.manifest import parse_manifest
+from eventkit.errors import EventFileError, ManifestError, ParameterError
 
 MANIFESTS = Path(__file__).resolve().parents[2] / "data_manifests"
 NAMES = ["nmnist", "cifar10dvs", "dvsgesture", "shd", "ssc", "ntidigits18", "mnist", "fashionmnist", "cifar10"]
@@ -76,6 +76,26 @@ def test_bad_manifests_rejected():
         parse_manifest(good.replace(b"test = 10000", b"valid = 10000"))
     with pytest.raises(EventFileError, match="missing the key 'classes'"):
         parse_manifest(good.replace(b"classes = [", b"klasses = ["))
+    # a manifest's errors have their own type, still caught as EventFileError (its former name)
+    with pytest.raises(ManifestError, match="needs the \\[layout\\] key\\(s\\) split_dirs"):
+        parse_manifest(good.replace(b"split_dirs = ", b"split_folders = "))
+    with pytest.raises(ManifestError, match="mirrors must be a list"):
+        parse_manifest(good.replace(b'unpack = true\nsplits = ["train"]', b'unpack = true\nmirrors = "x"'))
+
+
+def test_error_names_and_aliases():
+    import pickle
+
+    import eventkit
+    from eventkit.errors import ArchiveError, ImageFileError, RawFileError
+
+    assert eventkit.EventFileError is RawFileError  # the former name, kept
+    for cls in (ManifestError, ArchiveError, ImageFileError):
+        err = cls("/data/x", "broken", 12)
+        assert isinstance(err, EventFileError) and isinstance(err, ValueError)
+        back = pickle.loads(pickle.dumps(err))  # crosses process boundaries (Dask, DataLoader workers)
+        assert type(back) is cls and (back.path, back.problem, back.offset) == ("/data/x", "broken", 12)
+        assert str(back) == "/data/x: broken at byte 12"
 
 
 @pytest.mark.parametrize("name", ["nmnist", "ssc"])

@@ -140,15 +140,15 @@ def test_the_helper_process_is_restarted_when_killed(shd_file, fresh_cache):
 def test_discovery_refuses_more_rows_than_the_manifest_allows(tmp_path, monkeypatch):
     from eventkit import testing
     from eventkit.datasets import get_dataset
-    from eventkit.datasets.discovery import discover
+    from eventkit.datasets.access import list_samples
     from eventkit.datasets.spec import DatasetSpec
 
     root = testing.make_shd_root(tmp_path / "shd", n_train=5, n_test=2)
     spec = get_dataset("shd")
-    assert len(discover(spec, root, "train")) == 5
+    assert len(list_samples(spec, root, "train")) == 5
     monkeypatch.setattr(DatasetSpec, "expected_count", lambda self, split: 2)  # 2 x 2 = 4 rows at most
     with pytest.raises(EventFileError, match=r"shd_train.h5: /spikes/times declares 5 rows, more than the 4"):
-        discover(spec, root, "train")
+        list_samples(spec, root, "train")
 
 
 def test_a_forked_process_uses_its_own_helper(shd_file, fresh_cache):

@@ -55,6 +55,8 @@ def _augment(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
 @click.option("--cache", default=None, help="Cache root folder or URL (default $EVENTKIT_CACHE); shared by all nodes.")
 @storage_options_option
 @click.option("--T", "T", type=int, default=None, help="Time steps (frames per sample).")
+@click.option("--eval-T", "eval_T", type=int, default=None,
+              help="Time steps of validation/test when event ops frame them on the fly (default: T).")
 @click.option("--arch", default=None, help="Network in the papers' notation (docs/training.md).")
 @click.option("--neuron", default=None, help="Neuron for strings without neuron tokens (lif, plif, if, srm, ...).")
 @click.option("--neuron-map", "neuron_map", multiple=True, callback=_neuron_map,
@@ -83,8 +85,8 @@ def _augment(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
               help="Progress on stderr (rank 0): a tqdm bar on a terminal; plain lines off a terminal and "
                    "with --json (one per epoch, one per 30 s of a long pass).")
 @click.option("--json", "as_json", is_flag=True, help="Last stdout line: one JSON object with the results.")
-def train(name: str, config_file: str | None, root, cache, storage_options, T, arch, neuron, neuron_map, loss, epochs, batch_size,
-          lr, val_fraction, augment, device, amp, seed, out, workers, threads, cache_wait_s, resume, progress,
+def train(name: str, config_file: str | None, root, cache, storage_options, T, eval_T, arch, neuron, neuron_map, loss,
+          epochs, batch_size, lr, val_fraction, augment, device, amp, seed, out, workers, threads, cache_wait_s, resume, progress,
           as_json) -> None:
     """Train a spiking network on dataset NAME (the cache is built when missing).
 
@@ -103,7 +105,7 @@ def train(name: str, config_file: str | None, root, cache, storage_options, T, a
     if config_file and base.dataset.lower() != name.lower():
         raise ParameterError(f"--config {config_file} is a recipe for dataset {base.dataset!r}, not {name!r}; "
                              f"use `eventkit train {base.dataset} --config {config_file}` or another recipe")
-    config = base.replace(dataset=name, root=root, cache=cache, T=T, arch=arch, neuron=neuron,
+    config = base.replace(dataset=name, root=root, cache=cache, T=T, eval_T=eval_T, arch=arch, neuron=neuron,
                           neuron_map=neuron_map, loss=loss, epochs=epochs, batch_size=batch_size, lr=lr,
                           val_fraction=val_fraction, device=device, amp=amp, seed=seed, out=out, workers=workers,
                           threads=threads, cache_wait_s=cache_wait_s)

@@ -38,7 +38,8 @@ _INTS: dict[str, tuple[int, int | None]] = {
     "T": (1, 1_000_000), "epochs": (0, None), "batch_size": (1, None), "workers": (0, 1024),
     "shuffle_buffer": (0, None), "seed": (0, 2**32 - 1)}  # seeds enter SeedSequence words: >= 2**32 could alias (seed, epoch) pairs
 _OPT_INTS: dict[str, tuple[int, int | None]] = {
-    "n_channels": (1, None), "build_workers": (1, None), "t_max": (1, None), "threads": (1, 4096)}
+    "n_channels": (1, None), "build_workers": (1, None), "t_max": (1, None), "threads": (1, 4096),
+    "eval_T": (1, 1_000_000)}
 _FLOATS: dict[str, tuple[float, float, bool, bool]] = {  # (lo, hi, lo included, hi included)
     "lr": (0.0, math.inf, False, False), "weight_decay": (0.0, math.inf, True, False),
     "momentum": (0.0, 1.0, True, False), "width": (0.0, math.inf, False, False),
@@ -60,7 +61,9 @@ _SECRET = re.compile(r"key|secret|token|password|credential", re.I)
 class TrainConfig:
     """Everything a run depends on (written to ``config.json`` and into checkpoints).
 
-    Data: ``dataset``, ``T`` (time steps = frames per sample), ``split_by`` (``count`` /
+    Data: ``dataset``, ``T`` (time steps = frames per sample), ``eval_T`` (time steps of the
+    validation and test passes when event ops frame them on the fly, e.g. a 1.5 s evaluation
+    window at 1 ms per step while training sees 300 ms; ``None``: ``T``), ``split_by`` (``count`` /
     ``time``), ``dtype`` (store counts: uint8/uint16), ``merge_polarity``, ``n_channels``
     (audio pooling), ``encoder`` (static datasets), ``root``, ``cache``, ``storage_options``
     (the cache URL's fsspec filesystem arguments, e.g. ``endpoint_url``; credentials belong in
@@ -85,6 +88,7 @@ class TrainConfig:
 
     dataset: str = "nmnist"
     T: int = 10
+    eval_T: int | None = None
     split_by: str = "count"
     dtype: str = "uint16"
     merge_polarity: bool = False
@@ -132,6 +136,11 @@ class TrainConfig:
     def __post_init__(self) -> None:
         for name, value in _normalized(self).items():
             object.__setattr__(self, name, value)
+
+    @property
+    def eval_steps(self) -> int:
+        """Time steps of an evaluation pass: ``eval_T``, else ``T``."""
+        return self.T if self.eval_T is None else self.eval_T
 
     def replace(self, **changes: Any) -> "TrainConfig":
         """A copy with some fields changed (``None`` values are ignored: 'not given')."""
@@ -347,6 +356,19 @@ def resolve_arch(config: TrainConfig) -> str:
     return arch
 
 
+def _check_eval_framing(config: TrainConfig) -> None:
+    """``eval_T`` differs from ``T``: only evaluation passes framed on the fly from the event
+    store can have another number of steps (the frame stores hold ``T`` frames per sample)."""
+    from eventkit_train.augment import AugmentConfig, needs_event_store
+
+    augment = AugmentConfig.from_table(config.augment, source="augment") if config.augment else None
+    if not needs_event_store(augment, train=False):
+        raise ParameterError(f"eval_T = {config.eval_T} differs from T = {config.T}, but the evaluation passes read "
+                             f"the frame store, which holds T = {config.T} frames per sample; eval_T needs event ops "
+                             f"with an evaluation part that frame validation and test on the fly (e.g. time_crop "
+                             f"with eval_duration_us), or leave eval_T unset")
+
+
 def check_buildable(config: TrainConfig) -> tuple[int, ...]:
     """Check what the values alone cannot: the dataset exists (and, with its kind, the data
     options fit), the network builds for the dataset's sample shape on the meta device (no
@@ -360,6 +382,8 @@ def check_buildable(config: TrainConfig) -> tuple[int, ...]:
             raise ParameterError(f"{spec.name} has no split {split!r}; splits: {', '.join(spec.splits)}")
     if spec.kind != "audio" and config.n_channels is not None:
         raise ParameterError(f"n_channels applies to audio datasets only; {spec.name} is {spec.kind}")
+    if config.eval_steps != config.T:
+        _check_eval_framing(config)
     shape = expected_input_shape(config, spec)
     wants = loss_input(config.loss)
     readout = config.readout or ("membrane" if wants == "membrane" else "spikes")

@@ -182,7 +182,8 @@ def open_data(config: TrainConfig, stores: Mapping[str, str], *, warn: bool = Tr
 def _event_stream(config: TrainConfig, url: str, augment: Any, *, train: bool, **kwargs: Any) -> Any:
     from eventkit.event_stream import EventFrameStream
 
-    return EventFrameStream(url, T=config.T, split_by=config.split_by, dtype=config.dtype,
+    return EventFrameStream(url, T=config.T if train else config.eval_steps, split_by=config.split_by,
+                            dtype=config.dtype,
                             merge_polarity=config.merge_polarity, n_channels=config.n_channels,
                             augment=augment.event, train=train, **kwargs)
 
@@ -233,8 +234,8 @@ def split_loader(config: TrainConfig, data: RunData, split: str, *, train: bool,
         return make_loader(data.stores[split], batch_size, storage_options=config.storage_options or None, **opts)
     from eventkit.event_stream import make_event_loader
 
-    return make_event_loader(data.stores[EVENTS + split], batch_size, T=config.T, split_by=config.split_by,
-                             dtype=config.dtype, merge_polarity=config.merge_polarity, n_channels=config.n_channels,
+    return make_event_loader(data.stores[EVENTS + split], batch_size, T=config.T if train else config.eval_steps,
+                             split_by=config.split_by, dtype=config.dtype, merge_polarity=config.merge_polarity, n_channels=config.n_channels,
                              augment=augment.event, train=train, **opts)
 
 

@@ -57,7 +57,8 @@ def run_epoch(model: nn.Module, loader, loss_fn, config: TrainConfig, device: to
     kind = getattr(net, "output", "spikes")
     zeros = dict(dtype=torch.float64, device=device)
     loss_sum, n, n_correct = torch.zeros((), **zeros), torch.zeros((), **zeros), torch.zeros((), **zeros)
-    lat = torch.zeros(config.T, **zeros)
+    steps_per_sample = config.T if train else config.eval_steps
+    lat = torch.zeros(steps_per_sample, **zeros)
     first_bad = torch.full((), _NO_STEP, dtype=torch.int64, device=device)  # no host sync per step
     recorder = SpikeRecorder(net) if not train else None
     counter = OpCounter(net) if not train else None
@@ -126,12 +127,12 @@ def run_epoch(model: nn.Module, loader, loss_fn, config: TrainConfig, device: to
     res: dict[str, Any] = {"loss": loss_total / count, "accuracy": right / count, "samples": int(count)}
     if recorder is not None and counter is not None:
         k = len(recorder.sums)
-        base = 3 + config.T
+        base = 3 + steps_per_sample
         spikes, elements = sums[base:base + k], sums[base + k:base + 2 * k]
         res["spike_rates"] = rates_from(recorder.sums, spikes, elements)
         res["silent_layers"] = [name for name, s, c in zip(recorder.sums, spikes.tolist(), elements.tolist())
                                 if c > 0 and s == 0]
-        res["latency_accuracy"] = (sums[3:3 + config.T] / count).tolist()
+        res["latency_accuracy"] = (sums[3:3 + steps_per_sample] / count).tolist()
         res.update(ops_summary(counter.names, [layer.kind for layer in counter.layers], sums[base + 2 * k:], count))
     return res
 

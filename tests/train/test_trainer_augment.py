@@ -158,3 +158,38 @@ def test_eval_scores_a_cropped_run_as_the_trainer_does(fake, tmp_path):
     summary = train(cfg, progress=False)
     res = evaluate_run(load_run(tmp_path / "run"), split="test", device="cpu")
     assert res["accuracy"] == pytest.approx(summary["test_accuracy"])
+
+
+TIME_CROP = {"event": [{"op": "time_crop", "duration_us": 40_000, "eval_duration_us": 120_000}]}
+
+
+def test_eval_T_frames_the_evaluation_window_at_its_own_steps(fake, tmp_path):
+    """A short training crop and a longer evaluation window at the same step length (the DVS Gesture
+    protocol: 300 ms at T = 300, the first 1.5 s at eval_T = 1500): validation and test have eval_T
+    frames, exactly the evaluation framing of the event store; training keeps T."""
+    cfg = tiny_config(fake, tmp_path / "run", augment=TIME_CROP, split_by="time", eval_T=12)
+    stores = prepare_data(cfg, progress=False)
+    data = open_data(cfg, stores, warn=False)
+    loaders = make_loaders(cfg, data, rank=0, world_size=1, pin_memory=False)
+    x_train, _ = next(iter(loaders["train"]))  # loaders give [B, T, ...]
+    assert x_train.shape[1] == cfg.T == 4
+    for split, key in (("val", "train"), ("test", "test")):
+        got = torch.cat([x for x, _ in loaders[split]])
+        assert got.shape[1] == 12
+        ds = loaders[split].dataset
+        ref = EventFrameStream(stores[EVENTS + key], T=12, split_by="time", augment=ds.augment, train=False, shuffle=False,
+                               samples=ds.indices)
+        assert torch.equal(got, torch.stack([f for f, _ in ref]))
+    summary = train(cfg.replace(epochs=1), progress=False, stores=stores)
+    assert len(summary["latency_accuracy"]) == 12
+
+
+def test_eval_T_without_on_the_fly_evaluation_is_refused_before_any_build(fake, tmp_path):
+    from eventkit.errors import ParameterError
+
+    for aug in ({}, EVENT_OPS):  # no ops; ops without an evaluation part (the test split reads the frame store)
+        cfg = tiny_config(fake, tmp_path / "run", augment=aug, eval_T=8)
+        with pytest.raises(ParameterError, match=r"eval_T = 8 differs from T = 4"):
+            train(cfg, progress=False)
+        assert not (tmp_path / "run").exists()
+    assert tiny_config(fake, tmp_path / "run", eval_T=4).eval_steps == 4  # equal to T: nothing to frame anew

@@ -16,7 +16,8 @@ from torch import Tensor, nn
 
 from eventkit.errors import ParameterError
 
-__all__ = ["LayerRecord", "RasterBand", "record_spikes", "spike_raster_data", "plot_spike_raster"]
+__all__ = ["LayerRecord", "RasterBand", "record_spikes", "spike_raster_data", "plot_spike_raster", "render_network",
+           "run_sample_input", "render_run"]
 
 
 class LayerRecord(NamedTuple):
@@ -151,6 +152,12 @@ def sample_input(model: nn.Module, events: np.ndarray, sensor_size: tuple[int, i
     return torch.from_numpy(f.astype(np.float32))[:, None]
 
 
+def layer_summary(records: list[LayerRecord]) -> list[dict[str, Any]]:
+    """Name, kind, spike count and rate (spikes per neuron and step) of each spiking layer."""
+    return [{"name": r.name, "kind": r.kind, "spikes": int(r.output.sum()), "rate": float(r.output.mean())}
+            for r in records if r.spiking]
+
+
 def render_network(model: nn.Module, events: np.ndarray, sensor_size: tuple[int, int, int], *, T: int, audio: bool,
                    out: str, title: str) -> dict[str, Any]:
     """Record ``model``'s layers on one sample and write the spike raster to ``out``; returns a
@@ -160,6 +167,56 @@ def render_network(model: nn.Module, events: np.ndarray, sensor_size: tuple[int,
     model.eval()
     records = record_spikes(model, sample_input(model, events, sensor_size, T=T, audio=audio))
     save_figure(plot_spike_raster(records, title=title), out)
-    layers = [{"name": r.name, "kind": r.kind, "spikes": int(r.output.sum()), "rate": float(r.output.mean())}
-              for r in records if r.spiking]
+    layers = layer_summary(records)
     return {"source": title, "kind": "spikes", "T": T, "file": str(out), "layers": layers}
+
+
+def run_sample_input(run: Any, sample_id: str, split: str, *, root: str | None = None,
+                     cache: str | None = None) -> tuple[Tensor, int]:
+    """The input ``[T, 1, ...]`` (float, scaled) and label that a trained run's evaluation gives
+    sample ``sample_id`` of dataset split ``split``: read from the run's own cache (built when
+    missing) with its T (``eval_T``), input scale and the event ops' evaluation part (a centre
+    crop, a time window), so the raster shows what the network saw when it was scored.
+    ``run``: an :class:`eventkit_train.runs.Run`."""
+    from eventkit.cache import CacheStore
+    from eventkit.loader import to_device
+
+    from .data import open_data, prepare_data, split_loader
+
+    config = run.config.replace(root=root, cache=cache)
+    if split not in (config.train_split, config.test_split):
+        raise ParameterError(f"split {split!r}: the run {run.run_dir} reads {config.train_split!r} and "
+                             f"{config.test_split!r}")
+    stores = prepare_data(config, progress=False)
+    data = open_data(config, stores, warn=False)
+    ids = CacheStore.open(stores[split], storage_options=config.storage_options or None).sample_ids()
+    try:
+        k = ids.index(sample_id)
+    except ValueError:
+        raise ParameterError(f"sample {sample_id!r} is not in the run's {split} store {stores[split]}") from None
+    loader = split_loader(config, data, split, train=False, samples=np.array([k], dtype=np.int64), batch_size=1,
+                          rank=0, world_size=1, pin_memory=False, workers=0)
+    x, y = to_device(next(iter(loader)), "cpu")
+    if data.scale != 1.0:
+        x.mul_(data.scale)
+    return x, int(y[0])
+
+
+def render_run(run: Any, sample: Any, *, out: str, root: str | None = None, cache: str | None = None,
+               title: str | None = None) -> dict[str, Any]:
+    """The spike raster of a trained run's network (``run``: :class:`eventkit_train.runs.Run`) on
+    a dataset sample (``sample``: an :class:`eventkit.views.LoadedSample` of the run's dataset),
+    framed as the run evaluates it (:func:`run_sample_input`); returns the ``--json`` summary."""
+    from eventkit.views.render import save_figure
+
+    if sample.sample_id is None or sample.split is None:
+        raise ParameterError(f"{sample.title}: --run draws a sample of the run's dataset (NAME[:index]); for an "
+                             f"event file export the network to NIR and use --net FILE.nir")
+    x, label = run_sample_input(run, sample.sample_id, sample.split, root=root, cache=cache)
+    run.model.eval()
+    records = record_spikes(run.model, x)
+    heading = title or f"{sample.title} · run {run.run_dir.name} ({run.weights}, epoch {run.epoch + 1})"
+    save_figure(plot_spike_raster(records, title=heading), out)
+    layers = layer_summary(records)
+    return {"source": heading, "kind": "spikes", "T": int(x.shape[0]), "label": label, "file": str(out),
+            "layers": layers}

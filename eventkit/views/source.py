@@ -14,12 +14,15 @@ __all__ = ["LoadedSample", "load_sample", "infer_sensor_size", "sorted_events"]
 
 
 class LoadedSample(NamedTuple):
-    """The events, their ``sensor_size``, whether they are audio, and a title for the picture."""
+    """The events, their ``sensor_size``, whether they are audio, a title for the picture, and
+    (dataset samples) the dataset split and the sample's id."""
 
     events: np.ndarray
     sensor_size: tuple[int, int, int]
     audio: bool
     title: str
+    split: str | None = None
+    sample_id: str | None = None
 
 
 def infer_sensor_size(events: np.ndarray) -> tuple[int, int, int]:
@@ -73,7 +76,8 @@ def load_sample(ref: str, *, root: str | os.PathLike | None = None, split: str =
     sample = samples[i]
     events = spec.load_events(sample)
     title = f"{spec.name} {split}[{i}] · {spec.label_name(sample.label)}"
-    return LoadedSample(events, tuple(spec.sensor_size), spec.kind == "audio", title)  # type: ignore[arg-type]
+    return LoadedSample(events, tuple(spec.sensor_size), spec.kind == "audio", title,  # type: ignore[arg-type]
+                        split, sample.sample_id)
 
 
 def sorted_events(sample: LoadedSample, sort: bool) -> np.ndarray:

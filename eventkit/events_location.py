@@ -48,8 +48,15 @@ def checked_options(url: str, storage_options: Mapping[str, Any] | None) -> dict
 
 
 def url_fs(url: str, storage_options: Mapping[str, Any] | None = None):
-    """``(filesystem, path)`` of a local path or fsspec URL; a CacheError naming an unusable URL."""
-    return url_to_fs(url, checked_options(url, storage_options))
+    """``(filesystem, path)`` of a local path or fsspec URL; a CacheError naming an unusable URL (also
+    when its filesystem refuses the options, e.g. missing credentials)."""
+    options = checked_options(url, storage_options)
+    try:
+        return url_to_fs(url, options)
+    except (CacheError, ParameterError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - the filesystem refused to start with these options
+        raise _unreachable(url, exc) from exc
 
 
 def zarr_options(url: str, storage_options: Mapping[str, Any] | None) -> dict[str, Any]:

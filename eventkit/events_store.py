@@ -136,7 +136,10 @@ class EventStore:
         options = zarr_options(url, storage_options)
         try:
             group = zarr.open_group(url, mode="r", **options)
-        except Exception as exc:  # noqa: BLE001 - nothing there, or not a Zarr group
+        except Exception as exc:  # noqa: BLE001 - nothing there, not a Zarr group, or not reachable
+            if "://" in url and not isinstance(exc, FileNotFoundError):
+                raise CacheError(f"{url}: cannot read the event store ({type(exc).__name__}: {exc}); check the "
+                                 "endpoint and credentials (storage_options, --storage-option)") from None
             raise CacheError(f"{url}: no event store ({type(exc).__name__}: {exc}); build it with "
                              "eventkit.events_build.build_events_store(NAME, ...)") from None
         meta = group.attrs.get(ATTRS_KEY)

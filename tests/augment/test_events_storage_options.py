@@ -105,8 +105,10 @@ def test_build_and_open_on_a_url_with_storage_options(built):
 
 def test_without_the_options_the_store_is_a_cache_error_naming_the_url(built, tmp_path):
     url = built["remote"].stores["train"]
-    with pytest.raises(CacheError, match=f"{url}: no event store"):
+    with pytest.raises(CacheError, match=f"{url}: cannot read the event store .*PermissionError.*storage_options"):
         EventStore.open(url)
+    with pytest.raises(CacheError, match=f"{url}x: no event store"):
+        EventStore.open(url + "x", storage_options=OPTIONS)
     with pytest.raises(CacheError, match=built["cache"]):
         build_events_store("nmnist", root=built["root"], cache=built["cache"], splits=["train"], progress=False)
     assert OptionsFS.refused  # the filesystem was asked without its token

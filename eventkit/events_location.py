@@ -22,7 +22,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from eventkit.cache.location import check_storage_options, is_url, url_to_fs
+from eventkit.cache.location import check_storage_options, is_url, normalize_url, url_to_fs
 from eventkit.errors import CacheError, ParameterError
 
 __all__ = ["location", "checked_options", "url_fs", "zarr_options", "put_file", "get_file", "remove_tree",
@@ -30,13 +30,10 @@ __all__ = ["location", "checked_options", "url_fs", "zarr_options", "put_file", 
 
 
 def location(url: str | os.PathLike) -> str:
-    """A store location as zarr opens it: fsspec URLs unchanged, ``file://`` and ``~`` expanded to local paths."""
-    text = os.fspath(url)
-    if text.startswith("file://"):
-        text = text[len("file://"):]
-    if is_url(text):
-        return text.rstrip("/")
-    return os.path.abspath(os.path.expanduser(text))
+    """A store location as zarr opens it: fsspec URLs without a trailing ``/``, ``file://`` and ``~``
+    expanded to normalised absolute local paths."""
+    text = normalize_url(url)
+    return text if is_url(text) else os.path.normpath(text)
 
 
 def checked_options(url: str, storage_options: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -17,7 +17,7 @@ deterministic part (:meth:`EventAugment.evaluate`): never a random draw.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -53,20 +53,22 @@ def framer(params: dict[str, Any], sensor_size: tuple[int, int, int] | None = No
 
 class _EventFrames:
     """An event store's location and how its samples become frames (``source`` of a
-    :class:`FrameStream`); the store is opened once in each process that reads it."""
+    :class:`FrameStream`); the store is opened once in each process that reads it, with the
+    ``storage_options`` of its URL (pickled with it into DataLoader workers)."""
 
     def __init__(self, path: str | os.PathLike, *, T: int, split_by: str, dtype: str, merge_polarity: bool,
-                 n_channels: int | None, augment: EventAugment | None):
+                 n_channels: int | None, augment: EventAugment | None,
+                 storage_options: Mapping[str, Any] | None = None):
         from eventkit.build import frames_params
         from eventkit.datasets import get_dataset
 
         if augment is not None and not isinstance(augment, EventAugment):
             raise ParameterError(f"EventFrameStream: augment must be an eventkit.augment.EventAugment or None, "
                                  f"got {type(augment).__name__}")
-        store = EventStore.open(path)  # fail early, in the main process
+        store = EventStore.open(path, storage_options=storage_options)  # fail early, in the main process
         self._store: EventStore | None = store
         self._pid = os.getpid()
-        self.url, self.meta = store.url, store.meta
+        self.url, self.meta, self.storage_options = store.url, store.meta, store.storage_options
         self.n_samples, self.shard_ranges = store.n_samples, store.shard_ranges
         spec = get_dataset(self.meta["dataset"])
         self.params = frames_params(spec, self.meta["split"], T=T, split_by=split_by, dtype=dtype,
@@ -101,7 +103,7 @@ class _EventFrames:
 
     def store(self) -> EventStore:
         if self._store is None or self._pid != os.getpid():  # first use, or a forked worker
-            self._store = EventStore.open(self.url)
+            self._store = EventStore.open(self.url, storage_options=self.storage_options)
             self._pid = os.getpid()
         return self._store
 
@@ -182,7 +184,8 @@ class EventFrameStream(FrameStream):
     Every other option is :class:`~eventkit.loader.FrameStream`'s (``shuffle``, ``seed`` —
     which also seeds the augmentation —, ``rank``/``world_size``, ``shuffle_buffer``,
     ``drop_last``, ``return_index``, ``batch_size``, ``samples``, ``transform``,
-    ``target_transform``, ``output_dtype``), with the same epoch plan and epoch counter.
+    ``target_transform``, ``output_dtype``, ``storage_options`` — the arguments of the store
+    URL's fsspec filesystem, e.g. s3fs's ``endpoint_url``), with the same epoch plan and epoch counter.
     """
 
     def __init__(self, path: str | os.PathLike, *, T: int, split_by: str = "count", dtype: str = "uint16",
@@ -197,7 +200,7 @@ class EventFrameStream(FrameStream):
         self.sensor_size = self._lazy.sensor_size
 
     def _open_source(self, path: str | os.PathLike) -> _EventFrames:
-        return _EventFrames(path, **self._framing)
+        return _EventFrames(path, storage_options=self._storage_options, **self._framing)
 
     def _reader(self, epoch: int) -> _FramedReader:
         return _FramedReader(self._lazy, train=self.train, seed=self.seed, epoch=epoch)
@@ -211,11 +214,13 @@ def make_event_loader(path: str | os.PathLike, batch_size: int, *, T: int, split
                       worker_independent_order: bool = True, samples: Sequence[int] | np.ndarray | None = None,
                       transform: Callable[[torch.Tensor], Any] | None = None,
                       target_transform: Callable[[int], Any] | None = None,
-                      output_dtype: str | torch.dtype | None = None, **loader_kwargs: Any) -> EventkitLoader:
+                      output_dtype: str | torch.dtype | None = None,
+                      storage_options: Mapping[str, Any] | None = None, **loader_kwargs: Any) -> EventkitLoader:
     """A DataLoader of ``(uint frames [B, T, ...], int64 labels [B])`` batches framed on the fly.
 
     As :func:`eventkit.loader.make_loader` (``stream=True``) over an event store, with the
-    framing parameters and ``augment``/``train`` of :class:`EventFrameStream`.
+    framing parameters and ``augment``/``train`` of :class:`EventFrameStream`;
+    ``storage_options``: arguments of the store URL's fsspec filesystem (the frame cache's).
     """
     if int(batch_size) < 1:
         raise ParameterError(f"make_event_loader: batch_size={batch_size} must be >= 1")
@@ -227,6 +232,7 @@ def make_event_loader(path: str | os.PathLike, batch_size: int, *, T: int, split
                           n_channels=n_channels, augment=augment, train=train, shuffle=shuffle, seed=seed, rank=rank,
                           world_size=world_size, shuffle_buffer=shuffle_buffer, drop_last=drop_last,
                           batch_size=int(batch_size) if worker_independent_order else None, samples=samples,
-                          transform=transform, target_transform=target_transform, output_dtype=output_dtype)
+                          transform=transform, target_transform=target_transform, output_dtype=output_dtype,
+                          storage_options=storage_options)
     return EventkitLoader(ds, batch_size=int(batch_size), num_workers=int(workers), pin_memory=pin_memory,
                           **loader_kwargs)

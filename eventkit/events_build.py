@@ -13,29 +13,35 @@
    staging folder is removed. A temporary group whose build was killed (its process is
    gone from this host) is removed by the next build of the store.
 
+Object stores (``s3://...``) are reached with ``storage_options``, the arguments of the
+URL's fsspec filesystem, in every step and every staging process
+(:mod:`eventkit.events_location`).
+
 Two processes building the same store at once both succeed: parts and markers are
 written atomically with identical bytes, and the first finished group wins the rename.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import shutil
-import socket
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from eventkit.cache.location import is_url
 from eventkit.errors import CacheError, ParameterError
-from eventkit.events_staging import (drop_staging, get_file, put_file, read_events, read_marker, read_part,
-                                     stage_shard, url_fs)
+from eventkit.events_location import (checked_options, disk_size, get_file, location, publish_group, put_file,
+                                      remove_stale_tmp, tmp_suffix, zarr_options)
+from eventkit.events_staging import drop_staging, read_events, read_marker, read_part, stage_shard
 from eventkit.events_store import (ATTRS_KEY, CHUNK_EVENTS, FORMAT_VERSION, REPRESENTATION, SHARD_EVENTS,
-                                   SMALL_CHUNK, EventStore, column_dtypes, events_params, location)
+                                   SMALL_CHUNK, EventStore, column_dtypes, events_params)
 
 _stage_task = stage_shard  # module attribute: the staging step (tests replace it)
 
@@ -119,9 +125,10 @@ def _create_arrays(group: Any, kind: str, n_samples: int, n_events: int) -> dict
     return arrays
 
 
-def _write_group(target: str, staging: str, markers: list[dict], samples: Sequence[Any], meta: dict) -> None:
+def _write_group(target: str, staging: str, markers: list[dict], samples: Sequence[Any], meta: dict,
+                 options: dict[str, Any]) -> None:
     """Write the complete group at ``target``: small arrays, then the columns shard by shard, then the
-    attributes with ``complete: true``."""
+    attributes with ``complete: true``. ``options``: the storage options of ``target`` and ``staging``."""
     import zarr
 
     counts = np.concatenate([np.asarray(m["counts"], dtype=np.int64) for m in markers]) if markers else \
@@ -129,7 +136,8 @@ def _write_group(target: str, staging: str, markers: list[dict], samples: Sequen
     offsets = np.zeros(len(samples) + 1, dtype=np.int64)
     np.cumsum(counts, out=offsets[1:])
     n_events = int(offsets[-1])
-    group = zarr.open_group(target, mode="w", attributes={ATTRS_KEY: {**meta, "complete": False}})
+    group = zarr.open_group(target, mode="w", attributes={ATTRS_KEY: {**meta, "complete": False}},
+                            **zarr_options(target, options))
     arrays = _create_arrays(group, meta["kind"], len(samples), n_events)
     arrays["offsets"][:] = offsets
     arrays["label"][:] = np.asarray([s.label for s in samples], dtype=np.int64)
@@ -138,7 +146,7 @@ def _write_group(target: str, staging: str, markers: list[dict], samples: Sequen
     pending: dict[str, list[np.ndarray]] = {c: [] for c in names}
     held = pos = 0
     for k, marker in enumerate(markers):
-        part = read_part(staging, k, marker)
+        part = read_part(staging, k, marker, options)
         for c in names:
             pending[c].append(part[c])
         held += int(part["counts"].sum())
@@ -153,56 +161,22 @@ def _write_group(target: str, staging: str, markers: list[dict], samples: Sequen
     group.attrs.put({ATTRS_KEY: {**meta, "n_events": n_events, "complete": True}})
 
 
-def _tmp_suffix() -> str:
-    """``.<host>.<pid>.tmp``: whose temporary group it is (the cache may be shared by several hosts)."""
-    return f".{socket.gethostname()}.{os.getpid()}.tmp"
-
-
-def _pid_alive(pid: int) -> bool:
+def _write_final(url: str, staging: str, markers: list[dict], samples: Sequence[Any], meta: dict,
+                 options: dict[str, Any]) -> None:
+    """Local: write a temporary group and rename it into place. Object store: write in place, unless a
+    concurrent builder has completed the same store meanwhile (checked through the filesystem)."""
+    if is_url(url):
+        if _check_existing(url, meta, options) is None:
+            _write_group(url, staging, markers, samples, meta, options)
+        return
+    tmp = url + tmp_suffix()
+    shutil.rmtree(tmp, ignore_errors=True)
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:  # exists, owned by someone else
-        return True
-    return True
-
-
-def _remove_stale_tmp(url: str) -> list[str]:
-    """Remove the temporary groups ``<url>.<host>.<pid>.tmp`` that killed builds on this host left
-    (their process is gone); a live builder's, or another host's, are kept. Returns the removed paths."""
-    if "://" in url:
-        return []
-    store = Path(url)
-    prefix = f"{store.name}.{socket.gethostname()}."
-    removed = []
-    try:
-        candidates = [p for p in store.parent.iterdir() if p.name.startswith(prefix) and p.name.endswith(".tmp")]
-    except OSError:
-        return []
-    for p in candidates:
-        pid = p.name[len(prefix):-len(".tmp")]
-        if pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid)):
-            shutil.rmtree(p, ignore_errors=True)
-            removed.append(str(p))
-    return removed
-
-
-def _write_final(url: str, staging: str, markers: list[dict], samples: Sequence[Any], meta: dict) -> None:
-    if "://" in url:
-        _write_group(url, staging, markers, samples, meta)
-    else:
-        tmp = url + _tmp_suffix()
+        _write_group(tmp, staging, markers, samples, meta, options)
+    except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
-        try:
-            _write_group(tmp, staging, markers, samples, meta)
-            try:
-                os.rename(tmp, url)
-            except OSError:  # another process finished first: its store is the same
-                if not Path(url, "zarr.json").is_file():
-                    raise
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    publish_group(tmp, url)
 
 
 # ---------------------------------------------------------------------------------------
@@ -218,11 +192,11 @@ def _default_shard_size(spec, split: str, samples: Sequence[Any]) -> int:
     return int(max(1, min(SHARD_TARGET_BYTES // per_sample, len(samples))))
 
 
-def _check_existing(url: str, meta: dict) -> EventStore | None:
+def _check_existing(url: str, meta: dict, options: dict[str, Any]) -> EventStore | None:
     """The complete store at ``url`` when it holds these samples from these raw files; a CacheError
     naming what differs when it holds others; None when there is none."""
     try:
-        store = EventStore.open(url)
+        store = EventStore.open(url, storage_options=options)
     except CacheError:
         return None
     keys = ("params", "n_samples", "samples_sha256", "raw_files")
@@ -237,13 +211,13 @@ def _check_existing(url: str, meta: dict) -> EventStore | None:
     return store
 
 
-def _plan(staging: str, meta: dict, shard_size: int | None, estimate) -> int:
+def _plan(staging: str, meta: dict, shard_size: int | None, estimate, options: dict[str, Any]) -> int:
     """The staging plan's shard size: the existing plan's (same samples) or a new plan written now."""
     import json
 
     from eventkit.cache import canonical_json
 
-    raw = get_file(f"{staging}/plan.json")
+    raw = get_file(f"{staging}/plan.json", options)
     keys = ("params", "n_samples", "samples_sha256", "raw_files")
     if raw is not None:
         try:
@@ -258,48 +232,53 @@ def _plan(staging: str, meta: dict, shard_size: int | None, estimate) -> int:
         raise CacheError(f"{staging} holds a partial build of other samples or raw files; delete it to rebuild")
     size = int(shard_size) if shard_size is not None else estimate()
     put_file(f"{staging}/plan.json", (canonical_json({**{k: meta[k] for k in keys}, "shard_size": size}) + "\n")
-         .encode("ascii"))
+             .encode("ascii"), options)
     return size
 
 
 def _stage_and_finish(url: str, staging: str, spec: Any, split: str, samples: Sequence[Any], meta: dict,
-                      shard_size: int | None, workers: int | None) -> int:
+                      shard_size: int | None, workers: int | None, options: dict[str, Any]) -> int:
     """Stage the missing shards and write the group; returns the samples staged by this call."""
-    size = _plan(staging, meta, shard_size, lambda: _default_shard_size(spec, split, samples))
+    size = _plan(staging, meta, shard_size, lambda: _default_shard_size(spec, split, samples), options)
     n_shards = -(-len(samples) // size)
     meta.update(shard_size=size, n_shards=n_shards, n_events=0)
     ranges = [(k * size, min((k + 1) * size, len(samples))) for k in range(n_shards)]
     tasks = [(staging, spec.name, split, k, samples[lo:hi]) for k, (lo, hi) in enumerate(ranges)
-             if read_marker(staging, k, hi - lo) is None]
-    n = _run(tasks, workers)
-    markers = [read_marker(staging, k, hi - lo) for k, (lo, hi) in enumerate(ranges)]
+             if read_marker(staging, k, hi - lo, options) is None]
+    n = _run(tasks, workers, options)
+    markers = [read_marker(staging, k, hi - lo, options) for k, (lo, hi) in enumerate(ranges)]
     missing = [k for k, m in enumerate(markers) if m is None]
     if missing:
         raise CacheError(f"{staging}: shards {missing[:10]} are still missing after staging; rerun to resume")
-    _write_final(url, staging, markers, samples, meta)  # type: ignore[arg-type]
+    _write_final(url, staging, markers, samples, meta, options)  # type: ignore[arg-type]
     return n
 
 
-def _run(tasks: list[tuple], workers: int | None) -> int:
-    """Run the staging tasks (in process, or on a process pool); returns the samples staged."""
+def _run(tasks: list[tuple], workers: int | None, options: dict[str, Any]) -> int:
+    """Run the staging tasks (in process, or on a process pool); returns the samples staged. The
+    storage options go to every task (and so to every pool process) as a keyword argument."""
     if not tasks:
         return 0
+    stage = functools.partial(_stage_task, storage_options=options) if options else _stage_task
     if workers is None or int(workers) <= 1:
-        return sum(_stage_task(*task)[1] for task in tasks)
+        return sum(stage(*task)[1] for task in tasks)
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     with ProcessPoolExecutor(int(workers), mp_context=multiprocessing.get_context("spawn")) as pool:
-        return sum(n for _, n, _ in pool.map(_stage_task, *zip(*tasks)))
+        return sum(n for _, n, _ in pool.map(stage, *zip(*tasks)))
 
 
 def build_events_store(name: str, *, root: str | os.PathLike | None = None, cache: str | os.PathLike | None = None,
                        splits: Sequence[str] | None = None, shard_size: int | None = None,
-                       workers: int | None = None, progress: bool = True) -> EventsBuildResult:
+                       workers: int | None = None, progress: bool = True,
+                       storage_options: Mapping[str, Any] | None = None) -> EventsBuildResult:
     """Build (or resume, or reuse) the event store of each split of an event dataset.
 
     ``root``: raw data folder (default ``$EVENTKIT_DATA/<name>``); ``cache``: cache root folder
-    or fsspec URL (as for ``eventkit frames``); ``shard_size``: samples per shard (default:
+    or fsspec URL (as for ``eventkit frames``; the stores sit beside its frame stores);
+    ``storage_options``: arguments of that URL's fsspec filesystem (s3fs: ``endpoint_url``,
+    ``key``, ``secret``...), the same as the frame cache's; ``shard_size``: samples per shard (default:
     about 16 MiB of events, from the first sample); ``workers``: staging processes. A complete
     store of the same samples and raw files is reused as is. Raises ``DatasetNotFound``,
     ``ParameterError``, ``CacheError`` (a store of other raw data at the path), ``BuildError``
@@ -325,28 +304,29 @@ def build_events_store(name: str, *, root: str | os.PathLike | None = None, cach
     for split in run_splits:
         samples = store_order(spec.samples(root_path, split))
         url = location(store_path(croot, spec.name, split, REPRESENTATION, params[split]))
+        options = checked_options(url, storage_options)
         meta = {"format_version": FORMAT_VERSION, "dataset": spec.name, "split": split,
                 "representation": REPRESENTATION, "params": params[split], "kind": spec.kind,
                 "sensor_size": [int(v) for v in spec.sensor_size], "classes": list(spec.classes),
                 "manifest_sha256": spec.manifest_sha256, "eventkit_version": __version__,
                 "n_samples": len(samples), "samples_sha256": _ids_sha256(samples),
                 "raw_files": raw_identity(root_path, samples)}
-        _remove_stale_tmp(url)  # a build killed while writing its group left it
-        existing = _check_existing(url, meta)
+        remove_stale_tmp(url)  # a build killed while writing its group left it
+        existing = _check_existing(url, meta, options)
         if existing is not None:
             stores[split] = existing
             continue
         staging = f"{url}.staging"
         try:
-            n = _stage_and_finish(url, staging, spec, split, samples, meta, shard_size, workers)
+            n = _stage_and_finish(url, staging, spec, split, samples, meta, shard_size, workers, options)
         except (OSError, CacheError):
             # another process building the same store may have finished it and removed the staging folder
-            if _check_existing(url, meta) is None:
+            if _check_existing(url, meta, options) is None:
                 raise
             n = 0
-        drop_staging(staging)  # also when a concurrent build re-created it after the other one finished
+        drop_staging(staging, options)  # also when a concurrent build re-created it after the other one finished
         built += n
-        stores[split] = EventStore.open(url)
+        stores[split] = EventStore.open(url, storage_options=options)
         if progress:
             print(f"events store {spec.name}/{split}: {len(samples)} samples, {stores[split].n_events} events "
                   f"-> {url}", file=sys.stderr)
@@ -354,12 +334,5 @@ def build_events_store(name: str, *, root: str | os.PathLike | None = None, cach
         dataset=spec.name, stores={s: st.url for s, st in stores.items()},
         samples=sum(st.n_samples for st in stores.values()), events=sum(st.n_events for st in stores.values()),
         seconds=time.perf_counter() - t0, built_samples=built,
-        store_bytes={s: _disk_size(st.url) for s, st in stores.items()})
+        store_bytes={s: disk_size(st.url, st.storage_options) for s, st in stores.items()})
 
-
-def _disk_size(url: str) -> int:
-    fs, path = url_fs(url)
-    try:
-        return int(fs.du(path, total=True))
-    except (FileNotFoundError, OSError):
-        return 0

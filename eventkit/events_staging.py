@@ -6,65 +6,27 @@ column dtypes), the int64 counts, then each column's little-endian bytes, all
 zstd-compressed. The same events give the same bytes in every process, so concurrent
 builders of one store write identical files. The marker (``<k>.json``, written after the
 part) holds the counts and the part's sha256. Files are written atomically (local: a
-temporary file renamed; object stores: one put).
+temporary file renamed; object stores: one put, with the store's ``storage_options``).
 """
 from __future__ import annotations
 
 import hashlib
-import os
-from collections.abc import Sequence
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
 from eventkit.errors import CacheError
+from eventkit.events_location import get_file, put_file, remove_tree
 from eventkit.events_store import FORMAT_VERSION, column_dtypes
 
-__all__ = ["stage_shard", "read_marker", "read_part", "drop_staging", "url_fs", "get_file", "put_file",
-           "read_events"]
+__all__ = ["stage_shard", "read_marker", "read_part", "drop_staging", "read_events"]
 
 
 def _spec(name: str):
     from eventkit.datasets import get_dataset
 
     return get_dataset(name)
-
-
-def url_fs(url: str):
-    """``(filesystem, path)`` of a local path or fsspec URL; a CacheError naming an unusable URL."""
-    import fsspec
-
-    try:
-        return fsspec.core.url_to_fs(url)
-    except (ImportError, ValueError) as exc:
-        raise CacheError(f"{url}: cannot open this location ({type(exc).__name__}: {exc}); install the fsspec "
-                         "filesystem package of the protocol (s3fs, gcsfs, ...)") from None
-
-
-def put_file(url: str, payload: bytes) -> None:
-    """Write a whole file atomically: local temp file + rename, object stores one put."""
-    if "://" in url:
-        fs, path = url_fs(url)
-        fs.pipe_file(path, payload)
-        return
-    path = Path(url)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_bytes(payload)
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def get_file(url: str) -> bytes | None:
-    fs, path = url_fs(url)
-    try:
-        return fs.cat_file(path)
-    except (FileNotFoundError, OSError):
-        return None
 
 
 def read_events(spec, split: str, k: int, samples: Sequence[Any]) -> list[np.ndarray]:
@@ -127,8 +89,10 @@ def _decode_part(payload: bytes, where: str) -> dict[str, np.ndarray]:
     return out
 
 
-def stage_shard(staging: str, name: str, split: str, k: int, samples: Sequence[Any]) -> tuple[int, int, int]:
-    """Read shard ``k``'s samples, write its part file then its marker; returns ``(k, n, events)``."""
+def stage_shard(staging: str, name: str, split: str, k: int, samples: Sequence[Any],
+                storage_options: Mapping[str, Any] | None = None) -> tuple[int, int, int]:
+    """Read shard ``k``'s samples, write its part file then its marker; returns ``(k, n, events)``.
+    ``storage_options``: arguments of the staging URL's fsspec filesystem."""
     from eventkit.cache import canonical_json
 
     spec = _spec(name)
@@ -137,17 +101,18 @@ def stage_shard(staging: str, name: str, split: str, k: int, samples: Sequence[A
     columns = {c: np.concatenate([e[c] for e in events]) if events else np.zeros(0, dt)
                for c, dt in column_dtypes(spec.kind).items()}
     payload = _encode_part(counts, columns)
-    put_file(f"{staging}/{k}.part", payload)
+    put_file(f"{staging}/{k}.part", payload, storage_options)
     marker = {"format_version": FORMAT_VERSION, "shard": int(k), "n_samples": len(samples),
               "n_events": int(counts.sum()), "counts": counts.tolist(), "sha256": hashlib.sha256(payload).hexdigest()}
-    put_file(f"{staging}/{k}.json", (canonical_json(marker) + "\n").encode("ascii"))
+    put_file(f"{staging}/{k}.json", (canonical_json(marker) + "\n").encode("ascii"), storage_options)
     return k, len(samples), int(counts.sum())
 
 
-def read_marker(staging: str, k: int, n: int) -> dict | None:
+def read_marker(staging: str, k: int, n: int, storage_options: Mapping[str, Any] | None = None) -> dict | None:
+    """Shard ``k``'s completion marker when it is there and describes ``n`` samples, else None."""
     import json
 
-    raw = get_file(f"{staging}/{k}.json")
+    raw = get_file(f"{staging}/{k}.json", storage_options)
     try:
         marker = json.loads(raw) if raw is not None else None
     except ValueError:
@@ -157,16 +122,15 @@ def read_marker(staging: str, k: int, n: int) -> dict | None:
     return marker
 
 
-def read_part(staging: str, k: int, marker: dict) -> dict[str, np.ndarray]:
-    raw = get_file(f"{staging}/{k}.part")
+def read_part(staging: str, k: int, marker: dict,
+              storage_options: Mapping[str, Any] | None = None) -> dict[str, np.ndarray]:
+    """Shard ``k``'s part file, checked against its marker's sha256."""
+    raw = get_file(f"{staging}/{k}.part", storage_options)
     if raw is None or hashlib.sha256(raw).hexdigest() != marker["sha256"]:
         raise CacheError(f"{staging}/{k}.part is missing or does not match its marker; delete {staging} and rebuild")
     return _decode_part(raw, f"{staging}/{k}.part")
 
 
-def drop_staging(staging: str) -> None:
-    fs, path = url_fs(staging)
-    try:
-        fs.rm(path, recursive=True)
-    except (FileNotFoundError, OSError):
-        pass
+def drop_staging(staging: str, storage_options: Mapping[str, Any] | None = None) -> None:
+    """Remove the staging folder (nothing there is fine)."""
+    remove_tree(staging, storage_options)

@@ -28,12 +28,14 @@ Reading needs only zarr: ``g["t"][g["offsets"][i]:g["offsets"][i + 1]]``.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from eventkit.errors import CacheError, ParameterError
 from eventkit.events import AUDIO_DTYPE, VISION_DTYPE
+from eventkit.events_location import location, zarr_options
 
 __all__ = ["EventStore", "events_params", "FORMAT_VERSION", "REPRESENTATION", "CHUNK_EVENTS", "SHARD_EVENTS"]
 
@@ -83,12 +85,13 @@ class EventStore:
     Attributes: ``url``, ``meta`` (the ``eventkit`` attributes), ``kind``, ``sensor_size``
     ``(W, H, P)``, ``n_samples``, ``n_events``, ``shard_size``, ``n_shards``,
     ``shard_ranges`` (sample ranges of the shards), ``offsets`` (int64 ``[N + 1]``),
-    ``dtype`` (``VISION_DTYPE`` / ``AUDIO_DTYPE``). Pickles as its location (DataLoader
-    workers re-open it).
+    ``dtype`` (``VISION_DTYPE`` / ``AUDIO_DTYPE``), ``storage_options`` (of the URL's fsspec
+    filesystem). Pickles as its location and storage options (DataLoader workers re-open it).
     """
 
-    def __init__(self, url: str, group: Any, meta: dict):
+    def __init__(self, url: str, group: Any, meta: dict, storage_options: Mapping[str, Any] | None = None):
         self.url = url
+        self.storage_options = dict(storage_options or {})
         self.meta = meta
         self.kind = str(meta["kind"])
         self.sensor_size = tuple(int(v) for v in meta["sensor_size"])
@@ -118,20 +121,25 @@ class EventStore:
                 f"n_samples={self.n_samples}, n_events={self.n_events}, sensor_size={self.sensor_size})")
 
     def __getstate__(self) -> dict:
-        return {"url": self.url}
+        return {"url": self.url, "storage_options": self.storage_options}
 
     def __setstate__(self, state: dict) -> None:
-        self.__dict__.update(EventStore.open(state["url"]).__dict__)
+        self.__dict__.update(EventStore.open(state["url"], storage_options=state.get("storage_options")).__dict__)
 
     @classmethod
-    def open(cls, url: str | os.PathLike) -> "EventStore":
-        """Open a complete store; :class:`CacheError` when absent, not an event store, or unfinished."""
+    def open(cls, url: str | os.PathLike, *, storage_options: Mapping[str, Any] | None = None) -> "EventStore":
+        """Open a complete store; :class:`CacheError` when absent, not an event store, or unfinished.
+        ``storage_options``: arguments of the URL's fsspec filesystem (s3fs: ``endpoint_url``, ...)."""
         import zarr
 
         url = location(url)
+        options = zarr_options(url, storage_options)
         try:
-            group = zarr.open_group(url, mode="r")
-        except Exception as exc:  # noqa: BLE001 - nothing there, or not a Zarr group
+            group = zarr.open_group(url, mode="r", **options)
+        except Exception as exc:  # noqa: BLE001 - nothing there, not a Zarr group, or not reachable
+            if "://" in url and not isinstance(exc, FileNotFoundError):
+                raise CacheError(f"{url}: cannot read the event store ({type(exc).__name__}: {exc}); check the "
+                                 "endpoint and credentials (storage_options, --storage-option)") from None
             raise CacheError(f"{url}: no event store ({type(exc).__name__}: {exc}); build it with "
                              "eventkit.events_build.build_events_store(NAME, ...)") from None
         meta = group.attrs.get(ATTRS_KEY)
@@ -145,7 +153,7 @@ class EventStore:
             raise CacheError(f"{url}: event store metadata lacks {missing}; delete and rebuild it")
         if not meta["complete"]:
             raise CacheError(f"{url}: event store is incomplete; rerun the build to finish it")
-        return cls(url, group, dict(meta))
+        return cls(url, group, dict(meta), options.get("storage_options"))
 
     def _damaged(self, what: str, exc: Exception) -> CacheError:
         return CacheError(f"{self.url}: {what} cannot be read ({type(exc).__name__}: {exc}); the event store is "
@@ -189,14 +197,3 @@ class EventStore:
             raise IndexError(f"{self.url}: sample {i!r} out of range (store has {self.n_samples} samples)")
         events, _ = self.read_range(int(i), int(i) + 1)
         return events, int(self.labels()[int(i)])
-
-
-
-def location(url: str | os.PathLike) -> str:
-    """A store location as zarr opens it: fsspec URLs unchanged, ``file://`` and ``~`` expanded to local paths."""
-    text = os.fspath(url)
-    if text.startswith("file://"):
-        text = text[len("file://"):]
-    if "://" in text:
-        return text.rstrip("/")
-    return os.path.abspath(os.path.expanduser(text))

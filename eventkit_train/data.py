@@ -81,7 +81,8 @@ def prepare_data(config: TrainConfig, *, progress: bool = True) -> dict[str, str
         from eventkit.events_build import build_events_store
 
         events = build_events_store(config.dataset, root=config.root, cache=config.cache, splits=on_the_fly,
-                                    workers=config.build_workers, progress=progress)
+                                    workers=config.build_workers, progress=progress,
+                                    storage_options=config.storage_options or None)
         stores.update({EVENTS + s: str(events.stores[s]) for s in on_the_fly})
     return stores
 
@@ -185,7 +186,8 @@ def _event_stream(config: TrainConfig, url: str, augment: Any, *, train: bool, *
     return EventFrameStream(url, T=config.T if train else config.eval_steps, split_by=config.split_by,
                             dtype=config.dtype,
                             merge_polarity=config.merge_polarity, n_channels=config.n_channels,
-                            augment=augment.event, train=train, **kwargs)
+                            augment=augment.event, train=train, storage_options=config.storage_options or None,
+                            **kwargs)
 
 
 def _event_input_shape(config: TrainConfig, stores: Mapping[str, str], opened: Mapping[str, Any],
@@ -198,7 +200,8 @@ def _event_input_shape(config: TrainConfig, stores: Mapping[str, str], opened: M
         from eventkit.events_store import EventStore
 
         split = key[len(EVENTS):]
-        if EventStore.open(url).sample_ids() != opened[split].sample_ids():
+        if EventStore.open(url, storage_options=config.storage_options or None).sample_ids() \
+                != opened[split].sample_ids():
             raise CacheError(f"event store {url} and frame store {stores[split]} hold other samples or another "
                              f"order; rebuild both (delete them and rerun)")
     shape = tuple(int(d) for d in _event_stream(config, stores[EVENTS + config.train_split], augment,
@@ -229,9 +232,10 @@ def split_loader(config: TrainConfig, data: RunData, split: str, *, train: bool,
     augment = augment_of(config)
     opts = dict(shuffle=train, drop_last=train, samples=samples, seed=config.seed,
                 workers=config.workers if workers is None else workers, shuffle_buffer=config.shuffle_buffer,
-                pin_memory=pin_memory, rank=rank, world_size=world_size)
+                pin_memory=pin_memory, rank=rank, world_size=world_size,
+                storage_options=config.storage_options or None)
     if not needs_event_store(augment, train=train):
-        return make_loader(data.stores[split], batch_size, storage_options=config.storage_options or None, **opts)
+        return make_loader(data.stores[split], batch_size, **opts)
     from eventkit.event_stream import make_event_loader
 
     return make_event_loader(data.stores[EVENTS + split], batch_size, T=config.T if train else config.eval_steps,

@@ -115,3 +115,36 @@ def test_two_concurrent_builders_of_one_s3_store_both_succeed(s3_url, small_root
     stores = [stores_of(r) for r in results]
     assert stores[0] == stores[1]
     _same_as_local(stores[0], local_build(small_root, 2))
+
+
+def test_training_with_event_ops_on_an_s3_cache_uses_the_storage_options(s3_url, small_root, tmp_path):
+    """``eventkit train`` with an event op (flip_lr, framed on the fly from the event store) and the cache
+    on S3, the endpoint given only as ``--storage-option endpoint_url=...``: ``AWS_ENDPOINT_URL`` points at
+    a closed port, so a frame store, event store or DataLoader worker opened without the storage options
+    would reach the wrong server and fail the run."""
+    import json
+    import os
+
+    from eventkit.events_store import EventStore
+    from tests.engines._cli import _fs, env_with
+    from tests.train.trainer_helpers import TINY_ARCH
+
+    endpoint = os.environ["AWS_ENDPOINT_URL"]
+    run = tmp_path / "run"
+    r = eventkit("train", "nmnist", "--root", small_root, "--cache", s3_url,
+                 "--storage-option", f"endpoint_url={endpoint}", "--T", "4", "--arch", TINY_ARCH, "--epochs", "1",
+                 "--batch-size", "8", "--lr", "0.01", "--device", "cpu", "--seed", "1", "--out", run,
+                 "--workers", "1", "--augment", 'event=[{op = "flip_lr"}]', "--json", "--no-progress",
+                 timeout=GUARD_S, env=env_with(AWS_ENDPOINT_URL="http://127.0.0.1:9"))
+    assert r.returncode == 0, f"exit {r.returncode}\nstdout: {r.stdout}\nstderr: {r.stderr}"
+    summary = json.loads(r.stdout.strip().splitlines()[-1])
+    assert summary["epochs"] == 1 and (run / "checkpoint.pt").is_file() and (run / "summary.json").is_file()
+    fs, root = _fs(s3_url)  # this process: AWS_ENDPOINT_URL is the server's
+    groups = sorted(p[len(root):].strip("/") for p in fs.find(root) if p.endswith(".zarr/zarr.json"))
+    kinds = [g.split("/")[2].split("-")[0] for g in groups]
+    assert sorted(g.split("/")[1] for g in groups) == ["test", "train", "train"], groups
+    assert sorted(kinds) == ["events", "frames", "frames"], groups  # the event store beside the frame stores
+    (events,) = [g for g in groups if "/events-" in g]
+    store = EventStore.open(f"{s3_url}/{events.removesuffix('/zarr.json')}")
+    assert store.meta["complete"] and store.n_samples == 20 and store.meta["split"] == "train"
+    assert not any(".staging" in p for p in fs.find(root))  # staging removed on the bucket

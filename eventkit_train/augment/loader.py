@@ -39,7 +39,7 @@ def make_augmented_loader(name: str, split: str, *, T: int, batch_size: int,
                           n_channels: int | None = None, workers: int = 0, seed: int = 0,
                           rank: int | None = None, world_size: int | None = None, drop_last: bool | None = None,
                           shuffle: bool | None = None, build: bool = True, progress: bool = False,
-                          **loader_kwargs: Any) -> EventkitLoader:
+                          storage_options: Mapping[str, Any] | None = None, **loader_kwargs: Any) -> EventkitLoader:
     """A DataLoader over dataset ``name``'s ``split`` with the event part of ``augment``.
 
     Args:
@@ -55,6 +55,8 @@ def make_augmented_loader(name: str, split: str, *, T: int, batch_size: int,
             builds of one store all succeed; to build it once, call with ``build=True`` on rank 0, then a
             barrier, then ``build=False`` on the others.
         progress: report the build on stderr.
+        storage_options: the cache URL's fsspec filesystem arguments (e.g. ``{"endpoint_url": ...}``
+            for S3), given to the frame cache and the event store alike.
 
     Returns an :class:`eventkit.loader.EventkitLoader`; call ``loader.set_epoch(e)`` each epoch.
     """
@@ -69,18 +71,19 @@ def make_augmented_loader(name: str, split: str, *, T: int, batch_size: int,
     drop_last = bool(train) if drop_last is None else bool(drop_last)
     frames = {"T": T, "split_by": split_by, "dtype": dtype, "merge_polarity": merge_polarity, "n_channels": n_channels}
     common = {"workers": workers, "shuffle": shuffle, "seed": seed, "drop_last": drop_last, "rank": rank,
-              "world_size": world_size, **loader_kwargs}
+              "world_size": world_size, "storage_options": storage_options, **loader_kwargs}
+    where = {"root": root, "cache": cache, "storage_options": storage_options, "progress": progress}
     if needs_event_store(augment, train=train):
         from eventkit.event_stream import make_event_loader
         from eventkit.events_build import build_events_store, events_store_url
 
         if build:
-            url = build_events_store(name, root=root, cache=cache, splits=[split], progress=progress).stores[split]
+            url = build_events_store(name, splits=[split], **where).stores[split]
         else:
             url = events_store_url(name, split, cache=cache)
         return make_event_loader(url, batch_size, augment=augment.event, train=train, **frames, **common)
     if build:
-        url = build_cache(name, root=root, cache=cache, splits=[split], progress=progress, **frames).stores[split]
+        url = build_cache(name, splits=[split], **where, **frames).stores[split]
     else:
         url = frames_store_url(name, split, cache=cache, **frames)
     return make_loader(url, batch_size, **common)

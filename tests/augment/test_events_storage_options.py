@@ -188,3 +188,15 @@ def test_the_trainer_builds_and_reads_the_event_store_with_config_storage_option
 
 def data_size(stores: dict[str, str]) -> int:
     return EventStore.open(stores["events:test"], storage_options=OPTIONS).n_samples
+
+
+def test_make_augmented_loader_hands_the_options_to_the_event_store(built):
+    from eventkit_train.augment import make_augmented_loader
+
+    aug = {"event": [{"op": "flip_lr"}]}
+    loader = make_augmented_loader("nmnist", "train", T=3, batch_size=2, augment=aug, root=built["root"],
+                                   cache=built["cache"], storage_options=OPTIONS, seed=1)
+    local = make_augmented_loader("nmnist", "train", T=3, batch_size=2, augment=aug, root=built["root"],
+                                  cache=built["local"].stores["train"].rsplit("/nmnist/", 1)[0], seed=1)
+    for (a, la), (b, lb) in zip(loader, local, strict=True):
+        assert torch.equal(a, b) and torch.equal(la, lb)

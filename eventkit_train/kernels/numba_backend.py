@@ -44,64 +44,88 @@ def available() -> bool:
     return True
 
 
+# error_model="numpy": a division by zero gives inf/nan as in torch, without Python's ZeroDivisionError check,
+# whose branch keeps LLVM from vectorising any loop that divides by a value
+_JIT = '@njit(error_model="numpy")'
+_DRIVER_JIT = '@njit(cache=True, nogil=True, error_model="numpy")'
+
 BLOCK = 256  # neurons per block: the inner loop runs over a block at each step (independent chains, SIMD)
 
 
 def _block_prologue(P: int) -> list[str]:
-    """Open the loop over blocks b0..b1 and load each block's parameters into ``pb [P, BLOCK]``."""
-    return ["    C = params.shape[1]", "    for b in range(b0, b1):", f"        j0 = b * {BLOCK}",
-            f"        m = min({BLOCK}, n - j0)",
-            f"        pb = np.empty(({max(P, 1)}, {BLOCK}), dtype=F)",
+    """Per-call parameter scratch, then the loop over blocks b0..b1 with the block's parameters gathered into
+    the rows ``p0, p1, ...`` (length m): unit-stride 1-D arrays, so that the inner loops vectorise."""
+    return ["    C = params.shape[1]", f"    pb = np.empty(({max(P, 1)}, {BLOCK}), dtype=F)",
+            "    for b in range(b0, b1):", f"        j0 = b * {BLOCK}", f"        m = min({BLOCK}, n - j0)",
             "        for jj in range(m):", "            c = ((j0 + jj) // inner) % C",
-            f"            for i in range({P}):", "                pb[i, jj] = params[i, c]"]
+            f"            for i in range({P}):", "                pb[i, jj] = params[i, c]"] + \
+        [f"        p{i} = pb[{i}, :m]" for i in range(P)]
 
 
 def _forward_source(d: NeuronDefinition) -> str:
     k = kernel_names(d)
     P, st_in, st_out, sv, st, fl, svv, stv = k.P, k.st_in, k.st_out, k.sv, k.st, k.fl, k.svv, k.stv
-    pv = [f"pb[{i}, jj]" for i in range(P)]
+    pv = [f"p{i}[jj]" for i in range(P)]
     args = ["b0", "b1", "x", *st_in, "spikes", *sv, *st_out, "params", "inner", *fl]
-    lines = ["@njit(cache=True, nogil=True)", f"def forward({', '.join(args)}):",
-             "    T = x.shape[0]", "    n = x.shape[1]", *_block_prologue(P)]
-    lines += [f"        {s} = np.empty({BLOCK}, dtype=F)" for s in st]
+    lines = [_DRIVER_JIT, f"def forward({', '.join(args)}):",
+             "    T = x.shape[0]", "    n = x.shape[1]"]
+    lines += [f"    {s} = np.empty({BLOCK}, dtype=F)" for s in st]
+    lines += _block_prologue(P)
     lines += ["        for jj in range(m):"] + [f"            {s}[jj] = {si}[j0 + jj]" for s, si in zip(st, st_in)]
-    lines += ["        for t in range(T):", "            for jj in range(m):", "                j = j0 + jj",
-              f"                s_, {', '.join(svv + stv)} = step(x[t, j], "
+    lines += ["        for t in range(T):", "            x_t = x[t, j0:j0 + m]", "            sp_t = spikes[t, j0:j0 + m]"]
+    lines += [f"            {a}_t = {a}[t, j0:j0 + m]" for a in sv]
+    lines += ["            for jj in range(m):",
+              f"                s_, {', '.join(svv + stv)} = step(x_t[jj], "
               f"{', '.join([f'{s}[jj]' for s in st] + pv + fl)})",
-              "                spikes[t, j] = s_"]
-    lines += [f"                {a}[t, j] = {b}" for a, b in zip(sv, svv)]
+              "                sp_t[jj] = s_"]
+    lines += [f"                {a}_t[jj] = {b}" for a, b in zip(sv, svv)]
     lines += [f"                {a}[jj] = {b}" for a, b in zip(st, stv)]
     lines += ["        for jj in range(m):"] + [f"            {so}[j0 + jj] = {s}[jj]" for so, s in zip(st_out, st)]
     return "\n".join(lines) + "\n"
 
 
-def _backward_source(d: NeuronDefinition) -> str:
+def _grad_rows(name: str, mode: str, src: str) -> list[str]:
+    """A broadcast output gradient (mode 1: one value, 2: one row) copied once per block into ``name``."""
+    return [f"        if {mode} == 1:", "            for jj in range(m):", f"                {name}[jj] = {src}[0, 0]",
+            f"        elif {mode} == 2:", "            for jj in range(m):",
+            f"                {name}[jj] = {src}[0, j0 + jj]"]
+
+
+def _backward_source(d: NeuronDefinition, kind: int) -> str:
+    """``backward{kind}``: the reverse pass for surrogate ``kind``, a constant (LLVM drops the other surrogates
+    and vectorises the loop; a runtime kind keeps every branch, ``exp`` calls included, in the inner loop)."""
     k = kernel_names(d)
     R, P, g_out, g_in, g, sv, r_in, r, fl, acc, lv, gv = (k.R, k.P, k.g_out, k.g_in, k.g, k.sv, k.r_in, k.r, k.fl,
                                                          k.acc, k.lv, k.gv)
-    pv = [f"pb[{i}, jj]" for i in range(P)]
-    args = ["b0", "b1", "g_spikes", "g_membrane", "has_gs", "has_gm", "gs_t", "gs_j", "gm_t", "gm_j", *g_out, *sv,
-            *r_in, "g_x", *g_in, "g_par",
-            "params", "inner", *fl, "param_grads", "sk", "sa", "sb"]
-    lines = ["@njit(cache=True, nogil=True)", f"def backward({', '.join(args)}):",
-             "    T = sv0.shape[0]", "    n = sv0.shape[1]", "    a_ = F(sa)", "    b_ = F(sb)", *_block_prologue(P)]
-    lines += [f"        {a} = np.empty({BLOCK}, dtype=F)" for a in g]
-    lines += [f"        {a} = np.zeros({BLOCK}, dtype=F)" for a in acc]
+    pv = [f"p{i}[jj]" for i in range(P)]
+    args = ["b0", "b1", "g_spikes", "g_membrane", "gs_mode", "gm_mode", *g_out, *sv, *r_in, "g_x", *g_in, "g_par",
+            "params", "inner", *fl, "param_grads", "sa", "sb"]
+    lines = [_DRIVER_JIT, f"def backward{kind}({', '.join(args)}):",
+             "    T = sv0.shape[0]", "    n = sv0.shape[1]", "    a_ = F(sa)", "    b_ = F(sb)",
+             f"    gs_b = np.zeros({BLOCK}, dtype=F)", f"    gm_b = np.zeros({BLOCK}, dtype=F)"]
+    lines += [f"    {a} = np.empty({BLOCK}, dtype=F)" for a in g + acc + r]
+    lines += _block_prologue(P)
+    lines += _grad_rows("gs_b", "gs_mode", "g_spikes") + _grad_rows("gm_b", "gm_mode", "g_membrane")
     lines += ["        for jj in range(m):"] + [f"            {a}[jj] = {b}[j0 + jj]" for a, b in zip(g, g_out)]
-    lines += ["        for tt in range(T):", "            t = T - 1 - tt", "            for jj in range(m):",
-              "                j = j0 + jj"]
+    lines += [f"            {a}[jj] = F(0.0)" for a in acc]
+    lines += ["        for tt in range(T):", "            t = T - 1 - tt"]
     if R:
-        prev = ", ".join(f"{s}[t - 1, j]" for s in sv)
-        lines += ["                if t > 0:",
-                  f"                    {', '.join(r)} = restore({prev}, {', '.join(pv + fl)})",
-                  "                else:"]
-        lines += [f"                    {a} = {b}[j]" for a, b in zip(r, r_in)]
-    lines += ["                gs_ = g_spikes[t * gs_t, j * gs_j] if has_gs else F(0.0)",
-              "                gm_ = g_membrane[t * gm_t, j * gm_j] if has_gm else F(0.0)"]
-    call_args = ["gs_", "gm_", *[f"{a}[jj]" for a in g], *[f"{s}[t, j]" for s in sv], *r, *pv, *fl,
-                 "param_grads", "sk", "a_", "b_"]
-    lines += [f"                {', '.join(['gx_', *gv, *lv])} = step_vjp({', '.join(call_args)})",
-              "                g_x[t, j] = gx_"]
+        lines += ["            if t > 0:"] + [f"                {s}_p = {s}[t - 1, j0:j0 + m]" for s in sv]
+        lines += ["                for jj in range(m):",
+                  f"                    {', '.join(f'{a}_' for a in r)} = restore("
+                  f"{', '.join([f'{s}_p[jj]' for s in sv] + pv + fl)})"]
+        lines += [f"                    {a}[jj] = {a}_" for a in r]
+        lines += ["            else:", "                for jj in range(m):"]
+        lines += [f"                    {a}[jj] = {b}[j0 + jj]" for a, b in zip(r, r_in)]
+    lines += ["            gs_t = g_spikes[t, j0:j0 + m] if gs_mode == 3 else gs_b[:m]",
+              "            gm_t = g_membrane[t, j0:j0 + m] if gm_mode == 3 else gm_b[:m]",
+              "            gx_t = g_x[t, j0:j0 + m]"]
+    lines += [f"            {s}_t = {s}[t, j0:j0 + m]" for s in sv]
+    call_args = ["gs_t[jj]", "gm_t[jj]", *[f"{a}[jj]" for a in g], *[f"{s}_t[jj]" for s in sv],
+                 *[f"{a}[jj]" for a in r], *pv, *fl, "param_grads", str(kind), "a_", "b_"]
+    lines += ["            for jj in range(m):",
+              f"                {', '.join(['gx_', *gv, *lv])} = step_vjp({', '.join(call_args)})",
+              "                gx_t[jj] = gx_"]
     lines += [f"                {a}[jj] = {b}" for a, b in zip(g, gv)]
     lines += [f"                {a}[jj] += {b}" for a, b in zip(acc, lv)]
     lines += ["        for jj in range(m):"] + [f"            {a}[j0 + jj] = {b}[jj]" for a, b in zip(g_in, g)]
@@ -111,10 +135,10 @@ def _backward_source(d: NeuronDefinition) -> str:
 
 def module_source(d: NeuronDefinition, dtype: str) -> list[str]:
     """The parts of the generated module for ``dtype`` ("float32" or "float64")."""
-    parts = [_HEADER.format(dtype=dtype), ops.NUMBA_SOURCE]
+    parts = [_HEADER.format(dtype=dtype), ops.NUMBA_SOURCE.replace("@njit\n", _JIT + "\n")]
     for fn in codegen.module_functions(surrogates) + codegen.module_functions(d.module):
-        parts.append(codegen.function_source(fn, "@njit", wrap_floats=True))
-    parts += [_forward_source(d), _backward_source(d)]
+        parts.append(codegen.function_source(fn, _JIT, wrap_floats=True))
+    parts += [_forward_source(d)] + [_backward_source(d, kind) for kind in sorted(surrogates.KINDS.values())]
     return parts
 
 
@@ -187,6 +211,11 @@ def forward(d: NeuronDefinition, x: Tensor, state: Sequence[Tensor], params: Seq
     return spikes, saved, st_out
 
 
+def _grad_mode(g: Tensor | None, t_step: int, j_step: int) -> int:
+    """How the backward kernel reads an output gradient: 0 absent, 1 one value, 2 one row, 3 ``[T, n]``."""
+    return 0 if g is None else 3 if t_step else 2 if j_step else 1
+
+
 def backward(d: NeuronDefinition, g_spikes: Tensor | None, g_membrane: Tensor | None, g_state: Sequence[Tensor],
              saved: Sequence[Tensor], restored0: Sequence[Tensor], params: Sequence[Tensor], flags: Sequence[bool],
              surrogate: Sequence[float], param_grads: bool) -> tuple[Tensor, list[Tensor], list[Tensor]]:
@@ -202,11 +231,11 @@ def backward(d: NeuronDefinition, g_spikes: Tensor | None, g_membrane: Tensor | 
     n = g_x[0].numel()
     g_par = torch.empty((len(d.learnable), n), dtype=ref.dtype)
     pp, inner = _layout(ref, params)
-    _run(k.backward, n, dummy if gs is None else _np(gs), dummy if gm is None else _np(gm), gs is not None,
-         gm is not None, gs_t, gs_j, gm_t, gm_j,
+    _run(getattr(k, f"backward{int(surrogate[0])}"), n, dummy if gs is None else _np(gs), dummy if gm is None else _np(gm),
+         _grad_mode(gs, gs_t, gs_j), _grad_mode(gm, gm_t, gm_j),
          *(_np(_flat(g.to(ref.dtype), 0)) for g in g_state), *(_np(_flat(s, 1)) for s in saved),
          *(_np(_flat(r.to(ref.dtype), 0)) for r in restored0), _np(g_x.view(T, -1)),
          *(_np(g.view(-1)) for g in g_in), _np(g_par), pp, inner, *(bool(f) for f in flags),
-         bool(param_grads), int(surrogate[0]), float(surrogate[1]), float(surrogate[2]))
+         bool(param_grads), float(surrogate[1]), float(surrogate[2]))
     partials = [g_par[i].view(g_x.shape[1:]) for i in range(len(d.learnable))]
     return g_x, g_in, partials

@@ -1,13 +1,17 @@
 """The CPU backend: Numba kernels generated from a neuron definition.
 
-One kernel pair per (definition, float32 | float64). The neurons are cut into blocks of
+One kernel module per (definition, float32 | float64). The neurons are cut into blocks of
 :data:`BLOCK`; for each block the time loop runs outside and the loop over the block's
-neurons inside (independent recurrences side by side, which the compiler vectorises), the
-state in a small block-local array. The kernels work on the tensors' own memory
-(``Tensor.numpy()`` of contiguous CPU tensors, no copies; a non-contiguous input is made
-contiguous once). Flags, the surrogate kind and ``param_grads`` are runtime arguments, so
-one compiled kernel serves every reset mode and surrogate. Threads: the kernels release the
-GIL (``nogil``) and each call splits the blocks over ``torch.get_num_threads()`` threads.
+neurons inside (independent recurrences side by side), on unit-stride rows of the block
+(``x[t, j0:j0 + m]``, parameters gathered per block), so that LLVM vectorises the inner
+loops. Flags and ``param_grads`` are runtime arguments (loop-invariant branches that LLVM
+hoists); the surrogate kind is not: each kind has its own backward kernel
+(``backward0`` … ``backward4``, compiled on first use), since a runtime kind would keep
+every surrogate's branch and ``exp`` call inside the loop and stop it vectorising. The
+kernels work on the tensors' own memory (``Tensor.numpy()`` of contiguous CPU tensors; a
+non-contiguous input is made contiguous once) and write their big outputs into recycled
+buffers (:mod:`eventkit_train.kernels.buffers`). Threads: the kernels release the GIL
+(``nogil``) and each call splits the blocks over ``torch.get_num_threads()`` threads.
 """
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from . import codegen, ops, surrogates
+from . import buffers, codegen, ops, surrogates
 from .codegen import kernel_names
 from .definition import NeuronDefinition
 from .torch_backend import grad_layout
@@ -201,9 +205,10 @@ def forward(d: NeuronDefinition, x: Tensor, state: Sequence[Tensor], params: Seq
     k = kernels(d, x.dtype)
     T = x.shape[0]
     x2 = _flat(x, 1)
-    spikes = torch.empty_like(x, memory_format=torch.contiguous_format)
-    saved = [torch.empty_like(spikes) for _ in d.saved]
-    st_out = [torch.empty_like(spikes[0]) for _ in d.state]
+    shape = tuple(x.shape)
+    spikes = buffers.empty(shape, x.dtype)
+    saved = [buffers.empty(shape, x.dtype) for _ in d.saved]
+    st_out = [buffers.empty(shape[1:], x.dtype) for _ in d.state]
     pp, inner = _layout(x, params)
     st_in = [_np(_flat(s.to(x.dtype), 0)) for s in state]
     _run(k.forward, x2.shape[1], _np(x2), *st_in, _np(spikes.view(T, -1)), *(_np(s.view(T, -1)) for s in saved),
@@ -226,10 +231,10 @@ def backward(d: NeuronDefinition, g_spikes: Tensor | None, g_membrane: Tensor | 
     dummy = np.zeros((1, 1), dtype=_np(ref[:0]).dtype)
     gs, gs_t, gs_j = grad_layout(g_spikes, ref)
     gm, gm_t, gm_j = grad_layout(g_membrane, ref)
-    g_x = torch.empty_like(ref, memory_format=torch.contiguous_format)
-    g_in = [torch.empty_like(g_x[0]) for _ in d.state]
+    g_x = buffers.empty(tuple(ref.shape), ref.dtype)
+    g_in = [buffers.empty(tuple(ref.shape[1:]), ref.dtype) for _ in d.state]
     n = g_x[0].numel()
-    g_par = torch.empty((len(d.learnable), n), dtype=ref.dtype)
+    g_par = buffers.empty((len(d.learnable), n), ref.dtype)
     pp, inner = _layout(ref, params)
     _run(getattr(k, f"backward{int(surrogate[0])}"), n, dummy if gs is None else _np(gs), dummy if gm is None else _np(gm),
          _grad_mode(gs, gs_t, gs_j), _grad_mode(gm, gm_t, gm_j),

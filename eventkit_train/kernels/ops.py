@@ -4,8 +4,7 @@ A neuron definition (:mod:`eventkit_train.kernels.definition`) is written in pla
 arithmetic (``+ - * /``, float literals, ``if`` on flags) plus the names below. Imported
 from here they act on torch tensors (and Python floats); the Numba and Triton code
 generators bind the same names to their own versions (:data:`NUMBA_SOURCE`,
-:data:`TRITON_SOURCE`), so one definition runs on all three backends.
-The Numba ``exp`` is
+:data:`TRITON_SOURCE`), so one definition runs on all three backends. The Numba ``exp`` is
 its own branch-free polynomial (within 2 ulp), so that loops calling it vectorise.
 
 =============== =========================================================

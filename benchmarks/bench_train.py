@@ -162,6 +162,9 @@ def make_steps(name: str, device: torch.device, T: int, batch: int, compile_: bo
         steps["SpikingJelly"] = Step(sj, x, y, reset=reset)
         sj16, reset16 = sj_net(name)
         steps["SpikingJelly bf16"] = Step(sj16.to(device), x, y, amp=True, reset=reset16)
+        sjcl, resetcl = sj_net(name)
+        steps["SpikingJelly bf16 channels-last"] = Step(sjcl.to(device).to(memory_format=torch.channels_last), x, y,
+                                                        amp=True, reset=resetcl)
     except ImportError as exc:
         notes["SpikingJelly"] = f"unavailable ({exc}); run `make bench-env`"
     return steps

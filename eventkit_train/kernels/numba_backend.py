@@ -1,16 +1,19 @@
-"""The CPU backend: Numba kernels generated from a neuron definition.
+"""The CPU backend: Numba kernels generated from a neuron definition (:mod:`.numba_source`).
 
-One kernel pair per (definition, float32 | float64). The neurons are cut into blocks of
-:data:`BLOCK`; for each block the time loop runs outside and the loop over the block's
-neurons inside (independent recurrences side by side, which the compiler vectorises), the
-state in a small block-local array. The kernels work on the tensors' own memory
-(``Tensor.numpy()`` of contiguous CPU tensors, no copies; a non-contiguous input is made
-contiguous once). Flags, the surrogate kind and ``param_grads`` are runtime arguments, so
-one compiled kernel serves every reset mode and surrogate. Threads: the kernels release the
-GIL (``nogil``) and each call splits the blocks over ``torch.get_num_threads()`` threads.
+One kernel module per (definition, float32 | float64); bfloat16 inputs (autocast) run the
+float32 kernels, which read and write bf16 activations directly. The kernels work on the
+tensors' own memory, in the tensors' own layout when it is dense with time outermost
+(:mod:`.layout`: ``contiguous`` or ``channels_last`` activations; anything else is made
+contiguous once), and write their big outputs into recycled buffers
+(:mod:`.buffers`). Flags and ``param_grads`` are runtime arguments (loop-invariant branches);
+the surrogate kind selects one of the backward kernels (``backward0`` … ``backward4``,
+compiled on first use), since a runtime kind would keep every surrogate's branch and ``exp``
+call inside the loop and stop it vectorising. Threads: the kernels release the GIL
+(``nogil``) and each call splits the blocks over ``torch.get_num_threads()`` threads.
 """
 from __future__ import annotations
 
+import math
 import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Sequence
@@ -19,21 +22,14 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from . import codegen, ops, surrogates
-from .codegen import kernel_names
+from . import buffers, codegen, layout
 from .definition import NeuronDefinition
-from .torch_backend import grad_layout
+from .numba_source import BLOCK, module_source
 
-__all__ = ["forward", "backward", "kernels", "available"]
+__all__ = ["forward", "backward", "kernels", "available", "IO_DTYPES"]
 
-_HEADER = """# Generated from a neuron definition by eventkit_train.kernels.numba_backend; do not edit.
-import math
-
-import numpy as np
-from numba import njit
-
-F = np.{dtype}
-"""
+#: dtypes of the activations (x, spikes, their gradients) the kernels read and write directly
+IO_DTYPES = (torch.float32, torch.float64, torch.bfloat16)
 
 
 def available() -> bool:
@@ -44,110 +40,31 @@ def available() -> bool:
     return True
 
 
-BLOCK = 256  # neurons per block: the inner loop runs over a block at each step (independent chains, SIMD)
-
-
-def _block_prologue(P: int) -> list[str]:
-    """Open the loop over blocks b0..b1 and load each block's parameters into ``pb [P, BLOCK]``."""
-    return ["    C = params.shape[1]", "    for b in range(b0, b1):", f"        j0 = b * {BLOCK}",
-            f"        m = min({BLOCK}, n - j0)",
-            f"        pb = np.empty(({max(P, 1)}, {BLOCK}), dtype=F)",
-            "        for jj in range(m):", "            c = ((j0 + jj) // inner) % C",
-            f"            for i in range({P}):", "                pb[i, jj] = params[i, c]"]
-
-
-def _forward_source(d: NeuronDefinition) -> str:
-    k = kernel_names(d)
-    P, st_in, st_out, sv, st, fl, svv, stv = k.P, k.st_in, k.st_out, k.sv, k.st, k.fl, k.svv, k.stv
-    pv = [f"pb[{i}, jj]" for i in range(P)]
-    args = ["b0", "b1", "x", *st_in, "spikes", *sv, *st_out, "params", "inner", *fl]
-    lines = ["@njit(cache=True, nogil=True)", f"def forward({', '.join(args)}):",
-             "    T = x.shape[0]", "    n = x.shape[1]", *_block_prologue(P)]
-    lines += [f"        {s} = np.empty({BLOCK}, dtype=F)" for s in st]
-    lines += ["        for jj in range(m):"] + [f"            {s}[jj] = {si}[j0 + jj]" for s, si in zip(st, st_in)]
-    lines += ["        for t in range(T):", "            for jj in range(m):", "                j = j0 + jj",
-              f"                s_, {', '.join(svv + stv)} = step(x[t, j], "
-              f"{', '.join([f'{s}[jj]' for s in st] + pv + fl)})",
-              "                spikes[t, j] = s_"]
-    lines += [f"                {a}[t, j] = {b}" for a, b in zip(sv, svv)]
-    lines += [f"                {a}[jj] = {b}" for a, b in zip(st, stv)]
-    lines += ["        for jj in range(m):"] + [f"            {so}[j0 + jj] = {s}[jj]" for so, s in zip(st_out, st)]
-    return "\n".join(lines) + "\n"
-
-
-def _backward_source(d: NeuronDefinition) -> str:
-    k = kernel_names(d)
-    R, P, g_out, g_in, g, sv, r_in, r, fl, acc, lv, gv = (k.R, k.P, k.g_out, k.g_in, k.g, k.sv, k.r_in, k.r, k.fl,
-                                                         k.acc, k.lv, k.gv)
-    pv = [f"pb[{i}, jj]" for i in range(P)]
-    args = ["b0", "b1", "g_spikes", "g_membrane", "has_gs", "has_gm", "gs_t", "gs_j", "gm_t", "gm_j", *g_out, *sv,
-            *r_in, "g_x", *g_in, "g_par",
-            "params", "inner", *fl, "param_grads", "sk", "sa", "sb"]
-    lines = ["@njit(cache=True, nogil=True)", f"def backward({', '.join(args)}):",
-             "    T = sv0.shape[0]", "    n = sv0.shape[1]", "    a_ = F(sa)", "    b_ = F(sb)", *_block_prologue(P)]
-    lines += [f"        {a} = np.empty({BLOCK}, dtype=F)" for a in g]
-    lines += [f"        {a} = np.zeros({BLOCK}, dtype=F)" for a in acc]
-    lines += ["        for jj in range(m):"] + [f"            {a}[jj] = {b}[j0 + jj]" for a, b in zip(g, g_out)]
-    lines += ["        for tt in range(T):", "            t = T - 1 - tt", "            for jj in range(m):",
-              "                j = j0 + jj"]
-    if R:
-        prev = ", ".join(f"{s}[t - 1, j]" for s in sv)
-        lines += ["                if t > 0:",
-                  f"                    {', '.join(r)} = restore({prev}, {', '.join(pv + fl)})",
-                  "                else:"]
-        lines += [f"                    {a} = {b}[j]" for a, b in zip(r, r_in)]
-    lines += ["                gs_ = g_spikes[t * gs_t, j * gs_j] if has_gs else F(0.0)",
-              "                gm_ = g_membrane[t * gm_t, j * gm_j] if has_gm else F(0.0)"]
-    call_args = ["gs_", "gm_", *[f"{a}[jj]" for a in g], *[f"{s}[t, j]" for s in sv], *r, *pv, *fl,
-                 "param_grads", "sk", "a_", "b_"]
-    lines += [f"                {', '.join(['gx_', *gv, *lv])} = step_vjp({', '.join(call_args)})",
-              "                g_x[t, j] = gx_"]
-    lines += [f"                {a}[jj] = {b}" for a, b in zip(g, gv)]
-    lines += [f"                {a}[jj] += {b}" for a, b in zip(acc, lv)]
-    lines += ["        for jj in range(m):"] + [f"            {a}[j0 + jj] = {b}[jj]" for a, b in zip(g_in, g)]
-    lines += [f"            g_par[{i}, j0 + jj] = {a}[jj]" for i, a in enumerate(acc)]
-    return "\n".join(lines) + "\n"
-
-
-def module_source(d: NeuronDefinition, dtype: str) -> list[str]:
-    """The parts of the generated module for ``dtype`` ("float32" or "float64")."""
-    parts = [_HEADER.format(dtype=dtype), ops.NUMBA_SOURCE]
-    for fn in codegen.module_functions(surrogates) + codegen.module_functions(d.module):
-        parts.append(codegen.function_source(fn, "@njit", wrap_floats=True))
-    parts += [_forward_source(d), _backward_source(d)]
-    return parts
-
-
 _KERNELS: dict[tuple[str, str], object] = {}
 
 
 def kernels(d: NeuronDefinition, dtype: torch.dtype):
-    """The generated module (``forward``, ``backward``) of ``d`` for ``dtype``."""
+    """The generated module (``forward``, ``backward0`` …) of ``d`` for compute ``dtype`` (float64, else float32)."""
     key = (d.name, "float64" if dtype == torch.float64 else "float32")
     if key not in _KERNELS:
         _KERNELS[key] = codegen.write_and_import(f"{d.name}_numba_{key[1]}", module_source(d, key[1]))
     return _KERNELS[key]
 
 
-def _np(t: Tensor) -> np.ndarray:
-    return t.detach().numpy()
+def _rows(t: Tensor, T: int) -> np.ndarray:
+    """``t`` (dense, time outermost) as the array ``[T, n]`` of its memory; bfloat16 as int16 bits."""
+    n = t.numel() // T if T else 0
+    flat = torch.as_strided(t.detach(), (T, n), (n, 1))
+    return (flat.view(torch.int16) if flat.dtype == torch.bfloat16 else flat).numpy()
 
 
-def _flat(t: Tensor, lead: int) -> Tensor:
-    """Contiguous view ``[lead..., n]`` (a copy only when ``t`` is not contiguous)."""
-    t = t.contiguous()
-    return t.reshape(t.shape[:lead] + (-1,)) if lead else t.reshape(-1)
-
-
-def _layout(x: Tensor, params: Sequence[Tensor]) -> tuple[np.ndarray, int]:
+def _params(params: Sequence[Tensor], shape: tuple[int, ...], strides: tuple[int, ...],
+            dtype: torch.dtype) -> tuple[np.ndarray, int]:
     """Parameters stacked ``[P, C]`` (scalars repeated over C) and the channel stride ``inner``."""
     C = max([p.shape[0] for p in params if p.dim() == 1], default=1)
-    inner = 1
-    for s in x.shape[3:]:
-        inner *= s
     stacked = torch.stack([p.expand(C) if p.dim() == 0 else p for p in params]) if params else \
-        torch.zeros((0, 1), dtype=x.dtype)
-    return _np(stacked.to(x.dtype).contiguous()), inner
+        torch.zeros((0, 1), dtype=dtype)
+    return stacked.detach().to(dtype).contiguous().numpy(), layout.channel_stride(strides, shape)
 
 
 _POOL: tuple[int, int, ThreadPoolExecutor] | None = None  # (pid, size, pool)
@@ -173,40 +90,60 @@ def _run(kernel: Callable, n: int, *args) -> None:
 
 def forward(d: NeuronDefinition, x: Tensor, state: Sequence[Tensor], params: Sequence[Tensor],
             flags: Sequence[bool]) -> tuple[Tensor, list[Tensor], list[Tensor]]:
-    """As :func:`eventkit_train.kernels.torch_backend.forward`, for float32/float64 CPU tensors."""
-    k = kernels(d, x.dtype)
-    T = x.shape[0]
-    x2 = _flat(x, 1)
-    spikes = torch.empty_like(x, memory_format=torch.contiguous_format)
-    saved = [torch.empty_like(spikes) for _ in d.saved]
-    st_out = [torch.empty_like(spikes[0]) for _ in d.state]
-    pp, inner = _layout(x, params)
-    st_in = [_np(_flat(s.to(x.dtype), 0)) for s in state]
-    _run(k.forward, x2.shape[1], _np(x2), *st_in, _np(spikes.view(T, -1)), *(_np(s.view(T, -1)) for s in saved),
-         *(_np(s.view(-1)) for s in st_out), pp, inner, *(bool(f) for f in flags))
+    """As :func:`eventkit_train.kernels.torch_backend.forward`, for float32/float64/bfloat16 CPU tensors
+    (spikes in ``x``'s dtype and layout, SAVED and STATE in the compute dtype)."""
+    cd = torch.float64 if x.dtype == torch.float64 else torch.float32
+    k = kernels(d, cd)
+    shape, strides = tuple(x.shape), layout.time_major_strides(x)
+    x = layout.in_layout(x, shape, strides, x.dtype)
+    T, n = shape[0], math.prod(shape[1:])
+    spikes = buffers.empty(shape, x.dtype, strides)
+    saved = [buffers.empty(shape, cd, strides) for _ in d.saved]
+    st_out = [buffers.empty(shape[1:], cd, strides[1:]) for _ in d.state]
+    st_in = [layout.in_layout(s, shape[1:], strides[1:], cd) for s in state]
+    pp, inner = _params(params, shape, strides, cd)
+    _run(k.forward, n, _rows(x, T), *(_rows(s, 1)[0] for s in st_in), _rows(spikes, T),
+         *(_rows(s, T) for s in saved), *(_rows(s, 1)[0] for s in st_out), pp, inner, *(bool(f) for f in flags))
     return spikes, saved, st_out
+
+
+def _grad(g: Tensor | None, ref: Tensor) -> tuple[np.ndarray | None, int]:
+    """An output gradient as the backward kernel reads it, without materialising broadcasts: ``(array, mode)``
+    with mode 0 (absent), 1 (one value ``[1, 1]``, e.g. from ``spikes.sum()``), 2 (one row ``[1, n]``, constant
+    over time) or 3 (``[T, n]`` in ``ref``'s layout)."""
+    if g is None:
+        return None, 0
+    shape, strides = tuple(ref.shape), tuple(ref.stride())
+    io = g.dtype if g.dtype in IO_DTYPES else ref.dtype
+    if g.numel() and all(st == 0 for st in g.stride()):
+        return _rows(g.reshape(-1)[:1].to(io).reshape(1, 1).clone(), 1), 1
+    if g.numel() and g.stride(0) == 0:
+        return _rows(layout.in_layout(g[0], shape[1:], strides[1:], io).unsqueeze(0), 1), 2
+    return _rows(layout.in_layout(g, shape, strides, io), shape[0]), 3
 
 
 def backward(d: NeuronDefinition, g_spikes: Tensor | None, g_membrane: Tensor | None, g_state: Sequence[Tensor],
              saved: Sequence[Tensor], restored0: Sequence[Tensor], params: Sequence[Tensor], flags: Sequence[bool],
-             surrogate: Sequence[float], param_grads: bool) -> tuple[Tensor, list[Tensor], list[Tensor]]:
-    """As :func:`eventkit_train.kernels.torch_backend.backward`, for float32/float64 CPU tensors."""
+             surrogate: Sequence[float], param_grads: bool, grad_dtype: torch.dtype | None = None
+             ) -> tuple[Tensor, list[Tensor], list[Tensor]]:
+    """As :func:`eventkit_train.kernels.torch_backend.backward`, for float32/float64 CPU tensors; ``g_x`` in
+    ``grad_dtype`` (the input's dtype, bfloat16 under autocast; default: the compute dtype) and ``saved``'s layout."""
     ref = saved[0]
-    k = kernels(d, ref.dtype)
-    T = ref.shape[0]
-    dummy = np.zeros((1, 1), dtype=_np(ref[:0]).dtype)
-    gs, gs_t, gs_j = grad_layout(g_spikes, ref)
-    gm, gm_t, gm_j = grad_layout(g_membrane, ref)
-    g_x = torch.empty_like(ref, memory_format=torch.contiguous_format)
-    g_in = [torch.empty_like(g_x[0]) for _ in d.state]
-    n = g_x[0].numel()
-    g_par = torch.empty((len(d.learnable), n), dtype=ref.dtype)
-    pp, inner = _layout(ref, params)
-    _run(k.backward, n, dummy if gs is None else _np(gs), dummy if gm is None else _np(gm), gs is not None,
-         gm is not None, gs_t, gs_j, gm_t, gm_j,
-         *(_np(_flat(g.to(ref.dtype), 0)) for g in g_state), *(_np(_flat(s, 1)) for s in saved),
-         *(_np(_flat(r.to(ref.dtype), 0)) for r in restored0), _np(g_x.view(T, -1)),
-         *(_np(g.view(-1)) for g in g_in), _np(g_par), pp, inner, *(bool(f) for f in flags),
-         bool(param_grads), int(surrogate[0]), float(surrogate[1]), float(surrogate[2]))
-    partials = [g_par[i].view(g_x.shape[1:]) for i in range(len(d.learnable))]
+    cd = ref.dtype
+    k = kernels(d, cd)
+    shape, strides = tuple(ref.shape), tuple(ref.stride())
+    T, n = shape[0], math.prod(shape[1:])
+    dummy = np.zeros((1, 1), dtype=np.float64 if cd == torch.float64 else np.float32)
+    (gs, gs_mode), (gm, gm_mode) = _grad(g_spikes, ref), _grad(g_membrane, ref)
+    g_x = buffers.empty(shape, grad_dtype or cd, strides)
+    g_in = [buffers.empty(shape[1:], cd, strides[1:]) for _ in d.state]
+    g_par = buffers.empty((len(d.learnable), n), cd)
+    pp, inner = _params(params, shape, strides, cd)
+    _run(getattr(k, f"backward{int(surrogate[0])}"), n, dummy if gs is None else gs, dummy if gm is None else gm,
+         gs_mode, gm_mode, *(_rows(layout.in_layout(g, shape[1:], strides[1:], cd), 1)[0] for g in g_state),
+         *(_rows(s, T) for s in saved), *(_rows(layout.in_layout(r, shape[1:], strides[1:], cd), 1)[0]
+                                         for r in restored0),
+         _rows(g_x, T), *(_rows(g, 1)[0] for g in g_in), g_par.numpy(), pp, inner, *(bool(f) for f in flags),
+         bool(param_grads), float(surrogate[1]), float(surrogate[2]))
+    partials = [torch.as_strided(g_par[i], shape[1:], strides[1:]) for i in range(len(d.learnable))]
     return g_x, g_in, partials

@@ -21,7 +21,7 @@ from torch import Tensor
 
 from eventkit.errors import ParameterError
 
-from . import numba_backend, torch_backend, triton_backend
+from . import layout, numba_backend, torch_backend, triton_backend
 from .definition import get_definition
 
 __all__ = ["neuron_sequence", "resolve_backend", "BACKEND_ENV", "BACKEND_NAMES"]
@@ -55,6 +55,16 @@ def resolve_backend(device: torch.device, requested: str | None = None) -> str:
 
 
 # --------------------------------------------------------------------------- custom ops
+def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+def _out_strides(backend: str, x: Tensor) -> tuple[int, ...]:
+    """Strides of the op's ``[T, ...]`` outputs: the Numba kernels keep a dense layout (channels-last), the
+    other backends work on contiguous tensors."""
+    return layout.time_major_strides(x) if backend == "numba" else layout.contiguous_strides(tuple(x.shape))
+
+
 @torch.library.custom_op("eventkit::neuron_forward", mutates_args=())
 def _forward_op(neuron: str, backend: str, x: Tensor, state: list[Tensor], params: list[Tensor], flags: list[bool],
                 surrogate: list[float]) -> list[Tensor]:
@@ -65,16 +75,19 @@ def _forward_op(neuron: str, backend: str, x: Tensor, state: list[Tensor], param
 @_forward_op.register_fake
 def _forward_fake(neuron, backend, x, state, params, flags, surrogate):
     d = get_definition(neuron)
-    return [x.new_empty(x.shape) for _ in range(1 + len(d.saved))] + [x.new_empty(x.shape[1:]) for _ in d.state]
+    st, cd = _out_strides(backend, x), _compute_dtype(x.dtype)
+    return [x.new_empty_strided(x.shape, st)] + [x.new_empty_strided(x.shape, st, dtype=cd) for _ in d.saved] + \
+        [x.new_empty_strided(x.shape[1:], st[1:], dtype=cd) for _ in d.state]
 
 
 @torch.library.custom_op("eventkit::neuron_backward", mutates_args=())
 def _backward_op(neuron: str, backend: str, g_spikes: Tensor | None, g_membrane: Tensor | None, g_state: list[Tensor],
                  saved: list[Tensor], restored0: list[Tensor], params: list[Tensor], flags: list[bool],
-                 surrogate: list[float], param_grads: bool) -> list[Tensor]:
+                 surrogate: list[float], param_grads: bool, grad_dtype: torch.dtype) -> list[Tensor]:
     d = get_definition(neuron)
+    extra = {"grad_dtype": grad_dtype} if backend == "numba" else {}
     g_x, g_in, partials = _MODULES[backend].backward(d, g_spikes, g_membrane, g_state, saved, restored0, params,
-                                                     flags, surrogate, param_grads)
+                                                     flags, surrogate, param_grads, **extra)
     grads = [torch_backend.reduce_param_grad(p, params[d.params.index(name)])
              for p, name in zip(partials, d.learnable)]
     return [g_x, *g_in, *grads]
@@ -82,10 +95,12 @@ def _backward_op(neuron: str, backend: str, g_spikes: Tensor | None, g_membrane:
 
 @_backward_op.register_fake
 def _backward_fake(neuron, backend, g_spikes, g_membrane, g_state, saved, restored0, params, flags, surrogate,
-                   param_grads):
+                   param_grads, grad_dtype):
     d = get_definition(neuron)
     ref = saved[0]
-    return [ref.new_empty(ref.shape)] + [ref.new_empty(ref.shape[1:]) for _ in d.state] + \
+    st = tuple(ref.stride())
+    return [ref.new_empty_strided(ref.shape, st, dtype=grad_dtype)] + \
+        [ref.new_empty_strided(ref.shape[1:], st[1:]) for _ in d.state] + \
         [params[d.params.index(name)].new_empty(params[d.params.index(name)].shape) for name in d.learnable]
 
 
@@ -96,12 +111,12 @@ def _setup_context(ctx: Any, inputs: tuple, output: list[Tensor]) -> None:
     restored0 = [state[d.state.index(r)] for r in d.restored]
     ctx.save_for_backward(*saved, *restored0, *params)
     ctx.meta = (neuron, backend, list(flags), list(surrogate), len(saved), len(restored0),
-                [p.requires_grad for p in params])
+                [p.requires_grad for p in params], x.dtype)
     ctx.set_materialize_grads(False)
 
 
 def _backward(ctx: Any, grads: list[Tensor | None]):
-    neuron, backend, flags, surrogate, n_saved, n_restored, wants = ctx.meta
+    neuron, backend, flags, surrogate, n_saved, n_restored, wants, x_dtype = ctx.meta
     d = get_definition(neuron)
     tensors = ctx.saved_tensors
     saved = list(tensors[:n_saved])
@@ -112,11 +127,11 @@ def _backward(ctx: Any, grads: list[Tensor | None]):
     none_params = [None] * len(params)
     if g_spikes is None and g_membrane is None and all(g is None for g in g_state):
         return None, None, None, [None] * len(d.state), none_params, None, None
-    zero = saved[0].new_zeros(saved[0].shape[1:])
+    zero = torch.zeros_like(saved[0][0]) if any(g is None for g in g_state) else None
     g_state = [zero if g is None else g for g in g_state]
     learn = [wants[d.params.index(name)] for name in d.learnable]
     out = _backward_op(neuron, backend, g_spikes, g_membrane, g_state, saved, restored0, params, flags, surrogate,
-                       any(learn))
+                       any(learn), x_dtype)
     S = len(d.state)
     g_params: list[Tensor | None] = list(none_params)
     for i, name in enumerate(d.learnable):
@@ -132,31 +147,39 @@ _forward_op.register_autograd(_backward, setup_context=_setup_context)
 def neuron_sequence(neuron: str, x: Tensor, state: Sequence[Tensor], params: Sequence[float | Tensor],
                     flags: Sequence[bool], surrogate: Any, *,
                     backend: str | None = None) -> tuple[Tensor, list[Tensor], list[Tensor]]:
-    """Run definition ``neuron`` over ``x [T, B, ...]`` (float32 or float64) as one autograd node.
+    """Run definition ``neuron`` over ``x [T, B, ...]`` as one autograd node.
 
-    ``state``: the initial STATE tensors ``[B, ...]``; ``params``: floats, 0-d tensors or
-    per-channel vectors ``[C]`` (channel = dimension 2 of ``x``), in PARAMS order; ``flags``
-    in FLAGS order; ``surrogate``: a :class:`~eventkit_train.surrogate.Surrogate` (its
-    ``kernel_spec()`` names the derivative). Returns ``(spikes [T, B, ...], SAVED tensors
-    [T, B, ...] (SAVED[0] is the membrane), final STATE [B, ...])``; gradients reach ``x``,
-    ``state`` and the LEARNABLE parameters that require them.
+    ``x``: float32 or float64, or bfloat16 (autocast), which is computed in float32 (the Numba
+    kernels read and write bf16 directly; the other backends get a float32 copy). ``state``:
+    the initial STATE tensors ``[B, ...]``; ``params``: floats, 0-d tensors or per-channel
+    vectors ``[C]`` (channel = dimension 2 of ``x``), in PARAMS order; ``flags`` in FLAGS
+    order; ``surrogate``: a :class:`~eventkit_train.surrogate.Surrogate` (its ``kernel_spec()``
+    names the derivative). Returns ``(spikes [T, B, ...] in x's dtype, SAVED tensors [T, B, ...]
+    (SAVED[0] is the membrane), final STATE [B, ...])``, SAVED and STATE in the compute dtype
+    (float64 for float64, else float32); on the Numba backend the outputs keep ``x``'s memory
+    layout when it is dense with time outermost (``channels_last`` activations). Gradients reach
+    ``x``, ``state`` and the LEARNABLE parameters that require them.
     """
     d = get_definition(neuron)
-    if x.dtype not in (torch.float32, torch.float64):
-        raise ParameterError(f"neuron_sequence({neuron!r}): x must be float32 or float64, got {x.dtype}")
+    if x.dtype not in (torch.float32, torch.float64, torch.bfloat16):
+        raise ParameterError(f"neuron_sequence({neuron!r}): x must be float32 or float64 (or bfloat16, computed in "
+                             f"float32), got {x.dtype}")
     if len(state) != len(d.state) or len(params) != len(d.params) or len(flags) != len(d.flags):
         raise ParameterError(f"neuron_sequence({neuron!r}): expected {len(d.state)} state tensors {d.state}, "
                              f"{len(d.params)} parameters {d.params} and {len(d.flags)} flags {d.flags}")
     be = resolve_backend(x.device, backend)
-    x = x.contiguous()
-    st = [s.to(x.dtype).expand(x.shape[1:]).contiguous() for s in state]
-    ps = [p.to(x.dtype) if isinstance(p, Tensor) else torch.full((), float(p), dtype=x.dtype, device=x.device)
+    cd = _compute_dtype(x.dtype)
+    xin = x if be == "numba" else x.to(cd).contiguous()
+    st = [s.to(cd).expand(x.shape[1:]) for s in state]
+    if be != "numba":
+        st = [s.contiguous() for s in st]
+    ps = [p.to(cd) if isinstance(p, Tensor) else torch.full((), float(p), dtype=cd, device=x.device)
           for p in params]
     for name, p in zip(d.params, ps):
         if p.dim() > 1 or (p.dim() == 1 and (x.dim() < 3 or p.shape[0] != x.shape[2])):
             raise ParameterError(f"neuron_sequence({neuron!r}): parameter {name} must be a scalar or a vector over "
                                  f"dimension 2 of x {tuple(x.shape)}, got shape {tuple(p.shape)}")
     kind, a, b = surrogate.kernel_spec()
-    out = _forward_op(d.name, be, x, st, ps, [bool(f) for f in flags], [float(kind), float(a), float(b)])
+    out = _forward_op(d.name, be, xin, st, ps, [bool(f) for f in flags], [float(kind), float(a), float(b)])
     n_saved = len(d.saved)
-    return out[0], list(out[1:1 + n_saved]), list(out[1 + n_saved:])
+    return out[0].to(x.dtype), list(out[1:1 + n_saved]), list(out[1 + n_saved:])

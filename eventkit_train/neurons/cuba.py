@@ -185,6 +185,7 @@ class CUBALIF(NeuronModule):
     def run_fused(self, x: Tensor, state: list[Tensor]) -> tuple[Tensor, list[Tensor], list[Tensor]]:
         if self.recurrent_weight is None:
             return super().run_fused(x, state)
+        x = x.to(compute_dtype(x))
         params, flags = self.fused_args(x)
         return recurrent_sequence("cubalif", x, self.recurrent_weight, state, params, flags, self.surrogate,
                                   spike_state=2)

@@ -75,9 +75,11 @@ class NeuronModule(nn.Module):
         want = self.return_membrane if return_membrane is None else bool(return_membrane)
         if not self.uses_fused_path() and type(self).step_fn is not None:
             return scan(type(self).step_fn, x, state, self.make_params(x), return_membrane=want)
-        xc = x.to(compute_dtype(x))
+        fused = self.uses_fused_path()
+        # the fused node takes bfloat16 as it is (computed in float32; the CPU kernels read and write it directly)
+        xc = x if fused and x.dtype == torch.bfloat16 else x.to(compute_dtype(x))
         with no_autocast(x.device.type):
-            if self.uses_fused_path():
+            if fused:
                 spikes, saved, final = self.run_fused(xc, list(state))
             else:  # no separately written step: autograd through the definition's own step
                 params, flags = self.fused_args(xc)
@@ -86,7 +88,7 @@ class NeuronModule(nn.Module):
         return ScanResult(spikes.to(x.dtype), saved[0] if want else None, type(state)(*final))
 
     def run_fused(self, x: Tensor, state: list[Tensor]) -> tuple[Tensor, list[Tensor], list[Tensor]]:
-        """The fused node on ``x`` (compute dtype): ``(spikes, SAVED, final STATE)``."""
+        """The fused node on ``x`` (compute dtype, or bfloat16): ``(spikes, SAVED, final STATE)``."""
         params, flags = self.fused_args(x)
         return neuron_sequence(self.definition, x, state, params, flags, self.surrogate,  # type: ignore[arg-type]
                                backend=self.backend)
@@ -99,4 +101,5 @@ class NeuronModule(nn.Module):
 
     @staticmethod
     def _zeros(x: Tensor, fill: float = 0.0) -> Tensor:
-        return torch.full(x.shape[1:], fill, dtype=compute_dtype(x), device=x.device)
+        """``[B, ...]`` filled with ``fill`` in the compute dtype, laid out as ``x[0]`` (channels-last stays so)."""
+        return torch.full_like(x[0], fill, dtype=compute_dtype(x))

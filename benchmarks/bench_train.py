@@ -280,8 +280,12 @@ def main(argv: list[str] | None = None) -> None:
             row["fastest_vs_fastest"] = sps[best_ek] / max(sj.values())
         rows.append(row)
         print(name, {k: f"{v:.1f}" for k, v in sps.items()}, flush=True)
-    ddp = ddp_scaling(args.device, T, 8 if args.quick else NETS["plif-small"][1], 3 if args.quick else 10) \
-        if args.ddp else None
+    ddp: dict[str, Any] | None = None
+    if args.ddp and args.device == "cuda" and torch.cuda.device_count() < 2:
+        ddp = {"skipped": f"DDP scaling needs 2 GPUs (one per process); {torch.cuda.device_count()} visible"}
+        print(ddp["skipped"], flush=True)
+    elif args.ddp:
+        ddp = ddp_scaling(args.device, T, 8 if args.quick else NETS["plif-small"][1], 3 if args.quick else 10)
     from bench_frames import cpu_model
 
     versions = {"torch": torch.__version__}
@@ -315,7 +319,9 @@ def main(argv: list[str] | None = None) -> None:
     for r in rows:
         lines.append(f"| {r['network']} | " + " | ".join(
             f"{r['cpu_ms_per_step'][n]:.0f}" if n in r["cpu_ms_per_step"] else "—" for n in names) + " |")
-    if ddp:
+    if ddp and "skipped" in ddp:
+        lines += ["", f"DDP: {ddp['skipped']}."]
+    elif ddp:
         lines += ["", "DDP (plif-small, same global batch, threads split between processes): "
                   + ", ".join(f"{ddp[k]['processes']} process(es) × {ddp[k]['threads_each']} threads "
                               f"{ddp[k]['samples_per_s']:.1f} samples/s" for k in ("1", "2"))

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# One command for a CUDA machine: set up, run the GPU kernel tests (real Triton), benchmark the neurons.
+# One command for a CUDA machine: set up, run the GPU kernel tests (real Triton), benchmark the neurons and a
+# training step, train one recipe epoch in bf16.
 #
-#   bash benchmarks/run_gpu.sh            # from the repository root; results in benchmarks/results/neurons-cuda.*
+#   bash benchmarks/run_gpu.sh            # from the repository root; results in benchmarks/results/
 #
 # Creates .venv-gpu with torch==2.13.0 (the CUDA build PyPI serves on Linux), eventkit[dev,gpu] and the
 # benchmark peers (SpikingJelly, snnTorch without their dependencies). Set PYTHON to choose the interpreter.
@@ -24,6 +25,8 @@ uptime
 # compiled Triton, not the interpreter the CPU tests use
 TRITON_INTERPRET=0 "$VENV/bin/python" -m pytest -q tests/train/kernels -k cuda -p no:cacheprovider
 "$VENV/bin/python" benchmarks/bench_neurons.py --device cuda --repeats 20
+# training samples/s vs SpikingJelly on the GPU (bf16 variants included), and DDP 1 -> 2 processes where 2 GPUs exist
+"$VENV/bin/python" benchmarks/bench_train.py --device cuda --repeats 5
 # one training epoch of a recipe on the GPU (bf16 autocast from the recipe), on a tiny generated N-MNIST root
 "$VENV/bin/python" - <<'PYEOF'
 import json, tempfile

@@ -88,8 +88,7 @@ def small_arrays(shard_size: int = 362, repeat: int = 30) -> dict:
 
     import zarr
 
-    from eventkit.cache import CacheStore
-    from eventkit.cache import codec
+    from eventkit.cache import CacheStore, codec
     from eventkit.cache.objects import StoreIO
 
     n = shard_size * 4

@@ -31,8 +31,9 @@ import os
 import platform
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 import numba
 import numpy as np
@@ -53,12 +54,11 @@ TARGETS = {"vs_spikingjelly_count": 5.0, "vs_tonic_count": 40.0, "batch_2_vs_1_t
 def load_spikingjelly() -> tuple[dict[str, Callable] | None, str]:
     """SpikingJelly's frame functions and how they were obtained (or None and why not)."""
     try:
+        import spikingjelly
         from spikingjelly.datasets import (  # type: ignore[import-not-found]
             integrate_events_by_fixed_duration,
             integrate_events_by_fixed_frames_number,
         )
-
-        import spikingjelly
 
         return (
             {
@@ -434,7 +434,7 @@ def main(argv: list[str] | None = None) -> None:
             m = batch[f"count{suffix} speedup 2 vs 1"]
             targets[f"batch count, 2 threads vs 1 ({label})"] = {"measured": m, "target": 1.6, "met": m >= 1.6}
     results = {
-        "date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
         "cpu": cpu_model(),
         "cores": os.cpu_count(),
         "platform": platform.platform(),

@@ -32,10 +32,17 @@ import os
 from pathlib import Path
 
 import numpy as np
+from bench_frames import (
+    SHARED,
+    cpu_model,
+    load_spikingjelly,
+    median_seconds,
+    synthetic_events,
+    tiled_recording,
+    versions,
+)
 from numba import njit
 
-from bench_frames import (SHARED, cpu_model, load_spikingjelly, median_seconds, synthetic_events,
-                          tiled_recording, versions)
 from eventkit.events import sort_events, validate_events
 from eventkit.frames import to_frames
 from eventkit.kernels import events as _kv
@@ -167,7 +174,7 @@ def main(argv: list[str] | None = None) -> None:
 
         rows.append(measure("CIFAR10-DVS-sized, real DVS128 events tiled",
                             tiled_recording(eventkit.read_events(real), 300_000), 20, args.repeats, sj))
-    results = {"date": _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "cpu": cpu_model(),
+    results = {"date": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC"), "cpu": cpu_model(),
                "cores": os.cpu_count(), "repeats": args.repeats, "versions": versions(sj_note),
                "loadavg_start": round(load0, 2), "loadavg_end": round(os.getloadavg()[0], 2), "rows": rows}
     args.out.mkdir(parents=True, exist_ok=True)

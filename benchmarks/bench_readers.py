@@ -18,9 +18,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+from bench_frames import cpu_model
 
 import eventkit
-from bench_frames import cpu_model
 from eventkit.io import read_aedat2, read_aedat4, read_bs2, read_nmnist
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
             "eventkit_s": t_ek, "tonic_s": t_tn,
             "eventkit_ev_per_s": n / t_ek, "tonic_ev_per_s": n_tn / t_tn, "speedup": t_tn / t_ek,
         })
-    meta = {"date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "cpu": cpu_model(),
+    meta = {"date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"), "cpu": cpu_model(),
             "cores": os.cpu_count(), "platform": platform.platform(), "repeats": args.repeats,
             "versions": _versions()}
     lines = [

@@ -14,8 +14,14 @@ from typing import Any
 
 import click
 
-from eventkit.cli.options import (cache_option, human_bytes, json_option, parse_key_value, positive_int,
-                                  storage_options_option)
+from eventkit.cli.options import (
+    cache_option,
+    human_bytes,
+    json_option,
+    parse_key_value,
+    positive_int,
+    storage_options_option,
+)
 
 
 def store_info(path: str, storage_options: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -37,7 +37,8 @@ dtype (255 for ``uint8``, 65535 for ``uint16``) instead of wrapping around.
 from __future__ import annotations
 
 import operator
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 

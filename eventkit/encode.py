@@ -36,8 +36,9 @@ import hashlib
 import inspect
 import math
 import operator
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -437,7 +438,7 @@ class Encoder:
         return {"method": self.method, "T": self.T, "params": params}
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "Encoder":
+    def from_dict(cls, d: Mapping[str, Any]) -> Encoder:
         """Inverse of :meth:`to_dict`."""
         try:
             return cls(d["method"], d["T"], dict(d.get("params", {})))

@@ -135,7 +135,7 @@ class _FramedReader:
     def labels(self) -> np.ndarray:
         return self._store.labels()
 
-    def read_range(self, start: int, stop: int) -> tuple["_RangeFrames", np.ndarray]:
+    def read_range(self, start: int, stop: int) -> tuple[_RangeFrames, np.ndarray]:
         """Samples ``[start, stop)``: their frames, each made when it is indexed (a subset stream
         reads ranges that hold samples it skips: those are never framed), and their labels."""
         events, offsets = self._store.read_range(start, stop)
@@ -145,11 +145,11 @@ class _FramedReader:
         """Sample ``index``'s frames from its events, as this pass makes them."""
         return self._source.frames(events, index, **self._how)
 
-    def shard_blob(self, k: int) -> "_RangeFrames":
+    def shard_blob(self, k: int) -> _RangeFrames:
         lo, hi = self._store.shard_ranges[k]
         return self.read_range(lo, hi)[0]
 
-    def decode_from_blob(self, k: int, blob: "_RangeFrames", index: int) -> np.ndarray:
+    def decode_from_blob(self, k: int, blob: _RangeFrames, index: int) -> np.ndarray:
         return blob[index - blob.first]
 
     def read_sample(self, index: int) -> tuple[np.ndarray, int]:

@@ -14,7 +14,7 @@ into the index ``0..P-1`` once (``False``/``-1`` → 0, ``True``/``+1`` → 1).
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

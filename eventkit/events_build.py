@@ -32,10 +32,28 @@ from typing import Any
 import numpy as np
 
 from eventkit.errors import CacheError, ParameterError
-from eventkit.events_staging import (drop_staging, get_file, put_file, read_events, read_marker, read_part,
-                                     stage_shard, url_fs)
-from eventkit.events_store import (ATTRS_KEY, CHUNK_EVENTS, FORMAT_VERSION, REPRESENTATION, SHARD_EVENTS,
-                                   SMALL_CHUNK, EventStore, column_dtypes, events_params, location)
+from eventkit.events_staging import (
+    drop_staging,
+    get_file,
+    put_file,
+    read_events,
+    read_marker,
+    read_part,
+    stage_shard,
+    url_fs,
+)
+from eventkit.events_store import (
+    ATTRS_KEY,
+    CHUNK_EVENTS,
+    FORMAT_VERSION,
+    REPRESENTATION,
+    SHARD_EVENTS,
+    SMALL_CHUNK,
+    EventStore,
+    column_dtypes,
+    events_params,
+    location,
+)
 
 _stage_task = stage_shard  # module attribute: the staging step (tests replace it)
 
@@ -93,7 +111,7 @@ def raw_identity(root: Path, samples: Sequence[Any]) -> dict[str, Any]:
 def _ids_sha256(samples: Sequence[Any]) -> str:
     h = hashlib.sha256()
     for s in samples:
-        raw = f"{s.sample_id}\t{int(s.label)}".encode("utf-8")
+        raw = f"{s.sample_id}\t{int(s.label)}".encode()
         h.update(len(raw).to_bytes(4, "little") + raw)
     return h.hexdigest()
 

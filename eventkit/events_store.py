@@ -124,7 +124,7 @@ class EventStore:
         self.__dict__.update(EventStore.open(state["url"]).__dict__)
 
     @classmethod
-    def open(cls, url: str | os.PathLike) -> "EventStore":
+    def open(cls, url: str | os.PathLike) -> EventStore:
         """Open a complete store; :class:`CacheError` when absent, not an event store, or unfinished."""
         import zarr
 

@@ -138,7 +138,7 @@ class _LazyStore:
     (fsspec's ``FSSPEC_<PROTOCOL>`` environment configuration applies as well).
     """
 
-    _open_here: "weakref.WeakValueDictionary[tuple, CacheStore]" = weakref.WeakValueDictionary()
+    _open_here: weakref.WeakValueDictionary[tuple, CacheStore] = weakref.WeakValueDictionary()
 
     def __init__(self, path: str | os.PathLike, storage_options: dict | None = None):
         self.path = os.fspath(path)

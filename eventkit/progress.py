@@ -102,7 +102,7 @@ class Progress:
         """Whether anything is shown."""
         return self.mode != "off"
 
-    def __enter__(self) -> "Progress":
+    def __enter__(self) -> Progress:
         return self
 
     def __exit__(self, exc_type: Any, *exc: Any) -> None:

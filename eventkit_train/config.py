@@ -133,7 +133,7 @@ class TrainConfig:
         for name, value in _normalized(self).items():
             object.__setattr__(self, name, value)
 
-    def replace(self, **changes: Any) -> "TrainConfig":
+    def replace(self, **changes: Any) -> TrainConfig:
         """A copy with some fields changed (``None`` values are ignored: 'not given')."""
         changes = {k: v for k, v in changes.items() if v is not None}
         unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
@@ -154,7 +154,7 @@ class TrainConfig:
         return out
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], *, source: str = "config") -> "TrainConfig":
+    def from_dict(cls, data: Mapping[str, Any], *, source: str = "config") -> TrainConfig:
         """Build from a mapping: a recipe's ``[train]`` table (+ an ``[augment]`` table beside
         it), or the fields at the top level. Errors name ``source`` and the key."""
         if not isinstance(data, Mapping):

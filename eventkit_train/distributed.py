@@ -185,7 +185,7 @@ class Session:
             dist.destroy_process_group(self._wait_group)
         self._own_group, self._wait_group = False, None
 
-    def __enter__(self) -> "Session":
+    def __enter__(self) -> Session:
         return self
 
     def __exit__(self, *exc: Any) -> None:

@@ -22,7 +22,7 @@ name                input     loss per sample (``r_i = (1/T) Σ_t s_{t,i}``, ``c
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F

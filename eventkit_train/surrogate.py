@@ -39,14 +39,19 @@ gradient's dtype, so it is AMP-safe.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
 
 from eventkit.errors import ParameterError
 from eventkit_train.kernels.surrogates import (
-    KINDS, d_arctan, d_exponential, d_fast_sigmoid, d_sigmoid, d_triangle,
+    KINDS,
+    d_arctan,
+    d_exponential,
+    d_fast_sigmoid,
+    d_sigmoid,
+    d_triangle,
 )
 
 __all__ = [

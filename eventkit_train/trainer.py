@@ -26,8 +26,7 @@ from torch import nn
 from eventkit.errors import CacheError, ParameterError
 
 from .checkpoint import clean_stale, commit_epoch, committed_state, load_checkpoint, load_state, load_state_dict_into
-from .config import (DEFAULT_ARCH, NMNIST_SMALL_ARCH, TrainConfig, check_buildable, load_config, loss_input,
-                     resolve_arch)
+from .config import DEFAULT_ARCH, NMNIST_SMALL_ARCH, TrainConfig, check_buildable, load_config, loss_input, resolve_arch
 from .data import augment_of, make_loaders, open_data, per_rank_batch, prepare_data
 from .distributed import Session, rank_seed
 from .epoch import TrainingDiverged, run_epoch

@@ -53,7 +53,7 @@ class OneOf(EventOp):
         return any(c.uses_numpy_global for c in self.choices)
 
     @classmethod
-    def from_params(cls, params: Params) -> "OneOf":
+    def from_params(cls, params: Params) -> OneOf:
         choices = params.choices("choices", _parse_op)
         for i, choice in enumerate(choices):
             if choice.evaluates or isinstance(choice, tonic_ops.Crop):
@@ -104,7 +104,7 @@ class EventAugment:
     ops: tuple[EventOp, ...] = ()
 
     @classmethod
-    def from_table(cls, items: Sequence[Mapping[str, Any]] | None, *, source: str) -> "EventAugment":
+    def from_table(cls, items: Sequence[Mapping[str, Any]] | None, *, source: str) -> EventAugment:
         """Read an ``[[augment.event]]`` array; ``source`` prefixes every error (e.g. the recipe path)."""
         where = f"{source}: augment.event"
         if items is None:

@@ -29,8 +29,18 @@ from __future__ import annotations
 from eventkit.build.entry import build_cache, encode_cache
 from eventkit.build.isolation import DEFAULT_TASK_TIMEOUT
 from eventkit.build.params import (
-    RETRIES, SAMPLE_ORDER, SHARD_TARGET_BYTES, EncodeParams, FrameParams, cache_root, default_shard_size, encode_params,
-    encode_store_url, frames_params, frames_store_url, store_order,
+    RETRIES,
+    SAMPLE_ORDER,
+    SHARD_TARGET_BYTES,
+    EncodeParams,
+    FrameParams,
+    cache_root,
+    default_shard_size,
+    encode_params,
+    encode_store_url,
+    frames_params,
+    frames_store_url,
+    store_order,
 )
 from eventkit.build.result import BuildError, BuildResult, StoreVerifyReport, VerifyReport
 from eventkit.build.verify import verify_store

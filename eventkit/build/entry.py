@@ -15,12 +15,12 @@ from eventkit.build.compute import images_identity, sources_identity, static_ids
 from eventkit.build.isolation import DEFAULT_TASK_TIMEOUT
 from eventkit.build.params import EncodeParams, FrameParams, _spec, cache_root, store_order
 from eventkit.build.plan import BuildPlan, finish_plan, plan_store, run_plan, store_meta
-from eventkit.progress import Progress
 from eventkit.build.result import BuildResult
 from eventkit.build.runner import check_execution
 from eventkit.build.tasks import ShardTask, StoreRef
 from eventkit.cache.location import check_storage_options
 from eventkit.errors import ParameterError
+from eventkit.progress import Progress
 
 __all__ = ["build_cache", "encode_cache"]
 

@@ -64,7 +64,7 @@ def _check_split(spec, split: str) -> None:
         raise ParameterError(f"{spec.name} has no split {split!r}; splits: {', '.join(spec.splits)}")
 
 
-def _store_url(params: "FrameParams | EncodeParams", cache) -> str:
+def _store_url(params: FrameParams | EncodeParams, cache) -> str:
     from eventkit.cache import store_path
 
     return store_path(cache_root(cache), params.dataset, params.split, params.representation, params.to_dict())
@@ -94,7 +94,7 @@ class FrameParams:
 
     @classmethod
     def for_split(cls, spec, split: str, *, T: int, split_by: str = "count", dtype: str = "uint16",
-                  merge_polarity: bool = False, n_channels: int | None = None) -> "FrameParams":
+                  merge_polarity: bool = False, n_channels: int | None = None) -> FrameParams:
         T = _check_T(T)
         if split_by not in SPLIT_BY:
             raise ParameterError(f"split_by must be one of {SPLIT_BY}, got {split_by!r}")
@@ -182,7 +182,7 @@ class EncodeParams:
 
     @classmethod
     def for_split(cls, spec, split: str, *, T: int, encoder: str, seed: int = 0,
-                  image_shape: Sequence[int] | None = None) -> "EncodeParams":
+                  image_shape: Sequence[int] | None = None) -> EncodeParams:
         T = _check_T(T)
         if encoder not in ENCODERS:
             raise ParameterError(f"encoder must be one of {ENCODERS}, got {encoder!r}")

@@ -18,12 +18,12 @@ from typing import Any
 import numpy as np
 
 from eventkit.build.params import EncodeParams, FrameParams, default_shard_size
-from eventkit.progress import Progress
 from eventkit.build.result import BuildResult
 from eventkit.build.runner import open_executor, run_tasks
 from eventkit.build.tasks import ShardTask, StoreRef, TaskResult
 from eventkit.cache import CacheStore
 from eventkit.errors import CacheError
+from eventkit.progress import Progress
 
 __all__ = ["SplitPlan", "BuildPlan", "plan_store", "run_plan", "finish_plan", "open_or_create", "store_meta"]
 

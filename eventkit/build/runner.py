@@ -23,10 +23,10 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from eventkit.build.params import RETRIES
-from eventkit.progress import Progress
 from eventkit.build.result import BuildError
 from eventkit.build.tasks import ShardTask, TaskResult, run_shard_task
 from eventkit.errors import EventkitError, ParameterError
+from eventkit.progress import Progress
 
 __all__ = ["HEALTH_POLL_S", "InlineExecutor", "DaskExecutor", "open_executor", "run_tasks", "check_execution"]
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
+
 import numpy as np
 
 from eventkit.build.compute import compute_encode_shard, compute_frames_shard, describe_sample, pin_threads

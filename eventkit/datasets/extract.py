@@ -321,7 +321,7 @@ def safe_extract(archive: str | PathLike, dest: str | PathLike) -> list[Path]:
         raise EventFileError(archive, f"corrupt or unsupported {kind} archive ({type(exc).__name__}: {exc})") from exc
 
 
-def unpack_dataset(name: str, root: "str | PathLike | None" = None, *, checksums: bool = True) -> list[Path]:
+def unpack_dataset(name: str, root: str | PathLike | None = None, *, checksums: bool = True) -> list[Path]:
     """Check and unpack the archives of dataset ``name`` found in its root.
 
     Looks for each (non-alternative) archive with ``unpack = true`` at ``root/<file>``,
@@ -332,8 +332,8 @@ def unpack_dataset(name: str, root: "str | PathLike | None" = None, *, checksums
     Datasets whose files are used as downloaded (no archive with ``unpack = true``: MNIST,
     Fashion-MNIST, N-TIDIGITS18) have the files present checked and nothing unpacked (``[]``).
     """
-    from eventkit.datasets.checksums import verify_file
     from eventkit.datasets.access import get_dataset, resolve_root
+    from eventkit.datasets.checksums import verify_file
     from eventkit.datasets.verify import find_archive
 
     spec = get_dataset(name)

@@ -7,8 +7,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import tomllib
+from collections.abc import Mapping
 from importlib import resources
-from typing import Any, Mapping
+from typing import Any
 
 from eventkit.datasets.registry import family_names, get_family
 from eventkit.datasets.spec import KINDS, Archive, DatasetSpec, FrozenDict, Layout
@@ -108,7 +109,7 @@ def manifest_names() -> list[str]:
     return sorted(p.name[:-5] for p in resources.files(_MANIFEST_PACKAGE).iterdir() if p.name.endswith(".toml"))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def read_manifest(name: str) -> DatasetSpec:
     """The :class:`DatasetSpec` of the installed manifest ``name``; ParameterError for an unknown name."""
     if not isinstance(name, str) or "/" in name or name not in manifest_names():

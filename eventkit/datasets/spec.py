@@ -8,9 +8,10 @@ layout family (:mod:`eventkit.datasets.families`).
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from eventkit.errors import DatasetNotFound, ParameterError
 

@@ -15,10 +15,10 @@ import gzip
 import os
 import struct
 import zlib
+from collections.abc import Sequence
 from contextlib import contextmanager
 from os import PathLike
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 

@@ -26,7 +26,7 @@ reset/wrap them, in which case events are stably sorted by ``t``.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

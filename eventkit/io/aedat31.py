@@ -33,8 +33,8 @@ sample (frame binning only uses differences; subtract ``start_us`` if you need r
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 

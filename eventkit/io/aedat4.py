@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import struct
 import xml.etree.ElementTree as ElementTree
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 

@@ -18,7 +18,7 @@ channel/ear/neuron type is ``eventkit.audio``'s job), ``p = 0`` (one polarity, s
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -58,7 +58,7 @@ class IzhikevichSystem(NeuronSystem):
                 raise ParameterError(f"{self.name}: {key} must be finite, got {getattr(self, key)}")
 
     @classmethod
-    def vanilla(cls, preset: str | None = "tonic", **params: float) -> "IzhikevichSystem":
+    def vanilla(cls, preset: str | None = "tonic", **params: float) -> IzhikevichSystem:
         """Izhikevich (2003) in mV/ms: ``dv/dt = 0.04v² + 5v + 140 - u + I``, ``du/dt = a(bv - u)``,
         spike at 30 mV: ``v = c``, ``u = u + d``. ``preset`` from :data:`IZHIKEVICH_PRESETS`;
         ``a, b, c, d`` (and ``u_th``) override it."""
@@ -81,7 +81,7 @@ class IzhikevichSystem(NeuronSystem):
 
     @classmethod
     def standardized(cls, *, k: float, a: float, b: float, c: float, d: float, u_r: float, u_c: float,
-                     tau: float = 2.0, u_th: float = 1.0, name: str = "sit") -> "IzhikevichSystem":
+                     tau: float = 2.0, u_th: float = 1.0, name: str = "sit") -> IzhikevichSystem:
         """The standardized form of Eq. 5 (SIT), τ in time steps, spike at ``u_th``."""
         std = dict(k=float(k), a=float(a), b=float(b), c=float(c), d=float(d), u_r=float(u_r), u_c=float(u_c),
                    tau=float(tau), u_th=float(u_th))

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -64,7 +65,7 @@ class FrameOp(ABC):
 
     @classmethod
     @abstractmethod
-    def from_params(cls, params: Params) -> "FrameOp":
+    def from_params(cls, params: Params) -> FrameOp:
         """Build the op from its recipe table."""
 
     def to_table(self) -> dict[str, Any]:
@@ -96,7 +97,7 @@ class FlipLR(FrameOp):
     p: float = 0.5
 
     @classmethod
-    def from_params(cls, params: Params) -> "FlipLR":
+    def from_params(cls, params: Params) -> FlipLR:
         return cls(params.prob("p", 0.5))
 
     def draw(self, rng: np.random.Generator, B: int, H: int, W: int) -> dict[str, np.ndarray]:
@@ -129,7 +130,7 @@ class Roll(FrameOp):
     max_px: tuple[int, int]
 
     @classmethod
-    def from_params(cls, params: Params) -> "Roll":
+    def from_params(cls, params: Params) -> Roll:
         return cls(params.pair("max_px", minimum=0))
 
     def draw(self, rng: np.random.Generator, B: int, H: int, W: int) -> dict[str, np.ndarray]:
@@ -149,7 +150,7 @@ class Translate(Roll):
     op: ClassVar[str] = "translate"
 
     @classmethod
-    def from_params(cls, params: Params) -> "Translate":
+    def from_params(cls, params: Params) -> Translate:
         return cls(params.pair("max_px", minimum=0))
 
     def maps(self, params: dict[str, torch.Tensor], H: int, W: int, device: torch.device) -> Maps:
@@ -168,7 +169,7 @@ class Rotate(FrameOp):
     max_deg: float
 
     @classmethod
-    def from_params(cls, params: Params) -> "Rotate":
+    def from_params(cls, params: Params) -> Rotate:
         return cls(params.number("max_deg", minimum=0.0, maximum=180.0))
 
     def draw(self, rng: np.random.Generator, B: int, H: int, W: int) -> dict[str, np.ndarray]:
@@ -191,7 +192,7 @@ class Shear(FrameOp):
     max_deg: float
 
     @classmethod
-    def from_params(cls, params: Params) -> "Shear":
+    def from_params(cls, params: Params) -> Shear:
         return cls(params.number("max_deg", minimum=0.0, maximum=89.0))
 
     def draw(self, rng: np.random.Generator, B: int, H: int, W: int) -> dict[str, np.ndarray]:
@@ -214,7 +215,7 @@ class Cutout(FrameOp):
     p: float = 1.0
 
     @classmethod
-    def from_params(cls, params: Params) -> "Cutout":
+    def from_params(cls, params: Params) -> Cutout:
         return cls(params.pair("size", minimum=1, names=("w", "h")), params.prob("p", 1.0))
 
     def draw(self, rng: np.random.Generator, B: int, H: int, W: int) -> dict[str, np.ndarray]:
@@ -239,7 +240,7 @@ class OneOf(FrameOp):
     weights: tuple[float, ...] | None = None
 
     @classmethod
-    def from_params(cls, params: Params) -> "OneOf":
+    def from_params(cls, params: Params) -> OneOf:
         choices = params.choices("choices", parse_frame_op)
         for i, c in enumerate(choices):
             if not isinstance(c, FrameOp) or isinstance(c, OneOf):
@@ -303,7 +304,7 @@ class Mixup:
     p: float = 1.0
 
     @classmethod
-    def from_params(cls, params: Params) -> "Mixup":
+    def from_params(cls, params: Params) -> Mixup:
         return cls(params.number("alpha", cls.alpha, minimum=0.0, exclusive_min=True), params.prob("p", 1.0))
 
     to_table = FrameOp.to_table
@@ -328,7 +329,7 @@ class CutMix(Mixup):
     alpha: float = 1.0
 
     @classmethod
-    def from_params(cls, params: Params) -> "CutMix":
+    def from_params(cls, params: Params) -> CutMix:
         return cls(params.number("alpha", cls.alpha, minimum=0.0, exclusive_min=True), params.prob("p", 1.0))
 
     def draw(self, rng: np.random.Generator, B: int, H: int, W: int) -> dict[str, Any]:

@@ -28,8 +28,9 @@ readers use the continuous parameters.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -200,8 +201,14 @@ def _voting_weight(n_in: int, k: int, s: int) -> np.ndarray:
 def _node(nir: Any, name: str, module: nn.Module, nxt: tuple[str, nn.Module] | None, shapes: tuple, dt: float
           ) -> tuple[Any, bool]:
     """The NIR node of one layer (None: skipped) and whether it consumed the next layer (a folded BN)."""
-    from eventkit_train.models.layers import AvgPool2d, SpikeMaxPool2d, SpikingDropout, SumPool2d, TimeFolded
-    from eventkit_train.models.layers import VotingLayer
+    from eventkit_train.models.layers import (
+        AvgPool2d,
+        SpikeMaxPool2d,
+        SpikingDropout,
+        SumPool2d,
+        TimeFolded,
+        VotingLayer,
+    )
     from eventkit_train.neurons import NeuronModule
     from eventkit_train.neurons.readout import LeakyReadout
 

@@ -13,8 +13,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from eventkit.errors import ParameterError
+
 # the readout is a neuron-like layer and lives with the neurons; re-exported here
-from eventkit_train.neurons.readout import LeakyReadout, ReadoutParams, ReadoutState, readout_step
+from eventkit_train.neurons.readout import LeakyReadout as LeakyReadout
+from eventkit_train.neurons.readout import ReadoutParams as ReadoutParams
+from eventkit_train.neurons.readout import ReadoutState as ReadoutState
+from eventkit_train.neurons.readout import readout_step as readout_step
 
 
 class TimeFolded(nn.Module):

@@ -12,8 +12,9 @@ exact in any float dtype); membrane traces come back in the compute dtype.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import nullcontext
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor

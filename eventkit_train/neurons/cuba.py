@@ -30,13 +30,13 @@ spike") is ``CUBALIF(v_threshold=math.inf, return_membrane=True)``.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, NamedTuple, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
 
 from eventkit.errors import ParameterError
-
 from eventkit_train.kernels.recurrent import recurrent_sequence
 
 from .base import check_sequence, compute_dtype, parse_reset

@@ -21,7 +21,8 @@ PLIF: one learnable scalar ``a`` per layer, initialised to ``a = -log(tau_init -
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor, nn

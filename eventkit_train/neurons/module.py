@@ -10,7 +10,8 @@ no separate one), which is also the reference the fused path is tested against.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor, nn

@@ -34,7 +34,8 @@ point ``U_r`` of Fig. 6 at I = 0), or pass a full state to ``forward``.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 from torch import Tensor
 
@@ -124,7 +125,7 @@ class SIT(NeuronModule):
                 [self.soft, self.detach_reset])
 
     @classmethod
-    def tonic(cls, **kw: Any) -> "SIT":
+    def tonic(cls, **kw: Any) -> SIT:
         """SIT with Table 2's tonic parameters (a=0.002, b=0.02, c=0, d=0.2, k=1, U_c=1, U_r=-0.05), τ = 2.
 
         What these values do (``docs/analysis.md``): at I = 0 the continuous system (Eq. 5) has a
@@ -137,7 +138,7 @@ class SIT(NeuronModule):
         return cls(**{**SIT_TONIC, **kw})
 
     @classmethod
-    def bursting(cls, **kw: Any) -> "SIT":
+    def bursting(cls, **kw: Any) -> SIT:
         """SIT-Bursting with Table 2's parameters (a=0.35, b=0.6, c=0, d=0.5, k=1, U_c=1, U_r=-0.05), τ = 2.
 
         Despite the name, these values (and the d = 0.6 of Sect. 4.3) do not fire in bursts

@@ -32,7 +32,8 @@ feed the refractory filter inside the graph; ``detach_reset=True`` detaches them
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 from torch import Tensor
 

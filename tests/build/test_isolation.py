@@ -12,8 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from eventkit import testing
-from eventkit.build import BuildError, build_cache, store_order, verify_store
-from eventkit.build import isolation
+from eventkit.build import BuildError, build_cache, isolation, store_order, verify_store
 from eventkit.cache import CacheStore
 from eventkit.cli.main import cli
 from eventkit.datasets import get_dataset

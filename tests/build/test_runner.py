@@ -19,7 +19,7 @@ class LostError(EventkitError):
 class FakeHealth:
     """Records when poll() is called; raises LostError from the ``fail_at``-th call on."""
 
-    instances: list["FakeHealth"] = []
+    instances: list[FakeHealth] = []
 
     def __init__(self, client=None, cluster=None, *, grace_s: float = 300.0, fail_at: int | None = None):
         self.client, self.cluster, self.times, self.fail_at = client, cluster, [], fail_at

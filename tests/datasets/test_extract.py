@@ -281,9 +281,9 @@ def test_full_disk_in_data_unpack_is_one_line(tmp_path, monkeypatch):
 
 def test_file_size_limit_reached_mid_member_is_an_event_file_error(tmp_path):
     """A real write failure from the kernel (RLIMIT_FSIZE -> EFBIG), in a child process."""
+    import os
     import subprocess
     import sys
-    import os
 
     z = _zip(tmp_path / "big.zip", {"a.bin": os.urandom(300_000)})
     code = (

@@ -203,8 +203,8 @@ def test_form_gated_dataset_says_where_to_get_it(tmp_path, server):
 
 
 def test_cli_fetch_plain_progress_and_json(tmp_path, server, monkeypatch):
-    from eventkit.cli.main import cli
     import eventkit.datasets.fetch as fetch_module
+    from eventkit.cli.main import cli
 
     spec, _ = _local_nmnist(tmp_path, server)
     monkeypatch.setattr(fetch_module, "get_dataset", lambda name: spec)
@@ -220,8 +220,8 @@ def test_cli_fetch_plain_progress_and_json(tmp_path, server, monkeypatch):
 
 def test_cli_mirror_option_is_tried_first(tmp_path, server, monkeypatch):
     """``--mirror BASE`` is asked for ``BASE/<file>`` before the manifest's URLs."""
-    from eventkit.cli.main import cli
     import eventkit.datasets.fetch as fetch_module
+    from eventkit.cli.main import cli
 
     spec, archives = _local_nmnist(tmp_path, server)
     for name, src in archives.items():

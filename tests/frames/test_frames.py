@@ -417,8 +417,8 @@ def test_recarray_and_memmap_events(tmp_path):
 @pytest.mark.parametrize("shape", [(), (2, 3)])
 def test_non_1d_event_arrays_raise_invalid_events(shape):
     """A 0-d or 2-D structured array is refused with InvalidEventsError (0-d used to raise IndexError)."""
-    from eventkit.frames import to_frames_many
     from eventkit.events import validate_events
+    from eventkit.frames import to_frames_many
 
     ev = np.zeros(shape, dtype=VISION_DTYPE)
     for call in (lambda: to_frames(ev, (4, 4, 2), T=2), lambda: to_frames_by_duration(ev, (4, 4, 2), duration_us=10),

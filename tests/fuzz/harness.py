@@ -50,7 +50,7 @@ class Case:
         return f"{self.target}:{self.kind}:{self.offset}:{self.value}"
 
     @staticmethod
-    def parse(text: str) -> "Case":
+    def parse(text: str) -> Case:
         t, k, o, v = text.split(":")
         return Case(t, k, int(o), int(v))
 
@@ -128,8 +128,8 @@ def worker(cap: int) -> int:
     faulthandler.disable()
     resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    import eventkit.io  # noqa: F401 - imported before "ready": not timed as part of a case
     import eventkit.datasets.extract  # noqa: F401
+    import eventkit.io  # noqa: F401 - imported before "ready": not timed as part of a case
 
     originals: dict[str, bytes] = {}
     with tempfile.TemporaryDirectory(prefix="eventkit-fuzz-") as tmp:

@@ -8,14 +8,14 @@ the reader returned; ``check`` says what is wrong with that result (None: fine).
 """
 from __future__ import annotations
 
-import gzip
 import io
 import os
 import tarfile
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 

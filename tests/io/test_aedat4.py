@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from eventkit.errors import EventFileError
 from eventkit.events import VISION_DTYPE, make_events
-from eventkit.io import read_aedat4, read_events
 from eventkit.io import _flatbuffers as fb
+from eventkit.io import read_aedat4, read_events
 from eventkit.io.aedat4 import MAGIC, write_aedat4
 from tests.conftest import shared_file
 from tests.io._strategies import stable_sorted, vision_events

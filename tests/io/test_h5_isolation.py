@@ -12,8 +12,7 @@ import pytest
 
 from eventkit.errors import EventFileError
 from eventkit.events import make_audio_events
-from eventkit.io import ShdFile, read_events, read_ntidigits_h5, read_shd, write_ntidigits_h5, write_shd
-from eventkit.io import _h5check
+from eventkit.io import ShdFile, _h5check, read_events, read_ntidigits_h5, read_shd, write_ntidigits_h5, write_shd
 
 
 def _ev(n: int = 4):

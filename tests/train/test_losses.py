@@ -9,7 +9,16 @@ import torch
 
 from eventkit.errors import ParameterError
 from eventkit_train.losses import (
-    LOSS_INPUT, LOSSES, get_loss, max_over_time_ce, rate_ce, rate_mse, spike_rate, spikemax, spikemax_g, spikemax_s,
+    LOSS_INPUT,
+    LOSSES,
+    get_loss,
+    max_over_time_ce,
+    rate_ce,
+    rate_mse,
+    spike_rate,
+    spikemax,
+    spikemax_g,
+    spikemax_s,
 )
 
 T, B, C = 12, 4, 5

@@ -17,8 +17,23 @@ from hypothesis import strategies as st
 from eventkit.errors import ParameterError
 from eventkit_train.losses import rate_mse
 from eventkit_train.neurons import (
-    CUBALIF, IF, LIF, NEURON_NAMES, PLIF, SIT, SRM, CUBALIFParams, CUBALIFState, LIFParams, LIFState, SITParams,
-    SITState, SRMState, lif_step, make_neuron, scan,
+    CUBALIF,
+    IF,
+    LIF,
+    NEURON_NAMES,
+    PLIF,
+    SIT,
+    SRM,
+    CUBALIFParams,
+    CUBALIFState,
+    LIFParams,
+    LIFState,
+    SITParams,
+    SITState,
+    SRMState,
+    lif_step,
+    make_neuron,
+    scan,
 )
 from eventkit_train.neurons.cuba import cubalif_step_full
 from eventkit_train.neurons.lif import lif_step_full

@@ -17,12 +17,10 @@ from eventkit_train.losses import get_loss
 from eventkit_train.models import (
     CONV_WEIGHT_SCALE,
     DENSE_WEIGHT_SCALE,
-    POOL_WEIGHT_PER_THETA,
     SumPool2d,
     TimeFolded,
     build,
 )
-from eventkit_train.neurons import SRM
 from eventkit_train.trainer import load_config
 from tests.conftest import shared_file
 

@@ -8,7 +8,14 @@ import torch
 
 from eventkit.errors import ParameterError
 from eventkit_train.surrogate import (
-    SURROGATES, ArcTan, Exponential, FastSigmoid, Sigmoid, Surrogate, Triangle, get_surrogate,
+    SURROGATES,
+    ArcTan,
+    Exponential,
+    FastSigmoid,
+    Sigmoid,
+    Surrogate,
+    Triangle,
+    get_surrogate,
 )
 
 CASES = [

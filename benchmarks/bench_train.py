@@ -36,9 +36,8 @@ import socket
 import statistics
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
@@ -290,7 +289,7 @@ def main(argv: list[str] | None = None) -> None:
     except Exception:  # noqa: BLE001
         versions["spikingjelly"] = "not installed"
     machine = torch.cuda.get_device_name() if device.type == "cuda" else cpu_model()
-    result = {"date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"), "device": args.device,
+    result = {"date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "device": args.device,
               "machine": machine, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
               "versions": versions, "loadavg_start": load0, "loadavg_end": list(os.getloadavg()),
               "repeats": repeats, "quick": args.quick, "rows": rows, "ddp": ddp, "notes": notes}

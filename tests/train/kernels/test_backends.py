@@ -8,16 +8,8 @@ import pytest
 import torch
 
 from eventkit.errors import ParameterError
-from eventkit_train.kernels import (
-    BACKEND_ENV,
-    codegen,
-    get_definition,
-    neuron_sequence,
-    numba_backend,
-    register_definition,
-    resolve_backend,
-    torch_backend,
-)
+from eventkit_train.kernels import BACKEND_ENV, get_definition, neuron_sequence, register_definition, resolve_backend
+from eventkit_train.kernels import codegen, numba_backend, torch_backend
 from eventkit_train.neurons import LIF
 from eventkit_train.surrogate import ArcTan, FastSigmoid
 

@@ -15,17 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from eventkit_train.kernels import neuron_sequence
-from eventkit_train.neurons import (
-    CUBALIFParams,
-    CUBALIFState,
-    LIFParams,
-    LIFState,
-    SITParams,
-    SITState,
-    SRMParams,
-    SRMState,
-    scan,
-)
+from eventkit_train.neurons import (CUBALIFParams, CUBALIFState, LIFParams, LIFState, SITParams, SITState, SRMParams,
+                                    SRMState, scan)
 from eventkit_train.neurons.cuba import cubalif_step_full
 from eventkit_train.neurons.lif import lif_step_full
 from eventkit_train.neurons.sit import sit_step_full

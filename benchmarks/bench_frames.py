@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import ast
 import datetime as _dt
+import functools
 import importlib.util
 import json
 import os
@@ -82,12 +83,12 @@ def load_spikingjelly() -> tuple[dict[str, Callable] | None, str]:
     tree = ast.parse(path.read_text())
     body = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name in wanted]
     ns: dict = {"np": np, "Optional": Optional}
-    exec(compile(ast.Module(body=body, type_ignores=[]), str(path), "exec"), ns)  # noqa: S102
+    exec(compile(ast.Module(body=body, type_ignores=[]), str(path), "exec"), ns)  # noqa: S102 - SpikingJelly's own functions
     try:
         from importlib.metadata import version
 
         v = version("spikingjelly")
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - no version metadata: reported as "?"
         v = "?"
     return (
         {k: ns[k] for k in ("integrate_events_by_fixed_frames_number", "integrate_events_by_fixed_duration")},
@@ -229,9 +230,9 @@ def bench_batch(B: int, n: int, sensor, T: int, repeats: int) -> dict:
     for mode in ("count", "time"):
         for k, reuse in [(k, r) for r in (False, True) for k in threads]:
             if reuse:  # one output buffer for every call: no page faults of a fresh allocation
-                fn = lambda: to_frames_batch(*cols, offsets, T, sensor, mode, n_threads=k, out=buf)  # noqa: E731
+                fn = functools.partial(to_frames_batch, *cols, offsets, T, sensor, mode, n_threads=k, out=buf)
             else:
-                fn = lambda: to_frames_batch(*cols, offsets, T, sensor, mode, n_threads=k)  # noqa: E731
+                fn = functools.partial(to_frames_batch, *cols, offsets, T, sensor, mode, n_threads=k)
             key = f"{mode} {k} thread(s)" + (" out=" if reuse else "")
             fn()
             walls, cpus = [], []
@@ -309,7 +310,7 @@ def write_results(results: dict, md_path: Path, json_path: Path) -> str:
         e = r["events_per_s"]
         s = r["speedup_of_eventkit"]
 
-        def rx(k: str) -> str:
+        def rx(k: str, s: dict = s) -> str:
             return f"{s[k]:.1f}x" if k in s else "—"
 
         lines.append(

@@ -166,7 +166,7 @@ def json_option(f: F) -> F:
         help="Print one JSON object on stdout instead of text (progress goes to stderr).")(f)
 
 
-def T_option(f: F) -> F:  # noqa: N802 - the option is called --T in every paper
+def T_option(f: F) -> F:  # the option is called --T in every paper
     """``--T N`` (>= 1, required): number of time steps (frames) per sample."""
     return click.option(
         "--T", "T", type=int, required=True, callback=positive_int,

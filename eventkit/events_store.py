@@ -104,7 +104,7 @@ class EventStore:
             self.offsets = np.asarray(group["offsets"][:], dtype=np.int64)
             self._label = group["label"]
             self._sample_id = group["sample_id"]
-        except Exception as exc:  # noqa: BLE001 - a missing or unreadable array: a damaged store
+        except Exception as exc:  # a missing or unreadable array: a damaged store
             raise CacheError(f"{url}: event store arrays unreadable ({type(exc).__name__}: {exc}); it is damaged "
                              "— delete it and rebuild (`eventkit.events_build.build_events_store`)") from exc
         if self.offsets.shape != (self.n_samples + 1,) or self.offsets[0] != 0 or self.offsets[-1] != self.n_events \
@@ -164,7 +164,7 @@ class EventStore:
         """The samples' ids, ``N`` strings."""
         try:
             return [str(s) for s in np.asarray(self._sample_id[:])]
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - a missing or undecodable array: a damaged store
             raise self._damaged("the sample ids", exc) from None
 
     def read_range(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:

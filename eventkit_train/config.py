@@ -249,7 +249,10 @@ def _plain(value: Any) -> Any:
 def _normalized(cfg: TrainConfig) -> dict[str, Any]:
     """Checked (and canonical: floats as float, names lower-case, tables as dicts) values."""
     out: dict[str, Any] = {}
-    get = lambda name: getattr(cfg, name)  # noqa: E731
+
+    def get(name: str) -> Any:
+        return getattr(cfg, name)
+
     for name, (lo, hi) in _INTS.items():
         out[name] = _int(name, get(name), lo, hi)
     for name, (lo, hi) in _OPT_INTS.items():

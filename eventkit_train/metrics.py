@@ -21,6 +21,11 @@ from torch import Tensor, nn
 
 from eventkit.errors import ParameterError
 
+# the run-folder files moved to eventkit_train.runlog, the plots to eventkit_train.plots; these
+# names stay importable from here
+from .plots import plot_run
+from .runlog import RunLog, flatten_record, read_metrics
+
 OUTPUT_KINDS = ("spikes", "membrane")
 
 
@@ -139,10 +144,3 @@ def rates_from(names: Iterable[str], sums: Tensor, counts: Tensor) -> dict[str, 
 
 __all__ = ["predict", "correct", "latency_correct", "SpikeRecorder", "ForwardHooks", "rates_from", "OUTPUT_KINDS",
            "RunLog", "read_metrics", "plot_run", "flatten_record"]
-
-# the run-folder files moved to eventkit_train.runlog, the plots to eventkit_train.plots; these
-# names stay importable from here
-from .plots import plot_run  # noqa: E402
-from .runlog import RunLog, flatten_record, read_metrics  # noqa: E402
-
-

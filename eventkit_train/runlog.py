@@ -24,7 +24,8 @@ from typing import IO, Any
 
 from eventkit.errors import ParameterError
 
-__all__ = ["RunLog", "flatten_record", "read_metrics", "plot_run", "json_text", "epoch_record", "summary_fields",
+# plot_run: provided by the module __getattr__ below (matplotlib imported only when drawing)
+__all__ = ["RunLog", "flatten_record", "read_metrics", "plot_run", "json_text",  # noqa: F822 "epoch_record", "summary_fields",
            "silent_layers", "silent_warning", "warn_silent_layers", "TEST_FIELDS"]
 
 #: fields of the test pass's result (:func:`eventkit_train.epoch.run_epoch`) kept in an epoch record

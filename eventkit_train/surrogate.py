@@ -117,7 +117,7 @@ class _SpikeFn(torch.autograd.Function):
     derivative: Callable[..., Tensor]
 
     @staticmethod
-    def setup_context(ctx, inputs, output):  # noqa: D401 - torch API
+    def setup_context(ctx, inputs, output):  # torch API
         x, *params = inputs
         ctx.save_for_backward(x)
         ctx.params = params

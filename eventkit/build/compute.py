@@ -103,7 +103,7 @@ def compute_frames_shard(params: FrameParams, k: int, samples: Sequence, *, skip
             except StopIteration:
                 raise BuildError(f"{describe_sample(params, k, sample)}: the reader yielded only {j} of {n} samples",
                                  sample.sample_id, str(sample.path)) from None
-            except Exception as exc:  # noqa: BLE001 - re-raised with the sample named, or skipped
+            except Exception as exc:  # re-raised with the sample named, or skipped
                 message = f"{stage}{type(exc).__name__}: {' '.join(str(exc).split())}"
                 if not skip_bad:
                     raise BuildError(f"{describe_sample(params, k, sample)}: {message}", sample.sample_id,

@@ -43,7 +43,7 @@ class _InlineFuture:
         self._error: BaseException | None = None
 
     def run(self) -> None:
-        for attempt in range(RETRIES + 1):
+        for _attempt in range(RETRIES + 1):
             try:
                 self._value = self.fn(*self.args)
                 self._error = None

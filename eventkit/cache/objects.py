@@ -92,7 +92,7 @@ class _Guarded:
                 return value(*args, **kwargs)
             except (FileNotFoundError, FileExistsError):
                 raise
-            except Exception as exc:  # noqa: BLE001 - any failure of the store: one line naming it
+            except Exception as exc:  # any failure of the store: one line naming it
                 detail = " ".join(str(exc).split()) or type(exc).__name__
                 raise CacheError(f"{self._url}: the object store failed ({type(exc).__name__}: {detail}); check "
                                  "the endpoint, the credentials and --storage-option") from exc

@@ -134,7 +134,7 @@ def make_cluster(kind: str, *, jobs: int = 0, cache: str | os.PathLike | None = 
     if jobs:
         try:
             cluster.sync(_submit_jobs, cluster, [], int(jobs))
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever the batch system's client raised: one line naming it
             cluster.close()
             raise ClusterLostError(_rejected(submit, exc)) from None
     return cluster

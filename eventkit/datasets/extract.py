@@ -173,7 +173,7 @@ def _write_member(src, target: Path) -> None:
             while True:
                 try:
                     chunk = src.read(1 << 20)
-                except Exception as exc:  # noqa: BLE001 - re-raised below with its cause
+                except Exception as exc:  # re-raised below with its cause
                     raise _ReadError() from exc
                 if not chunk:
                     break

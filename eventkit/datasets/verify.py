@@ -55,7 +55,7 @@ def _check_hdf5_keys(spec, root: Path, warnings: list[str]) -> None:
     from eventkit.errors import EventFileError
     from eventkit.io._h5check import h5_verdict
 
-    for split, fname in spec.layout.params["files"].items():
+    for fname in spec.layout.params["files"].values():
         path = root / fname
         if not path.is_file():
             continue

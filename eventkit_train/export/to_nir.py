@@ -233,7 +233,10 @@ def _node(nir: Any, name: str, module: nn.Module, nxt: tuple[str, nn.Module] | N
         pool = module.module
         if pool.ceil_mode:
             raise ParameterError(f"to_nir: pooling layer {name!r} uses ceil_mode=True, which NIR cannot express")
-        pair = lambda v: np.array(v if isinstance(v, (tuple, list)) else (v, v))  # noqa: E731
+
+        def pair(v: int | tuple[int, int]) -> np.ndarray:
+            return np.array(v if isinstance(v, (tuple, list)) else (v, v))
+
         return nir.AvgPool2d(kernel_size=pair(pool.kernel_size), stride=pair(pool.stride),
                              padding=pair(pool.padding), metadata={MODULE_KEY: "AvgPool2d"}), False
     if isinstance(inner, (nn.Conv2d, nn.Linear)):

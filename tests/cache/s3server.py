@@ -57,7 +57,7 @@ class S3Server:
                     break
             except OSError:
                 if self.proc.poll() is not None:
-                    raise RuntimeError(f"moto server exited: {log.read_text()[-2000:]}")
+                    raise RuntimeError(f"moto server exited: {log.read_text()[-2000:]}") from None
                 time.sleep(0.2)
         else:
             self.close()

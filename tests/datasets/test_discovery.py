@@ -169,7 +169,7 @@ def test_dvsgesture_real_labels_csv(tmp_path):
     assert [s.label for s in samples].count(7) == 2  # class 8 twice -> two samples
     assert [s.sample_id for s in samples] == [f"DvsGesture/user01_natural.aedat#{k}" for k in range(12)]
     got = list(spec.iter_events(samples))
-    for (c, start, end), g in zip(rows, got):
+    for (_, start, end), g in zip(rows, got, strict=True):
         ref = ev[(ev["t"] >= start) & (ev["t"] < end)]  # direct reference cut
         assert np.array_equal(g["t"], ref["t"]) and np.array_equal(g["x"], ref["x"])
     assert rows[7][1] in got[7]["t"] and rows[7][2] not in got[7]["t"]

@@ -41,7 +41,7 @@ def test_manifest_fields(name):
     else:
         assert spec.duration_us is None
     assert get_dataset(name) is spec  # cached, frozen
-    with pytest.raises(Exception):
+    with pytest.raises(AttributeError):  # dataclasses.FrozenInstanceError
         spec.name = "other"
 
 

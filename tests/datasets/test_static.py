@@ -75,7 +75,7 @@ def test_cifar_round_trip_hand_built(tmp_path):
     rng = np.random.default_rng(2)
     imgs = rng.integers(0, 256, (4, 3, 32, 32), dtype=np.uint8)
     labels = np.array([3, 0, 9, 5])
-    raw = b"".join(bytes([int(l)]) + imgs[i].tobytes() for i, l in enumerate(labels))
+    raw = b"".join(bytes([int(label)]) + imgs[i].tobytes() for i, label in enumerate(labels))
     (tmp_path / "b.bin").write_bytes(raw)
     got_i, got_l = read_cifar10_bin([tmp_path / "b.bin", tmp_path / "b.bin"])
     assert got_i.shape == (8, 3, 32, 32) and got_l.dtype == np.int64

@@ -10,13 +10,13 @@ from torch import nn
 
 nir = pytest.importorskip("nir")
 
-from eventkit.errors import ParameterError  # noqa: E402
-from eventkit_train.export import from_nir, load_nir, save_nir, to_nir  # noqa: E402
-from eventkit_train.models import build, fsnn  # noqa: E402
-from eventkit_train.models.layers import TimeFolded  # noqa: E402
-from eventkit_train.neurons import CUBALIF, IF, LIF, PLIF, SIT, SRM, NeuronModule  # noqa: E402
-from eventkit_train.neurons.readout import LeakyReadout  # noqa: E402
-from eventkit_train.views import record_spikes  # noqa: E402
+from eventkit.errors import ParameterError  # noqa: E402 - after the importorskip above
+from eventkit_train.export import from_nir, load_nir, save_nir, to_nir  # noqa: E402 - after the importorskip above
+from eventkit_train.models import build, fsnn  # noqa: E402 - after the importorskip above
+from eventkit_train.models.layers import TimeFolded  # noqa: E402 - after the importorskip above
+from eventkit_train.neurons import CUBALIF, IF, LIF, PLIF, SIT, SRM, NeuronModule  # noqa: E402 - after the importorskip above
+from eventkit_train.neurons.readout import LeakyReadout  # noqa: E402 - after the importorskip above
+from eventkit_train.views import record_spikes  # noqa: E402 - after the importorskip above
 
 
 def _scaled(net: nn.Module, factor: float, seed: int = 0) -> nn.Module:

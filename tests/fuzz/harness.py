@@ -128,7 +128,7 @@ def worker(cap: int) -> int:
     faulthandler.disable()
     resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
-    import eventkit.datasets.extract  # noqa: F401
+    import eventkit.datasets.extract
     import eventkit.io  # noqa: F401 - imported before "ready": not timed as part of a case
 
     originals: dict[str, bytes] = {}
@@ -311,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
               f"RLIMIT_AS {args.cap_gib:g} GiB, {cfg['timeout']:.0f} s per case; load {os.getloadavg()[0]:.1f}")
     text = markdown(table, header)
     print(text)
-    for name, row in table.items():
+    for row in table.values():
         for key, detail in row["failures"][:10]:
             print(f"FAIL {key}: {detail}")
     if args.json:

@@ -77,7 +77,7 @@ def _read_shd(path: Path, _: Path) -> list:
 
     detect_format(path)
     with ShdFile(path) as f:
-        f.labels
+        _ = f.labels  # the property reads and checks the label array
         return [f.read(i) for i in range(len(f))]
 
 

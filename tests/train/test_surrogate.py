@@ -87,7 +87,10 @@ def test_get_surrogate() -> None:
     assert get_surrogate("fast_sigmoid", slope=25.0).slope == 25.0
     obj = ArcTan(3.0)
     assert get_surrogate(obj) is obj
-    f = lambda x: (x >= 0).float()  # noqa: E731
+
+    def f(x):
+        return (x >= 0).float()
+
     assert get_surrogate(f) is f
     with pytest.raises(ParameterError, match="unknown surrogate"):
         get_surrogate("relu")

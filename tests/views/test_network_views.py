@@ -7,9 +7,9 @@ import torch
 
 pytest.importorskip("matplotlib")
 
-from eventkit.errors import ParameterError  # noqa: E402
-from eventkit_train.models import build, fsnn  # noqa: E402
-from eventkit_train.views import plot_spike_raster, record_spikes, spike_raster_data  # noqa: E402
+from eventkit.errors import ParameterError
+from eventkit_train.models import build, fsnn
+from eventkit_train.views import plot_spike_raster, record_spikes, spike_raster_data
 
 
 def _net():

@@ -308,7 +308,7 @@ def _run(tasks: list[tuple], workers: int | None) -> int:
     from concurrent.futures import ProcessPoolExecutor
 
     with ProcessPoolExecutor(int(workers), mp_context=multiprocessing.get_context("spawn")) as pool:
-        return sum(n for _, n, _ in pool.map(_stage_task, *zip(*tasks)))
+        return sum(n for _, n, _ in pool.map(_stage_task, *zip(*tasks, strict=True)))
 
 
 def build_events_store(name: str, *, root: str | os.PathLike | None = None, cache: str | os.PathLike | None = None,

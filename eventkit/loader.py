@@ -372,7 +372,7 @@ class FrameStream(IterableDataset):
         shard_of = mine // store.shard_size
         remaining = np.bincount(shard_of, minlength=store.n_shards)
         blobs: dict[int, Any] = {}  # compressed shard bytes, dropped once this worker is done with them
-        for index, k in zip(mine.tolist(), shard_of.tolist()):
+        for index, k in zip(mine.tolist(), shard_of.tolist(), strict=True):
             if k not in blobs:
                 blobs[k] = store.shard_blob(k)
             blob = blobs[k]

@@ -246,7 +246,7 @@ class Surrogate:
         return f"{type(self).__name__}({args})"
 
     def _describe(self) -> dict:
-        d = dict(zip(self._param_names, self._params()))
+        d = dict(zip(self._param_names, self._params(), strict=True))
         if self.smooth_forward:
             d["smooth"] = True
         return d

@@ -89,7 +89,7 @@ def fan_out_map(in_sizes: Sequence[int], out_sizes: Sequence[int], kernel: Seque
     """Fan-out ``[*in_sizes]`` (float64) of one input channel over the output positions of a
     sliding window: the outer product of :func:`fan_out_1d` over the spatial dimensions."""
     result = torch.ones((), dtype=torch.float64)
-    for d, (n_in, n_out, k, s, p, dil) in enumerate(zip(in_sizes, out_sizes, kernel, stride, padding, dilation)):
+    for d, (n_in, n_out, k, s, p, dil) in enumerate(zip(in_sizes, out_sizes, kernel, stride, padding, dilation, strict=True)):
         f = fan_out_1d(int(n_in), int(n_out), int(k), int(s), int(p), int(dil))
         result = result.unsqueeze(-1) * f if d else f
     return result
@@ -126,7 +126,7 @@ class _Layer:
             if m.padding == "valid":
                 p = (0,) * nd
             elif m.padding == "same":  # torch pads d·(k-1)//2 before, the rest after
-                p = tuple(d * (kk - 1) // 2 for d, kk in zip(dil, k))
+                p = tuple(d * (kk - 1) // 2 for d, kk in zip(dil, k, strict=True))
             else:
                 p = m.padding
         else:  # pool
@@ -244,7 +244,7 @@ def ops_summary(names: Sequence[str], kinds: Sequence[str], totals: Tensor, n_sa
     if n <= 0:
         raise ParameterError(f"ops_summary: n_samples must be > 0, got {n_samples}")
     layers: dict[str, dict[str, Any]] = {}
-    for name, kind, (ac, mac, ann_mac, ann_ac, seen) in zip(names, kinds, rows):
+    for name, kind, (ac, mac, ann_mac, ann_ac, seen) in zip(names, kinds, rows, strict=True):
         ranks = max(seen, 1.0)
         layers[name] = {"kind": kind, "ac": ac / n, "mac": mac / n, "ann_mac": ann_mac / ranks,
                         "ann_ac": ann_ac / ranks}

@@ -104,7 +104,7 @@ def plot_spike_raster(records: list[LayerRecord], *, sample: int = 0, title: str
     rows = len(bands) + (1 if readouts else 0)
     fig = new_figure(7.0, 1.3 * rows + 0.6)
     axes = np.atleast_1d(fig.subplots(rows, 1, sharex=True))
-    for ax, band in zip(axes, bands):
+    for ax, band in zip(axes[:len(bands)], bands, strict=True):  # the last axis: the readout
         ax.scatter(band.steps, band.neurons, s=2, marker="s", color="black", linewidths=0)
         ax.set_ylim(-0.5, band.shown - 0.5)
         ax.set_yticks([])

@@ -153,7 +153,7 @@ class StoreIO:
         got = self.fs.cat_ranges([self.path(k) for k in keys], [0] * len(keys), [None] * len(keys),
                                  on_error="return")
         out = {}
-        for key, data in zip(keys, got):
+        for key, data in zip(keys, got, strict=True):
             if isinstance(data, FileNotFoundError):
                 continue
             if isinstance(data, BaseException):

@@ -193,7 +193,7 @@ class ShardReader:
         if samples:
             wanted = [i for i in sorted(set(int(i) for i in samples)) if self._span(k, index, i) is not None]
             got = self._io.get_ranges(self._frames_key(k), [self._span(k, index, i) for i in wanted])
-            blob.chunks.update(zip(wanted, got))
+            blob.chunks.update(zip(wanted, got, strict=True))
         return blob
 
     def decode_from_blob(self, k: int, blob: ShardBlob, i: int) -> np.ndarray:
@@ -229,7 +229,7 @@ class ShardReader:
         keys = [chunk_key(name, k) for k in shards]
         raw = self._io.get_many(keys)
         out = []
-        for k, key in zip(shards, keys):
+        for k, key in zip(shards, keys, strict=True):
             blob = raw.get(key)
             if blob is None:
                 if self.meta.get("complete"):

@@ -70,7 +70,7 @@ def _check_hdf5_keys(spec, root: Path, warnings: list[str]) -> None:
         if len(keys) != len(spec.classes):
             warnings.append(f"{fname}: /extra/keys has {len(keys)} names, the manifest {len(spec.classes)} classes")
             continue
-        for i, (k, c) in enumerate(zip(keys, spec.classes)):
+        for i, (k, c) in enumerate(zip(keys, spec.classes, strict=True)):
             nk, nc = _norm(k), _norm(c)
             if not (nk == nc or nc.endswith(nk) or nk.endswith(nc)):
                 warnings.append(f"{fname}: label {i} is {k!r} in /extra/keys, {c!r} in the manifest "

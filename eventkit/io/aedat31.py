@@ -327,7 +327,7 @@ def write_gesture_labels(path: PathType, classes: Sequence[int], start_us: Seque
     if not (classes.shape == start_us.shape == end_us.shape) or classes.ndim != 1:
         raise ValueError("classes, start_us and end_us must be 1-D sequences of equal length")
     lines = ["class,startTime_usec,endTime_usec"]
-    lines += [f"{int(c)},{int(s)},{int(e)}" for c, s, e in zip(classes, start_us, end_us)]
+    lines += [f"{int(c)},{int(s)},{int(e)}" for c, s, e in zip(classes, start_us, end_us, strict=True)]
     with open(as_path(path), "w", newline="\n") as fh:
         fh.write("\n".join(lines) + "\n")
 
@@ -356,7 +356,7 @@ def cut_gesture_samples(
             end_us=int(row["end_us"]),
             index=i,
         )
-        for i, row, a, b in zip(index, sel, lo, hi)
+        for i, row, a, b in zip(index, sel, lo, hi, strict=True)
     ]
 
 

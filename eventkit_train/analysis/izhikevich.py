@@ -67,7 +67,7 @@ class IzhikevichSystem(NeuronSystem):
             key = preset.strip().lower().replace("-", "_").replace(" ", "_")
             if key not in IZHIKEVICH_PRESETS:
                 raise ParameterError(f"unknown Izhikevich preset {preset!r}; one of {sorted(IZHIKEVICH_PRESETS)}")
-            values = dict(zip("abcd", IZHIKEVICH_PRESETS[key]))
+            values = dict(zip("abcd", IZHIKEVICH_PRESETS[key], strict=True))
         unknown = set(params) - {"a", "b", "c", "d", "u_th"}
         if unknown:
             raise ParameterError(f"izhikevich: unknown parameter(s) {sorted(unknown)}; use a, b, c, d, u_th")

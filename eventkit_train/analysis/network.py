@@ -123,7 +123,7 @@ def input_distribution(model: nn.Module, loader, layer: int | str, *, max_batche
         values = rng.choice(values, size=max_values, replace=False)
     qs = np.quantile(values, QUANTILES)
     counts, edges = np.histogram(values, bins=100)
-    return InputDistribution(name, values, int(seen), {f"{q:g}": float(v) for q, v in zip(QUANTILES, qs)},
+    return InputDistribution(name, values, int(seen), {f"{q:g}": float(v) for q, v in zip(QUANTILES, qs, strict=True)},
                              float(values.mean()), float(values.std()),
                              {"counts": counts.astype(float).tolist(), "edges": edges.tolist()})
 

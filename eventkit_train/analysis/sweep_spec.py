@@ -145,7 +145,7 @@ class SweepSpec:
                         apply_setting(cfg, key, value, where=f"sweep {self.path}, level {lv.label!r}")
                 for key, value in (overrides or {}).items():
                     apply_setting(cfg, key, value, where="override")
-                labels = tuple((axis.name, lv.label) for axis, lv in zip(grid, combo))
+                labels = tuple((axis.name, lv.label) for axis, lv in zip(grid, combo, strict=True))
                 for seed in (self.seeds if seeds is None else tuple(int(s) for s in seeds)):
                     cell_cfg = {**copy.deepcopy(cfg), "seed": int(seed)}
                     where = f"sweep {self.path}, cell {'|'.join(lb for _, lb in labels)} seed {seed}"

@@ -27,6 +27,7 @@ readers use the continuous parameters.
 """
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -303,7 +304,7 @@ def to_nir(model: nn.Module, input_shape: Sequence[int], *, dt: float = DEFAULT_
     spec = getattr(model, "spec", None)
     if isinstance(spec, str):
         meta["spec"] = spec
-    return nir.NIRGraph(nodes=nodes, edges=list(zip(names[:-1], names[1:])), metadata=meta)
+    return nir.NIRGraph(nodes=nodes, edges=list(itertools.pairwise(names)), metadata=meta)
 
 
 def save_nir(model: nn.Module, path: str | Path, input_shape: Sequence[int], *, dt: float = DEFAULT_DT) -> Any:

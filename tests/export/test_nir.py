@@ -63,9 +63,9 @@ def test_file_round_trip_gives_identical_spikes(tmp_path, key):
     x = _input(shape)
     ours, theirs = layer_spikes(net, x), layer_spikes(back, x)
     assert len(ours) == len(theirs) >= 2
-    for i, (a, b) in enumerate(zip(ours, theirs)):
+    for i, (a, b) in enumerate(zip(ours, theirs, strict=True)):
         assert torch.equal(a, b), f"layer {i} differs"
-    spiking = [s for s, m in zip(ours, [m for m in net.modules() if isinstance(m, (NeuronModule, LeakyReadout))])
+    spiking = [s for s, m in zip(ours, [m for m in net.modules() if isinstance(m, (NeuronModule, LeakyReadout))], strict=True)
                if isinstance(m, NeuronModule)]
     for i, s in enumerate(spiking):  # not a vacuous comparison: every spiking layer fires, none saturates
         assert 0.01 < float(s.mean()) < 0.9, f"spiking layer {i} rate {float(s.mean())}"
@@ -168,7 +168,7 @@ def test_graph_without_eventkit_metadata_is_read_from_the_continuous_parameters(
     else:
         back = from_nir(graph).double()
     x = _input(shape).double()
-    for a, b in zip(layer_spikes(net, x), layer_spikes(back, x)):
+    for a, b in zip(layer_spikes(net, x), layer_spikes(back, x), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9)
 
 

@@ -46,7 +46,7 @@ def histogram(ev: np.ndarray, sensor) -> np.ndarray:
     p = ev["p"].astype(np.int64)
     p = (p > 0).astype(np.int64) if p.size and p.min() < 0 else p
     out = np.zeros((P, H, W), np.int64)
-    for pi, yi, xi in zip(p, ev["y"].astype(np.int64), ev["x"].astype(np.int64)):
+    for pi, yi, xi in zip(p, ev["y"].astype(np.int64), ev["x"].astype(np.int64), strict=True):
         out[pi, yi, xi] += 1
     return out
 

@@ -84,11 +84,11 @@ def plan(target: str, size: int, *, truncations, flips: int, extremes: int, seed
     cases = [Case(target, "truncate", o) for o in sorted(offs)]
     head = min(size, 4096)
     pos = np.concatenate([rng.integers(0, head, flips // 2), rng.integers(0, size, flips - flips // 2)])
-    cases += [Case(target, "byte", int(p), int(v)) for p, v in zip(pos, rng.integers(1, 256, flips))]
+    cases += [Case(target, "byte", int(p), int(v)) for p, v in zip(pos, rng.integers(1, 256, flips), strict=True)]
     if size >= 4:
         aligned = rng.integers(0, (head - 4) // 4 + 1, extremes) * 4
         cases += [Case(target, "int32", int(p), int(EXTREMES[i])) for p, i in
-                  zip(aligned, rng.integers(0, len(EXTREMES), extremes))]
+                  zip(aligned, rng.integers(0, len(EXTREMES), extremes), strict=True)]
     return cases
 
 

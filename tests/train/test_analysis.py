@@ -66,7 +66,7 @@ def test_sit_fixed_points_at_zero_input_closed_form_numeric_and_fig6():
         assert kind_by_hand(*hand) == p.kind
     numeric = find_fixed_points(system, 0.0, default_window(system, 0.0))
     assert len(numeric) == 2
-    for p, q in zip(closed, numeric):
+    for p, q in zip(closed, numeric, strict=True):
         assert np.allclose(p.state, q, atol=1e-10)
     assert [p.kind for p in fixed_points(system, 0.0, method="numeric")] == ["stable node", "saddle"]
 
@@ -124,7 +124,7 @@ def test_numeric_solver_agrees_with_closed_form_for_random_parameters(seed):
         closed = system.closed_form_fixed_points(I)
         numeric = find_fixed_points(system, I, default_window(system, I))
         assert len(numeric) == len(closed)
-        for p, q in zip(closed, numeric):
+        for p, q in zip(closed, numeric, strict=True):
             assert np.allclose(p, q, atol=1e-9)
         # the closed form really zeroes the vector field (Eq. 5)
         for p in closed:

@@ -6,6 +6,7 @@ O(T²) convolution of ε and ν), looping over neurons and steps with Python flo
 """
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -305,7 +306,7 @@ def test_sit_table2_presets():
 
 def _isis(spikes: list[float]) -> list[int]:
     times = [i for i, s in enumerate(spikes) if s]
-    return [b - a for a, b in zip(times, times[1:])]
+    return [b - a for a, b in itertools.pairwise(times)]
 
 
 def test_sit_spike_frequency_adaptation_and_prop1():
@@ -320,7 +321,7 @@ def test_sit_spike_frequency_adaptation_and_prop1():
         assert ours == ref
         isi = _isis(ref)
         assert len(isi) >= 5
-        assert all(b >= a for a, b in zip(isi, isi[1:])), f"ISIs not non-decreasing for input {level}: {isi}"
+        assert all(b >= a for a, b in itertools.pairwise(isi)), f"ISIs not non-decreasing for input {level}: {isi}"
         assert isi[-1] > isi[0], f"no adaptation for input {level}: {isi}"
         trains[level] = ref
         lif_ref, _ = ref_lif([level] * steps, 0.5)
@@ -453,7 +454,7 @@ def _train(neuron, params_of_interest, steps=15):
             assert p.grad is not None and torch.all(torch.isfinite(p.grad)) and p.grad.abs().sum() > 0
         opt.step()
         losses.append(loss.item())
-    for b, p in zip(before, params_of_interest):
+    for b, p in zip(before, params_of_interest, strict=True):
         assert not torch.allclose(b, p.detach()), "parameter did not move"
     return losses
 

@@ -79,7 +79,7 @@ def iter_events(spec: DatasetSpec, samples: Sequence[Sample]) -> Iterator[np.nda
                                              f"{s.label + 1} (file changed since discovery?)")
         # one read per recording; only this group's rows are cut out of it
         cut = cut_gesture_samples(read_aedat31(path), labels, [s.index for s in group])
-        for s, row in zip(group, cut):
+        for s, row in zip(group, cut, strict=True):
             yield checked_events(spec, row.events, s)
 
 

@@ -21,7 +21,7 @@ Events outside ``[start_us, start_us + T*dt_us)`` are **dropped** (``overflow="d
 the default, as in SHD practice with a fixed number of steps) or put into the first
 / last bin (``overflow="clip"``).
 
-Event-count slices (``split_by="count"``, Eq. 22 of ``000_90ffbd64bbf58f12.txt``)
+Event-count slices (``split_by="count"``, Eq. 22 of Jin et al. 2022)
 ---------------------------------------------------------------------------------
 Slice ``j`` holds event indices ``[j*floor(N/T), (j+1)*floor(N/T))`` and the last
 slice runs to ``N`` (the rule of :func:`eventkit.frames.to_frames`); with ``N < T``

@@ -2,7 +2,7 @@
 
 Rules (all windows are half-open index ranges; ``N`` events, sorted by ``t``):
 
-* ``split_by="count"`` -- Eq. 22 of ``000_90ffbd64bbf58f12.txt`` (SpikingJelly's
+* ``split_by="count"`` -- Eq. 22 of Jin et al. 2022 (SpikingJelly's
   ``split_by='number'``): slice ``j`` holds events ``[floor(N/T)*j, floor(N/T)*(j+1))``,
   the last slice ``[floor(N/T)*(T-1), N)``. With ``N < T``, ``floor(N/T) = 0``: slices
   ``0..T-2`` are empty and the last one holds all ``N`` events.

@@ -5,7 +5,7 @@ Conventions (``docs/training.md``):
 * spiking output ``[T, B, C]``: the prediction is ``argmax_c sum_t out[t, b, c]`` (spike
   counts); ties go to the **lowest class index** (``torch.argmax`` returns the first maximum),
   so an all-silent output predicts class 0.
-* membrane output (non-spiking readout): ``argmax_c max_t U[t, b, c]`` (``002_…`` Eq. 13).
+* membrane output (non-spiking readout): ``argmax_c max_t U[t, b, c]`` (Bouanane et al. 2023, Eq. 13).
 * latency curve: accuracy of the prediction made from the outputs up to step ``t``
   (cumulative counts / running maximum), for ``t = 1..T``.
 * spike rate of a neuron layer: mean of its output spikes over time steps, samples and

@@ -41,7 +41,7 @@ class TimeFolded(nn.Module):
 
 
 class SpikeMaxPool2d(TimeFolded):
-    """Spike max-pooling (PLIF, ``001_…`` Sect. 3): max over each ``k×k`` window of the
+    """Spike max-pooling (PLIF, Fang et al. 2021, Sect. 3): max over each ``k×k`` window of the
     binary spike map, per time step. ``[T, B, C, H, W] -> [T, B, C, H', W']``."""
 
     def __init__(self, kernel_size: int, stride: int | None = None):
@@ -100,7 +100,7 @@ class SumPool2d(TimeFolded):
 
 class SpikingDropout(nn.Module):
     """Dropout with one Bernoulli mask per sample and neuron, shared by all time steps
-    (``000_…`` Sect. 4.2, after Lee et al.). Kept units are scaled by ``1/(1-p)``.
+    (Jin et al. 2022, Sect. 4.2, after Lee et al.). Kept units are scaled by ``1/(1-p)``.
 
     ``x [T, B, ...] -> [T, B, ...]``; identity in eval mode or when ``p == 0``.
     """
@@ -123,8 +123,8 @@ class SpikingDropout(nn.Module):
 
 
 class VotingLayer(nn.Module):
-    """Average pooling over groups of output neurons (the voting layer of ``001_…``
-    Sect. 4.1 and ``APk10s10`` of ``000_…`` Table 1): ``[T, B, N] -> [T, B, N'']`` with
+    """Average pooling over groups of output neurons (the voting layer of Fang et al. 2021
+    Sect. 4.1 and ``APk10s10`` of Jin et al. 2022, Table 1): ``[T, B, N] -> [T, B, N'']`` with
     ``N' = floor((N - k) / s) + 1``; with ``k == s == M`` each class is the mean of its
     ``M`` neurons. Half / bfloat16 input (AMP) is averaged in float32: bf16 would turn a
     vote of 7/10 into 0.6992 and feed that error to the rate losses."""

@@ -1,4 +1,4 @@
-"""Current-based LIF (CUBA-LIF) with optional explicit recurrence (``002_…`` eqs. 3–6).
+"""Current-based LIF (CUBA-LIF) with optional explicit recurrence (Bouanane et al. 2023, eqs. 3–6).
 
 Discrete dynamics as implemented (``X_t`` the feed-forward current entering at step t,
 i.e. ``Σ_j W_ij S_j^{(l-1)}`` of eq. 3 — any synaptic delay is the network's business)::
@@ -14,7 +14,7 @@ the hard reset. ``detach_reset`` detaches the ``S_{t-1}`` of the reset factor (n
 recurrent term). Initial state ``I_0 = 0``, ``U_0 = V_reset``, ``S_0 = 0``.
 
 Decays: ``alpha``/``beta`` directly, or ``tau_syn``/``tau_mem`` with ``α = exp(-dt/τ_syn)``,
-``β = exp(-dt/τ_mem)`` (τ and dt in the same unit; ``002_…`` uses dt = 14 ms,
+``β = exp(-dt/τ_mem)`` (τ and dt in the same unit; Bouanane et al. 2023 uses dt = 14 ms,
 τ_syn = 28 ms → α ≈ 0.6, τ_mem = 140 ms → β ≈ 0.9, the defaults). ``learnable=True`` trains
 them through the logit (float32 parameters ``alpha_logit``, ``beta_logit``): ``α = sigmoid(ρ_α)``, ``β = sigmoid(ρ_β)``, which keeps both in
 (0, 1) whatever the optimiser does (τ = -dt/log α stays positive and finite).
@@ -24,7 +24,7 @@ over dimension 2 of ``x [T, B, N, ...]``, i.e. the feature / channel axis).
 the spike of neuron j onto neuron i; nn.Linear-style uniform init ±1/sqrt(N)); the input
 must then be ``[T, B, n_features]``.
 
-A non-spiking readout (``002_…``: "the readout layer consists of neurons that do not
+A non-spiking readout (Bouanane et al. 2023: "the readout layer consists of neurons that do not
 spike") is ``CUBALIF(v_threshold=math.inf, return_membrane=True)``.
 """
 from __future__ import annotations
@@ -102,14 +102,14 @@ def _decay(value: Any, tau: Any, dt: float, name: str, tau_name: str, default: f
         out = torch.exp(-dt / t)
     if out.dim() > 1:
         raise ParameterError(f"CUBALIF: {name} must be a scalar or a vector [n_features], got shape {tuple(out.shape)}")
-    # [0, 1]: α = 0 is a plain LIF synapse and β = 1 an IF membrane (002_… Tables II/III)
+    # [0, 1]: α = 0 is a plain LIF synapse and β = 1 an IF membrane (Bouanane et al. 2023 Tables II/III)
     if not bool(torch.all((out >= 0) & (out <= 1))):
         raise ParameterError(f"CUBALIF: {name} must lie in [0, 1], got {out.tolist()}")
     return out
 
 
 class CUBALIF(NeuronModule):
-    """CUBA-LIF neuron (``002_…`` eqs. 3–6), optionally recurrent and with learnable, per-neuron decays.
+    """CUBA-LIF neuron (Bouanane et al. 2023, eqs. 3–6), optionally recurrent and with learnable, per-neuron decays.
 
     ``x [T, B, ...]`` → spikes ``[T, B, ...]`` (and ``U`` ``[T, B, ...]`` with ``return_membrane``).
     """

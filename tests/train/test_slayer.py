@@ -1,4 +1,4 @@
-"""SLAYER's conventions for the spikemax networks (Shrestha, Zhu, Sun 2022; ``004_…``):
+"""SLAYER's conventions for the spikemax networks (Shrestha et al. 2022):
 weight scaling of PyTorch's initialisation, aggregate pooling weighted 1.1·ϑ, no gradient
 through the refractory response -- checked against hand-computed values -- and the shipped
 recipes' networks on real recordings: every spiking layer fires at initialisation and the

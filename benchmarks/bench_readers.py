@@ -4,7 +4,8 @@
 
 Prints a markdown table and writes ``benchmarks/results/readers.md`` and ``readers.json``
 (date, CPU, versions). One process, files in the page cache (each reader runs before
-timing); eventkit and tonic batches alternate so that load from other processes hits both. Speed is measured here, never asserted in tests.
+timing); eventkit and tonic batches alternate so that load from other processes hits both. Speed is
+measured here, never asserted in tests.
 """
 from __future__ import annotations
 
@@ -110,7 +111,8 @@ def _versions() -> dict[str, str]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=9, help="timed repeats per reader (median reported; >= 7)")
-    ap.add_argument("--data", type=Path, default=Path(os.environ.get("EVENTKIT_SHARED_DATA", ROOT.parent / "shared" / "data")))
+    ap.add_argument("--data", type=Path,
+                    default=Path(os.environ.get("EVENTKIT_SHARED_DATA", ROOT.parent / "shared" / "data")))
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = ap.parse_args(argv)
     if args.repeats < 7:

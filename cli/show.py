@@ -63,7 +63,8 @@ def show(source: str, kind: str | None, T: int, out: str | None, net: str | None
         from eventkit_train.views import render_network
 
         summary = render_network(load_nir(net), sorted_events(sample, sort), sample.sensor_size, T=T,
-                                 audio=sample.audio, out=out or "spikes.png", title=f"{sample.title} · {Path(net).name}")
+                                 audio=sample.audio, out=out or "spikes.png",
+                                 title=f"{sample.title} · {Path(net).name}")
     else:
         summary = render_sample(sample, kind=kind, T=T, out=out, sort=sort)
     if as_json:

@@ -83,9 +83,9 @@ def _augment(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
               help="Progress on stderr (rank 0): a tqdm bar on a terminal; plain lines off a terminal and "
                    "with --json (one per epoch, one per 30 s of a long pass).")
 @click.option("--json", "as_json", is_flag=True, help="Last stdout line: one JSON object with the results.")
-def train(name: str, config_file: str | None, root, cache, storage_options, T, arch, neuron, neuron_map, loss, epochs, batch_size,
-          lr, val_fraction, augment, device, amp, seed, out, workers, threads, cache_wait_s, resume, progress,
-          as_json) -> None:
+def train(name: str, config_file: str | None, root, cache, storage_options, T, arch, neuron, neuron_map, loss, epochs,
+          batch_size, lr, val_fraction, augment, device, amp, seed, out, workers, threads, cache_wait_s, resume,
+          progress, as_json) -> None:
     """Train a spiking network on dataset NAME (the cache is built when missing).
 
     Example: eventkit train nmnist --config configs/nmnist-small.toml --root DATA --out runs/nm

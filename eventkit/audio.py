@@ -333,7 +333,8 @@ def encode_cochlea_address(channel, ear, neuron_type) -> np.ndarray:
     ``channel`` 0..63, ``ear`` 0..1, ``neuron_type`` 0..7 (broadcast against each other).
     """
     ch, e, nt = (np.asarray(v) for v in (channel, ear, neuron_type))
-    for label, arr, bound in (("channel", ch, COCHLEA_CHANNELS), ("ear", e, 2), ("neuron_type", nt, COCHLEA_NEURON_TYPES)):
+    checks = (("channel", ch, COCHLEA_CHANNELS), ("ear", e, 2), ("neuron_type", nt, COCHLEA_NEURON_TYPES))
+    for label, arr, bound in checks:
         if arr.size and (arr.dtype.kind not in "iu" or int(arr.min()) < 0 or int(arr.max()) >= bound):
             raise ParameterError(f"{label} must be integers in 0..{bound - 1}, got values in "
                                  f"{arr.min()}..{arr.max()} (dtype {arr.dtype})")

@@ -31,7 +31,8 @@ from eventkit.loader import EventkitLoader, FrameStream
 __all__ = ["EventFrameStream", "make_event_loader", "framer"]
 
 
-def framer(params: dict[str, Any], sensor_size: tuple[int, int, int] | None = None) -> Callable[[np.ndarray], np.ndarray]:
+def framer(params: dict[str, Any],
+           sensor_size: tuple[int, int, int] | None = None) -> Callable[[np.ndarray], np.ndarray]:
     """events -> frames for a ``frames`` parameter dict (``eventkit.build.frames_params``): vision
     ``[T, P, H, W]`` by ``to_frames`` (on ``sensor_size`` when given, e.g. after a crop), audio
     ``[T, P, C']`` by ``to_audio_frames`` (fixed ``dt_us`` bins from 0 with ``split_by="time"``)."""

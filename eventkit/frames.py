@@ -116,7 +116,8 @@ def _count_windows(
     merge: bool,
     name: str,
 ) -> np.ndarray:
-    """Allocate ``[n, P_out, H, W]`` (zeroed frame by frame in the kernel), count windows ``[lo[j], hi[j])``, validate every event."""
+    """Allocate ``[n, P_out, H, W]`` (zeroed frame by frame in the kernel), count windows
+    ``[lo[j], hi[j])``, validate every event."""
     W, H, P = sensor
     n = lo.shape[0]
     N = ev.shape[0]

@@ -68,8 +68,8 @@ def to_frames_batch(
     """Frames of a ragged batch, samples in parallel: ``ndarray[B, T, P, H, W]``.
 
     ``t, x, y, p`` are the concatenated columns of ``B`` samples (integer, ``t`` in µs)
-    (``p`` may be ``bool`` or signed ``-1/+1``) and sample ``b`` is ``[offsets[b], offsets[b+1])`` (``offsets``: length ``B + 1``,
-    non-decreasing, within ``[0, len(t)]``; each sample sorted by ``t``). Each sample
+    (``p`` may be ``bool`` or signed ``-1/+1``) and sample ``b`` is ``[offsets[b], offsets[b+1])``
+    (``offsets``: length ``B + 1``, non-decreasing, within ``[0, len(t)]``; each sample sorted by ``t``). Each sample
     gets exactly :func:`to_frames` (same ``split_by`` rules, saturation, merge). Samples
     are spread over Numba's threads; ``n_threads`` sets how many for this call (the
     previous setting is restored). ``out``: an optional C-contiguous ``[B, T, P, H, W]``
@@ -98,7 +98,8 @@ def to_frames_batch(
         x, y, p = (_int64_column(a, name) for a, name in ((x, "x"), (y, "y"), (p, "p")))
     off = np.asarray(offsets)
     if off.ndim != 1 or off.shape[0] < 1 or off.dtype.kind not in "iu":
-        raise ParameterError(f"offsets must be a 1-D integer array of length B + 1, got shape {off.shape} dtype {off.dtype}")
+        raise ParameterError(
+            f"offsets must be a 1-D integer array of length B + 1, got shape {off.shape} dtype {off.dtype}")
     off = off.astype(np.int64)
     if off[0] < 0 or off[-1] > N or np.any(off[1:] < off[:-1]):
         raise ParameterError(

@@ -36,7 +36,8 @@ READOUTS = ("spikes", "membrane")
 # field -> (lowest, highest, lowest allowed itself?) ; None = unbounded
 _INTS: dict[str, tuple[int, int | None]] = {
     "T": (1, 1_000_000), "epochs": (0, None), "batch_size": (1, None), "workers": (0, 1024),
-    "shuffle_buffer": (0, None), "seed": (0, 2**32 - 1)}  # seeds enter SeedSequence words: >= 2**32 could alias (seed, epoch) pairs
+    # seeds enter SeedSequence words: >= 2**32 could alias (seed, epoch) pairs
+    "shuffle_buffer": (0, None), "seed": (0, 2**32 - 1)}
 _OPT_INTS: dict[str, tuple[int, int | None]] = {
     "n_channels": (1, None), "build_workers": (1, None), "t_max": (1, None), "threads": (1, 4096)}
 _FLOATS: dict[str, tuple[float, float, bool, bool]] = {  # (lo, hi, lo included, hi included)

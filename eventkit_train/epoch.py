@@ -129,8 +129,8 @@ def run_epoch(model: nn.Module, loader, loss_fn, config: TrainConfig, device: to
         base = 3 + config.T
         spikes, elements = sums[base:base + k], sums[base + k:base + 2 * k]
         res["spike_rates"] = rates_from(recorder.sums, spikes, elements)
-        res["silent_layers"] = [name for name, s, c in zip(recorder.sums, spikes.tolist(), elements.tolist(), strict=True)
-                                if c > 0 and s == 0]
+        per_layer = zip(recorder.sums, spikes.tolist(), elements.tolist(), strict=True)
+        res["silent_layers"] = [name for name, s, c in per_layer if c > 0 and s == 0]
         res["latency_accuracy"] = (sums[3:3 + config.T] / count).tolist()
         res.update(ops_summary(counter.names, [layer.kind for layer in counter.layers], sums[base + 2 * k:], count))
     return res

@@ -48,12 +48,14 @@ def _check(x: Tensor, target: Tensor, mask: Tensor | None, who: str, reduction: 
     T, B, C = x.shape
     if T < 1 or C < 1:
         raise ParameterError(f"{who}: output [T, B, C] = {tuple(x.shape)} has no time steps or no classes")
-    if not isinstance(target, Tensor) or target.shape != (B,) or torch.is_floating_point(target) or target.dtype == torch.bool:
+    if (not isinstance(target, Tensor) or target.shape != (B,) or torch.is_floating_point(target)
+            or target.dtype == torch.bool):
         got = (tuple(target.shape), target.dtype) if isinstance(target, Tensor) else type(target).__name__
         raise ParameterError(f"{who}: target must be an integer tensor [B] = [{B}] of class indices, got {got}")
     if B and (int(target.min()) < 0 or int(target.max()) >= C):
         raise ParameterError(
-            f"{who}: target class indices must lie in [0, {C - 1}], got min {int(target.min())}, max {int(target.max())}"
+            f"{who}: target class indices must lie in [0, {C - 1}], "
+            f"got min {int(target.min())}, max {int(target.max())}"
         )
     if reduction not in _REDUCTIONS:
         raise ParameterError(f"{who}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
@@ -155,15 +157,16 @@ def spike_rate(spikes: Tensor, target: Tensor, true_rate: float = 0.2, false_rat
     """
     mask = _check(spikes, target, mask, "spike_rate", reduction)
     if not (0.0 <= true_rate <= 1.0 and 0.0 <= false_rate <= 1.0):
-        raise ParameterError(f"spike_rate: rates must lie in [0, 1] spikes/step, got true_rate={true_rate}, false_rate={false_rate}")
+        raise ParameterError(f"spike_rate: rates must lie in [0, 1] spikes/step, got true_rate={true_rate}, "
+                             f"false_rate={false_rate}")
     C = spikes.shape[2]
     y = F.one_hot(target.to(torch.long), C).to(spikes.dtype)
     r_hat = false_rate + (true_rate - false_rate) * y
     return _reduce(((_rates(spikes, mask) - r_hat) ** 2).mean(-1), reduction)
 
 
-def spikemax(spikes: Tensor, target: Tensor, window: int | None = None, *, eps: float = 1e-3, mask: Tensor | None = None,
-             reduction: str = "mean") -> Tensor:
+def spikemax(spikes: Tensor, target: Tensor, window: int | None = None, *, eps: float = 1e-3,
+             mask: Tensor | None = None, reduction: str = "mean") -> Tensor:
     """Spikemax (Shrestha et al. 2022, eqs. 5, 6, 8): running probability from windowed spike counts.
 
     ``c_i(t) = Σ_{τ=t-W+1}^{t} s_i(τ)`` (eq. 5, causal window of ``window`` steps, truncated at

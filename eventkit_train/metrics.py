@@ -139,7 +139,8 @@ class SpikeRecorder(ForwardHooks):
 
 def rates_from(names: Iterable[str], sums: Tensor, counts: Tensor) -> dict[str, float]:
     """``{layer: sum / count}`` from :meth:`SpikeRecorder.totals` (summed over ranks)."""
-    return {n: float(s) / float(c) if float(c) else 0.0 for n, s, c in zip(names, sums.tolist(), counts.tolist(), strict=True)}
+    rows = zip(names, sums.tolist(), counts.tolist(), strict=True)
+    return {n: float(s) / float(c) if float(c) else 0.0 for n, s, c in rows}
 
 
 __all__ = ["predict", "correct", "latency_correct", "SpikeRecorder", "ForwardHooks", "rates_from", "OUTPUT_KINDS",

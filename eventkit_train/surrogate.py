@@ -293,7 +293,8 @@ class Sigmoid(Surrogate):
 
 
 class FastSigmoid(Surrogate):
-    """σ(x) = x/(1 + β|x|) (Bouanane et al. 2023, eq. 12); σ'(x) = 1/(1 + β|x|)², β = ``slope`` (100 in Bouanane et al. 2023)."""
+    """σ(x) = x/(1 + β|x|) (Bouanane et al. 2023, eq. 12); σ'(x) = 1/(1 + β|x|)², β = ``slope``
+    (100 in that paper)."""
 
     name = "fast_sigmoid"
     _fn = FastSigmoidFn

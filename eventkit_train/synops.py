@@ -89,7 +89,8 @@ def fan_out_map(in_sizes: Sequence[int], out_sizes: Sequence[int], kernel: Seque
     """Fan-out ``[*in_sizes]`` (float64) of one input channel over the output positions of a
     sliding window: the outer product of :func:`fan_out_1d` over the spatial dimensions."""
     result = torch.ones((), dtype=torch.float64)
-    for d, (n_in, n_out, k, s, p, dil) in enumerate(zip(in_sizes, out_sizes, kernel, stride, padding, dilation, strict=True)):
+    dims = zip(in_sizes, out_sizes, kernel, stride, padding, dilation, strict=True)
+    for d, (n_in, n_out, k, s, p, dil) in enumerate(dims):
         f = fan_out_1d(int(n_in), int(n_out), int(k), int(s), int(p), int(dil))
         result = result.unsqueeze(-1) * f if d else f
     return result

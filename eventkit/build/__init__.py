@@ -46,8 +46,8 @@ from eventkit.build.result import BuildError, BuildResult, StoreVerifyReport, Ve
 from eventkit.build.verify import verify_store
 
 __all__ = [
-    "RETRIES", "SAMPLE_ORDER", "SHARD_TARGET_BYTES", "DEFAULT_TASK_TIMEOUT", "BuildError", "BuildResult", "StoreVerifyReport",
-    "VerifyReport", "FrameParams", "EncodeParams", "build_cache", "encode_cache", "verify_store",
+    "RETRIES", "SAMPLE_ORDER", "SHARD_TARGET_BYTES", "DEFAULT_TASK_TIMEOUT", "BuildError", "BuildResult",
+    "StoreVerifyReport", "VerifyReport", "FrameParams", "EncodeParams", "build_cache", "encode_cache", "verify_store",
     "default_shard_size", "frames_params", "encode_params", "frames_store_url", "encode_store_url", "cache_root",
     "store_order",
 ]

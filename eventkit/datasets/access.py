@@ -71,7 +71,8 @@ def resolve_root(name: str, root: str | os.PathLike | None = None) -> Path:
         env = os.environ.get(ENV_DATA)
         if not env:
             raise spec.not_found(
-                None, f"no data folder given: pass --root DIR or set {ENV_DATA} so that ${ENV_DATA}/{name} holds the data")
+                None,
+                f"no data folder given: pass --root DIR or set {ENV_DATA} so that ${ENV_DATA}/{name} holds the data")
         path = Path(env).expanduser() / name
         how = f"${ENV_DATA}/{name}"
     else:

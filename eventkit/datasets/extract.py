@@ -59,7 +59,8 @@ def _member_target(archive: Path, dest: Path, name: str) -> Path:
         raise EventFileError(archive, f"refusing member {name!r}: '..' component escapes the target folder {dest}")
     target = (dest / pure).resolve()
     if not _inside(target, dest):
-        raise EventFileError(archive, f"refusing member {name!r}: resolves to {target}, outside the target folder {dest}")
+        raise EventFileError(archive,
+                             f"refusing member {name!r}: resolves to {target}, outside the target folder {dest}")
     return target
 
 
@@ -75,7 +76,8 @@ def _rel_parts(name: str) -> tuple[str, ...]:
     return tuple(p for p in PurePosixPath(name.replace("\\", "/")).parts if p not in ("", "."))
 
 
-def _check_link(archive: Path, dest: Path, name: str, link_target: str, hard: bool, links: set[tuple[str, ...]]) -> None:
+def _check_link(archive: Path, dest: Path, name: str, link_target: str, hard: bool,
+                links: set[tuple[str, ...]]) -> None:
     """Refuse a (sym or hard) link whose target lies outside ``dest`` or goes through another link.
 
     The target is normalised lexically relative to the link's folder (the archive root
@@ -225,7 +227,8 @@ def _extract_tar(archive: Path, dest: Path) -> list[Path]:
                 _check_link(archive, dest, m.name, m.linkname, hard=m.islnk(), links=links)
                 if m.islnk() and _rel_parts(m.linkname) not in files:
                     raise EventFileError(
-                        archive, f"hard link {m.name!r} -> {m.linkname!r}: its target is not a file earlier in the archive"
+                        archive,
+                        f"hard link {m.name!r} -> {m.linkname!r}: its target is not a file earlier in the archive"
                     )
             elif m.isfile():
                 files.add(_rel_parts(m.name))

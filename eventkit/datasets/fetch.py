@@ -209,7 +209,8 @@ def _target_root(spec: DatasetSpec, root: str | os.PathLike | None) -> Path:
         return Path(root).expanduser().absolute()
     env = os.environ.get(ENV_DATA)
     if not env:
-        raise ParameterError(f"fetch {spec.name}: pass --root DIR or set {ENV_DATA} (the data go to ${ENV_DATA}/{spec.name})")
+        raise ParameterError(
+            f"fetch {spec.name}: pass --root DIR or set {ENV_DATA} (the data go to ${ENV_DATA}/{spec.name})")
     return (Path(env).expanduser() / spec.name).absolute()
 
 

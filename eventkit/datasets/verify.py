@@ -93,8 +93,8 @@ def verify_dataset(name: str, root: str | os.PathLike | None = None, *, checksum
     Checks every archive present (``root/<file>``, ``root/download/<file>`` or beside the
     root) against its published checksum, discovers every split with the dataset's layout
     rule and compares the counts with the manifest (``checksums=False`` skips the digests,
-    e.g. for a root written by :mod:`eventkit.testing` under the release's file names). Raises :class:`DatasetNotFound` when
-    the root is missing, when no split has any sample, or on a checksum mismatch.
+    e.g. for a root written by :mod:`eventkit.testing` under the release's file names). Raises
+    :class:`DatasetNotFound` when the root is missing, when no split has any sample, or on a checksum mismatch.
     """
     spec = get_dataset(name)
     path = resolve_root(name, root)

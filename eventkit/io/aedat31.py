@@ -321,7 +321,8 @@ def read_gesture_labels(path: PathType) -> np.ndarray:
     return np.array(rows, dtype=LABEL_DTYPE)
 
 
-def write_gesture_labels(path: PathType, classes: Sequence[int], start_us: Sequence[int], end_us: Sequence[int]) -> None:
+def write_gesture_labels(path: PathType, classes: Sequence[int], start_us: Sequence[int],
+                         end_us: Sequence[int]) -> None:
     """Write a DVS128 Gesture label CSV; ``classes`` are the CSV's 1-based class ids."""
     classes, start_us, end_us = (np.asarray(v, dtype=np.int64) for v in (classes, start_us, end_us))
     if not (classes.shape == start_us.shape == end_us.shape) or classes.ndim != 1:

@@ -196,7 +196,8 @@ def _run_dask(payloads: list[dict[str, Any]], done: Callable, *, workers: int, s
                 finished = set()
             for fut in finished:
                 exc = fut.exception() if fut.status != "finished" else None
-                done(futures[fut], None if exc else fut.result(), None if exc is None else f"{type(exc).__name__}: {exc}")
+                error = None if exc is None else f"{type(exc).__name__}: {exc}"
+                done(futures[fut], None if exc else fut.result(), error)
             if health is not None:
                 health.poll()
 

@@ -55,7 +55,8 @@ __all__ = ["Level", "Axis", "Cell", "SweepSpec", "load_sweep", "apply_setting", 
 #: without a validation split) the best test accuracy over the epochs
 DEFAULT_METRICS = ("test_accuracy_at_best", "best_test_accuracy")
 #: TrainConfig fields that do not change what a cell computes (not part of its hash)
-IDENTITY_EXCLUDED = ("out", "device", "threads", "workers", "build_workers", "root", "cache", "dist_timeout_s", "cache_wait_s")
+IDENTITY_EXCLUDED = ("out", "device", "threads", "workers", "build_workers", "root", "cache", "dist_timeout_s",
+                     "cache_wait_s")
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,10 @@ def aggregate(spec: SweepSpec, cells: Sequence[Cell], out_dir: str | Path) -> li
         v = g["values"]
         g["n"] = len(v)
         g["mean"] = sum(v) / len(v) if v else None
-        g["std"] = math.sqrt(sum((x - g["mean"]) ** 2 for x in v) / (len(v) - 1)) if len(v) > 1 else (0.0 if v else None)
+        if len(v) > 1:
+            g["std"] = math.sqrt(sum((x - g["mean"]) ** 2 for x in v) / (len(v) - 1))
+        else:
+            g["std"] = 0.0 if v else None
         g["reference"] = spec.reference.get(g["key"])
     return list(groups.values())
 

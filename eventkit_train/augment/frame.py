@@ -264,7 +264,9 @@ class OneOf(FrameOp):
             sub = {k.split(".", 1)[1]: v for k, v in params.items() if k.startswith(f"{j}.")}
             m = c.maps(sub, H, W, device)
             m = tuple(torch.broadcast_to(t, (choice.shape[0], H, W)) for t in m)
-            result = m if result is None else tuple(torch.where(choice == j, a, b) for a, b in zip(m, result, strict=True))
+            if result is not None:
+                m = tuple(torch.where(choice == j, a, b) for a, b in zip(m, result, strict=True))
+            result = m
         return result  # type: ignore[return-value]
 
 

@@ -63,7 +63,8 @@ def make_augmented_loader(name: str, split: str, *, T: int, batch_size: int,
 
     if augment is not None and not isinstance(augment, AugmentConfig):
         if not isinstance(augment, Mapping):
-            raise ParameterError(f"augment must be an AugmentConfig or an [augment] table, got {type(augment).__name__}")
+            raise ParameterError(
+                f"augment must be an AugmentConfig or an [augment] table, got {type(augment).__name__}")
         augment = AugmentConfig.from_table(augment, source="augment")
     shuffle = bool(train) if shuffle is None else bool(shuffle)
     drop_last = bool(train) if drop_last is None else bool(drop_last)

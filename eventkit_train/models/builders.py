@@ -224,7 +224,8 @@ def build(spec: str, input_shape: Sequence[int], neuron: str = "lif", *, readout
     if readout not in ("spikes", "membrane"):
         raise ParameterError(f"readout must be 'spikes' or 'membrane', got {readout!r}")
     if has_li and readout == "spikes":
-        raise ParameterError(f"network spec {spec!r} ends in a non-spiking 'LI' readout; readout='spikes' contradicts it")
+        raise ParameterError(
+            f"network spec {spec!r} ends in a non-spiking 'LI' readout; readout='spikes' contradicts it")
     if neuron.lower() not in _NEURON_NAMES:
         raise ParameterError(f"unknown neuron {neuron!r}; one of {sorted(_NEURON_NAMES)}")
 
@@ -295,7 +296,8 @@ def build(spec: str, input_shape: Sequence[int], neuron: str = "lif", *, readout
                          _conv_out(shape[2], a["k"], a["s"], 0, tok, spec))
             elif len(shape) == 1 and kind == "avgpool":
                 if shape[0] < a["k"]:
-                    raise ParameterError(f"network spec {spec!r}: voting {tok!r} needs >= {a['k']} neurons, got {shape[0]}")
+                    raise ParameterError(
+                        f"network spec {spec!r}: voting {tok!r} needs >= {a['k']} neurons, got {shape[0]}")
                 add("voting", VotingLayer(a["k"], a["s"]))
                 shape = ((shape[0] - a["k"]) // a["s"] + 1,)
             else:
@@ -405,7 +407,8 @@ def fsnn(n_in: int = 700, n_hidden: int = 200, n_out: int = 20, *, neuron: str =
     name = neuron.lower()
     if recurrent:
         if name not in ("cubalif", "rcubalif"):
-            raise ParameterError(f"fsnn: recurrent=True needs neuron='cubalif' (set alpha/beta for LIF or IF), got {neuron!r}")
+            raise ParameterError(
+                f"fsnn: recurrent=True needs neuron='cubalif' (set alpha/beta for LIF or IF), got {neuron!r}")
         name = "rcubalif"
     shape = tuple(input_shape) if input_shape is not None else (n_in,)
     return build(f"{n_in}-{n_hidden}-{n_out}", shape, name, readout="membrane",

@@ -16,8 +16,8 @@ recurrent term). Initial state ``I_0 = 0``, ``U_0 = V_reset``, ``S_0 = 0``.
 Decays: ``alpha``/``beta`` directly, or ``tau_syn``/``tau_mem`` with ``α = exp(-dt/τ_syn)``,
 ``β = exp(-dt/τ_mem)`` (τ and dt in the same unit; Bouanane et al. 2023 uses dt = 14 ms,
 τ_syn = 28 ms → α ≈ 0.6, τ_mem = 140 ms → β ≈ 0.9, the defaults). ``learnable=True`` trains
-them through the logit (float32 parameters ``alpha_logit``, ``beta_logit``): ``α = sigmoid(ρ_α)``, ``β = sigmoid(ρ_β)``, which keeps both in
-(0, 1) whatever the optimiser does (τ = -dt/log α stays positive and finite).
+them through the logit (float32 parameters ``alpha_logit``, ``beta_logit``): ``α = sigmoid(ρ_α)``,
+``β = sigmoid(ρ_β)``, which keeps both in (0, 1) whatever the optimiser does (τ = -dt/log α stays positive and finite).
 ``heterogeneous=True`` gives every neuron its own α, β (vectors ``[n_features]`` broadcast
 over dimension 2 of ``x [T, B, N, ...]``, i.e. the feature / channel axis).
 ``recurrent=True`` adds an ``n_features × n_features`` learnable matrix V (``V_ij`` weights
@@ -226,7 +226,8 @@ class CUBALIF(NeuronModule):
             )
         if self.heterogeneous and x.shape[2] != self.n_features:
             raise ParameterError(
-                f"CUBALIF(heterogeneous): dimension 2 of x must be n_features = {self.n_features}, got shape {tuple(x.shape)}"
+                f"CUBALIF(heterogeneous): dimension 2 of x must be n_features = {self.n_features}, "
+                f"got shape {tuple(x.shape)}"
             )
 
     @staticmethod
@@ -251,4 +252,5 @@ class CUBALIF(NeuronModule):
         fb = f"{b.item():.4g}" if b.dim() == 0 else f"[{b.shape[0]}]"
         return (f"alpha={fa}, beta={fb}, learnable={self.learnable}, heterogeneous={self.heterogeneous}, "
                 f"recurrent={self.recurrent_weight is not None}, n_features={self.n_features}, "
-                f"v_threshold={self.v_threshold}, reset={'soft' if self.soft else 'hard'}, surrogate={self.surrogate!r}")
+                f"v_threshold={self.v_threshold}, reset={'soft' if self.soft else 'hard'}, "
+                f"surrogate={self.surrogate!r}")

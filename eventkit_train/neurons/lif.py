@@ -104,7 +104,8 @@ class _LIFBase(NeuronModule):
 
     def extra_repr(self) -> str:
         return (f"v_threshold={self.v_threshold}, v_reset={None if self.soft and self.v_reset == 0 else self.v_reset}, "
-                f"reset={'soft' if self.soft else 'hard'}, detach_reset={self.detach_reset}, surrogate={self.surrogate!r}")
+                f"reset={'soft' if self.soft else 'hard'}, detach_reset={self.detach_reset}, "
+                f"surrogate={self.surrogate!r}")
 
 
 class IF(_LIFBase):

@@ -1,4 +1,5 @@
-"""Non-spiking leaky-integrator readout (Bouanane et al. 2023, Sect. III-A): the CUBA-LIF equations without spike and reset.
+"""Non-spiking leaky-integrator readout (Bouanane et al. 2023, Sect. III-A): the CUBA-LIF equations
+without spike and reset.
 
 ``x [T, B, N] -> U [T, B, N]``; see :class:`LeakyReadout`. ``readout_step`` is the step-by-step
 reference; the module runs the fused CUBA-LIF node with an infinite threshold.

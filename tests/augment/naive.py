@@ -176,7 +176,8 @@ def time_jitter(events, std, key):
     seed_global(*key)
     shifts = np.random.normal(0, std, len(events))
     t0 = int(events["t"][0])
-    out = [(t0 + math.trunc((t - t0) + float(s)), x, y, p) for (t, x, y, p), s in zip(rows(events), shifts, strict=True)]
+    out = [(t0 + math.trunc((t - t0) + float(s)), x, y, p)
+           for (t, x, y, p), s in zip(rows(events), shifts, strict=True)]
     return stable_by_t(out)
 
 

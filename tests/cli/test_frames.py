@@ -304,7 +304,8 @@ def test_quiet_flag_hides_progress(tmp_path):
     root = make_nmnist_root(tmp_path / "raw", per_class_train=1, per_class_test=1, seed=0)
     runner = CliRunner()
     loud = runner.invoke(cli, ["frames", "--T", "3", "--root", str(root), "--cache", str(tmp_path / "a"), "nmnist"])
-    quiet = runner.invoke(cli, ["-q", "frames", "--T", "3", "--root", str(root), "--cache", str(tmp_path / "b"), "nmnist"])
+    quiet = runner.invoke(cli, ["-q", "frames", "--T", "3", "--root", str(root), "--cache", str(tmp_path / "b"),
+                                "nmnist"])
     assert loud.exit_code == 0 and quiet.exit_code == 0, (loud.output, quiet.output)
     assert "samples/s" in loud.stderr
     assert "samples/s" not in quiet.stderr and "nmnist: " in quiet.stdout

@@ -39,7 +39,8 @@ def test_fake_root_counts_ids_events(tmp_path, name):
         # the free functions are the API; the methods of what get_dataset returns are aliases
         plain = DatasetSpec(**{f: getattr(spec, f) for f in DatasetSpec.__dataclass_fields__})
         assert list_samples(plain, root, split) == samples
-        assert all(np.array_equal(a, b) for a, b in zip(iter_events(plain, samples[:2]), spec.iter_events(samples[:2]), strict=True))
+        pairs = zip(iter_events(plain, samples[:2]), spec.iter_events(samples[:2]), strict=True)
+        assert all(np.array_equal(a, b) for a, b in pairs)
         assert len({s.sample_id for s in samples}) == len(samples)
         for s in samples:
             assert not s.sample_id.startswith("/") and "\\" not in s.sample_id

@@ -188,7 +188,8 @@ def test_a_truncated_part_with_a_wrong_digest_is_not_reused(tmp_path, server):
 def test_every_url_failing_names_each(tmp_path, server):
     spec, _ = _local_nmnist(tmp_path, server, mirrors=2)
     server.missing = {"/m0/Train.zip", "/m1/Train.zip"}
-    with pytest.raises(DatasetNotFound, match=r"could not download Train.zip: .*m0/Train.zip: HTTP 404; .*m1/Train.zip: HTTP 404"):
+    with pytest.raises(DatasetNotFound,
+                       match=r"could not download Train.zip: .*m0/Train.zip: HTTP 404; .*m1/Train.zip: HTTP 404"):
         fetch_dataset(spec, tmp_path / "nmnist", retries=1)
 
 

@@ -138,7 +138,8 @@ def test_doc_block_runs(block: Block, sandboxes, monkeypatch):
         pytest.skip(f"docs-test: skip ({block.skip})")
     box = sandboxes[block.file]
     for earlier in ALL_BLOCKS:  # what a reader ran before this block
-        if earlier.file == block.file and earlier.line < block.line and not earlier.skip and earlier.line not in box.done:
+        same_file_before = earlier.file == block.file and earlier.line < block.line
+        if same_file_before and not earlier.skip and earlier.line not in box.done:
             box.run(earlier, monkeypatch)
     box.run(block, monkeypatch)
 

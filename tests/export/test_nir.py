@@ -65,8 +65,8 @@ def test_file_round_trip_gives_identical_spikes(tmp_path, key):
     assert len(ours) == len(theirs) >= 2
     for i, (a, b) in enumerate(zip(ours, theirs, strict=True)):
         assert torch.equal(a, b), f"layer {i} differs"
-    spiking = [s for s, m in zip(ours, [m for m in net.modules() if isinstance(m, (NeuronModule, LeakyReadout))], strict=True)
-               if isinstance(m, NeuronModule)]
+    recorded = [m for m in net.modules() if isinstance(m, (NeuronModule, LeakyReadout))]
+    spiking = [s for s, m in zip(ours, recorded, strict=True) if isinstance(m, NeuronModule)]
     for i, s in enumerate(spiking):  # not a vacuous comparison: every spiking layer fires, none saturates
         assert 0.01 < float(s.mean()) < 0.9, f"spiking layer {i} rate {float(s.mean())}"
     assert torch.equal(net(x), load_nir(path)(x)) and back.output == net.output

@@ -46,7 +46,8 @@ def test_uint32_frames_keep_every_event(se, T, split_by):
     sensor, ev = se
     got = to_frames(ev, sensor, T=T, split_by=split_by, dtype=np.uint32)
     assert int(got.sum()) == len(ev)
-    np.testing.assert_array_equal(got.astype(np.int64), naive.frames_numpy(ev["t"], ev["x"], ev["y"], ev["p"], T, sensor, split_by))
+    want = naive.frames_numpy(ev["t"], ev["x"], ev["y"], ev["p"], T, sensor, split_by)
+    np.testing.assert_array_equal(got.astype(np.int64), want)
 
 
 @SETTINGS

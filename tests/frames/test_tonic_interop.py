@@ -74,7 +74,8 @@ def test_tonic_audio_dataset_dtypes_frame_like_the_contract(name):
     assert theirs.dtype != AUDIO_DTYPE
     validate_events(theirs, (700, 1, 1))
     for kw in ({"dt_us": 14_000, "T": 80, "n_channels": 140}, {"T": 6, "split_by": "count"}):
-        np.testing.assert_array_equal(to_audio_frames(theirs, (700, 1, 1), **kw), to_audio_frames(ev, (700, 1, 1), **kw))
+        np.testing.assert_array_equal(to_audio_frames(theirs, (700, 1, 1), **kw),
+                                      to_audio_frames(ev, (700, 1, 1), **kw))
 
 
 @pytest.mark.parametrize("p_dtype", ["i1", "<i2", "<i8"])

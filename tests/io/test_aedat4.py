@@ -97,7 +97,8 @@ def _with_header(header: bytes, packets: bytes = b"") -> bytes:
     return MAGIC + struct.pack("<I", len(header)) + header + packets
 
 
-_DESC = b'<dv version="2.0"><node name="outInfo"><node name="0"><attr key="typeIdentifier">EVTS</attr></node></node></dv>'
+_DESC = (b'<dv version="2.0"><node name="outInfo"><node name="0">'
+         b'<attr key="typeIdentifier">EVTS</attr></node></node></dv>')
 
 
 @pytest.mark.parametrize(

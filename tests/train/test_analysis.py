@@ -181,7 +181,8 @@ def test_discrete_map_stability_is_checked_by_iterating_eq18():
         I = (b + 1) / 20  # puts the fixed point at U = 0, V = 0.05 b
         neuron = SIT(k=1, a=0.35, b=b, c=0.0, d=0.0, u_r=-0.05, u_c=1.0, u_th=1e9)  # never fires
         x = torch.full((16, 1, 1), I, dtype=torch.float64)  # multipliers 1.925 (b = 40) and 0.658 (b = 10)
-        start = SITState(torch.full((1, 1), 1e-6, dtype=torch.float64), torch.full((1, 1), 0.05 * b, dtype=torch.float64))
+        start = SITState(torch.full((1, 1), 1e-6, dtype=torch.float64),
+                         torch.full((1, 1), 0.05 * b, dtype=torch.float64))
         res = neuron.forward_with_state(x, start)
         assert float(res.spikes.sum()) == 0
         assert (not abs(float(res.state.u)) < 1e-4) == grows  # nan/inf (blown up) counts as grown

@@ -1,8 +1,8 @@
 """Neurons vs. their equations stepped in plain float64 Python (written here, independently).
 
 Every reference below is a direct transcription of the equations in the papers
-(Fang et al. 2021, eq. 4–6, Bouanane et al. 2023, eq. 3–6, Jin et al. 2022, Eq. 18 / Table 2, Shrestha et al. 2022, eq. 1 with the
-O(T²) convolution of ε and ν), looping over neurons and steps with Python floats.
+(Fang et al. 2021, eq. 4–6, Bouanane et al. 2023, eq. 3–6, Jin et al. 2022, Eq. 18 / Table 2,
+Shrestha et al. 2022, eq. 1 with the O(T²) convolution of ε and ν), looping over neurons and steps with Python floats.
 """
 from __future__ import annotations
 
@@ -585,7 +585,7 @@ def test_cubalif_accepts_the_lif_and_if_corners_of_002_tables():
         CUBALIF(alpha=0.0, beta=0.9, learnable=True)
 
 
-# --------------------------------------------------------------------------- ALIF (the worked example of docs/adding-a-neuron.md)
+# ---------------------------------------------------------------- ALIF (the worked example of docs/adding-a-neuron.md)
 def ref_alif(xs, tau, tau_a, beta_a, vth=1.0, vr=0.0, soft=False):
     v, a, rho = vr, 0.0, math.exp(-1.0 / tau_a)
     spikes, hs = [], []

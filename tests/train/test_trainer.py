@@ -89,7 +89,8 @@ def test_voting_ties_consistent():
     counts = spikes.reshape(10, 64, 3, 10).sum(dim=(0, 3))  # exact integer votes
     ref = [max(range(3), key=lambda c: (counts[b, c].item(), -c)) for b in range(64)]
     assert predict(out, "spikes").tolist() == ref
-    assert latency_correct(out, y, "spikes")[-1].item() == sum(int(r == t) for r, t in zip(ref, y.tolist(), strict=True))
+    n_right = sum(int(r == t) for r, t in zip(ref, y.tolist(), strict=True))
+    assert latency_correct(out, y, "spikes")[-1].item() == n_right
 
 
 def test_latency_curve_against_loop():

@@ -45,7 +45,8 @@ def ntidigits_split_and_row(sample: Sample) -> tuple[str, int]:
         split, row = sample.sample_id.rsplit("#", 1)[1].split("/")
         return split, int(row)
     except (ValueError, IndexError):
-        raise ParameterError(f"not an N-TIDIGITS sample id (want '<file>#<split>/<row>'): {sample.sample_id!r}") from None
+        raise ParameterError(
+            f"not an N-TIDIGITS sample id (want '<file>#<split>/<row>'): {sample.sample_id!r}") from None
 
 
 def iter_events(spec: DatasetSpec, samples: Sequence[Sample]) -> Iterator[np.ndarray]:

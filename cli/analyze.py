@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from eventkit.cli.options import parse_key_value
+from .options import parse_key_value
 
 _out_option = click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("analysis"),
                            show_default=True, help="Folder for the PNG and JSON files.")

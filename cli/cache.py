@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from eventkit.cli.options import (
+from .options import (
     cache_option,
     human_bytes,
     json_option,

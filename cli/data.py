@@ -17,7 +17,7 @@ from pathlib import Path
 
 import click
 
-from eventkit.cli.options import dataset_argument, json_option, root_option
+from .options import dataset_argument, json_option, root_option
 
 
 def _spec_dict(name: str) -> dict:
@@ -168,8 +168,9 @@ def fetch(name: str, root: Path | None, mirrors: tuple[str, ...], retries: int, 
     """
     import sys
 
-    from eventkit.cli.options import progress_enabled
     from eventkit.datasets.fetch import fetch_dataset
+
+    from .options import progress_enabled
 
     # stderr only (stdout stays the JSON): plain lines off a terminal, nothing with `eventkit -q`
     result = fetch_dataset(name, root, mirrors=list(mirrors), retries=retries, unpack=not no_unpack,

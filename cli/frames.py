@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from eventkit.cli.options import (
+from .options import (
     T_option,
     cache_option,
     cluster_options,

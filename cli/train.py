@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from eventkit.cli.options import storage_options_option
+from .options import storage_options_option
 
 
 def _neuron_map(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str] | None:

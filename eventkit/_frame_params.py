@@ -87,7 +87,7 @@ def _cap(dt: np.dtype) -> int:
 def _check_threads(n_threads: Any) -> int | None:
     if n_threads is None:
         return None
-    limit = int(numba.config.NUMBA_NUM_THREADS)
+    limit = int(numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]  # set from the environment at import
     n = _check_int(n_threads, "n_threads", 1)
     if n > limit:
         raise ParameterError(f"n_threads must be between 1 and {limit} (NUMBA_NUM_THREADS), got {n}")

@@ -114,7 +114,7 @@ def _audio_sensor(sensor_size: Sequence[int]) -> tuple[int, int, int]:
             f"sensor_size must be (C, 1, P) for audio events with C >= 1 channels and P >= 1 "
             f"polarities, got {sensor_size!r} (SHD: (700, 1, 1); N-TIDIGITS18: (64, 1, 1))"
         )
-    return size  # type: ignore[return-value]
+    return size[0], size[1], size[2]
 
 
 def _pool_factor(C: int, n_channels: int | None) -> int:

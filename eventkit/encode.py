@@ -417,9 +417,10 @@ class Encoder:
         x = _as_tensor(images)
         rest = {k: v for k, v in self.params.items() if k != "seed"}
         if x.ndim == 3:
-            if isinstance(index, (torch.Tensor, np.ndarray)) and index.ndim == 0:
-                index = int(index)
-            return fn(x, self.T, generator=sample_generator(seed, index, x.device), **rest)
+            one = int(index) if isinstance(index, (torch.Tensor, np.ndarray)) and index.ndim == 0 else index
+            if isinstance(one, (Sequence, torch.Tensor, np.ndarray)):
+                raise ParameterError(f"one image [C, H, W] needs index= as one sample index, got {index!r}")
+            return fn(x, self.T, generator=sample_generator(seed, one, x.device), **rest)
         if isinstance(index, (torch.Tensor, np.ndarray)):
             index = index.reshape(-1).tolist()
         if not isinstance(index, Sequence) or isinstance(index, str):

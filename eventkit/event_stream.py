@@ -44,7 +44,7 @@ def framer(params: dict[str, Any],
     if params["kind"] == "audio":
         from eventkit.audio import to_audio_frames
 
-        time_bins = {"dt_us": int(params["dt_us"]), "start_us": 0} if split_by == "time" else {}
+        time_bins: dict[str, Any] = {"dt_us": int(params["dt_us"]), "start_us": 0} if split_by == "time" else {}
         return lambda events: to_audio_frames(events, sensor, T=T, split_by=split_by, n_channels=params["n_channels"],
                                               merge_polarity=merge, dtype=dtype, **time_bins)
     from eventkit.frames import to_frames
@@ -79,7 +79,8 @@ class _EventFrames:
         if self.augment is not None and self.augment.spatial and spec.kind != "vision":
             raise ParameterError(f"{spec.name} is an audio dataset: spatial augment ops (flips, crops, "
                                  "rotations...) apply to vision events only")
-        self.sensor_size = tuple(int(v) for v in self.meta["sensor_size"])
+        W, H, P = (int(v) for v in self.meta["sensor_size"])
+        self.sensor_size = (W, H, P)
         self._frame = self._framer()
         self.frame_shape = tuple(self._frame(np.zeros(0, dtype=store.dtype)).shape)
         self.dtype = np.dtype(self.params["dtype"])
@@ -130,7 +131,7 @@ class _FramedReader:
     def __init__(self, source: _EventFrames, *, train: bool, seed: int, epoch: int):
         self._source = source
         self._store = source.store()
-        self._how = dict(train=train, seed=seed, epoch=epoch)
+        self._how: dict[str, Any] = dict(train=train, seed=seed, epoch=epoch)
         self.shard_size, self.n_shards = self._store.shard_size, self._store.n_shards
 
     def labels(self) -> np.ndarray:
@@ -189,7 +190,7 @@ class EventFrameStream(FrameStream):
     def __init__(self, path: str | os.PathLike, *, T: int, split_by: str = "count", dtype: str = "uint16",
                  merge_polarity: bool = False, n_channels: int | None = None, augment: EventAugment | None = None,
                  train: bool = True, **stream_kwargs: Any):
-        self._framing = dict(T=T, split_by=split_by, dtype=dtype, merge_polarity=merge_polarity,
+        self._framing: dict[str, Any] = dict(T=T, split_by=split_by, dtype=dtype, merge_polarity=merge_polarity,
                              n_channels=n_channels, augment=augment)
         self.train = bool(train)
         super().__init__(path, **stream_kwargs)

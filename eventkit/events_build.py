@@ -104,7 +104,7 @@ def raw_identity(root: Path, samples: Sequence[Any]) -> dict[str, Any]:
         if rel not in sizes:
             sizes[rel] = int(path.stat().st_size)
     listing = sorted([rel, size] for rel, size in sizes.items())
-    return {"n_files": len(listing), "bytes": int(sum(s for _, s in listing)),
+    return {"n_files": len(listing), "bytes": sum(sizes.values()),
             "listing_sha256": hashlib.sha256(canonical_json(listing).encode("ascii")).hexdigest()}
 
 
@@ -130,9 +130,10 @@ def _create_arrays(group: Any, kind: str, n_samples: int, n_events: int) -> dict
         arrays[name] = group.create_array(name, shape=(n_events,), chunks=(CHUNK_EVENTS,), shards=(SHARD_EVENTS,),
                                           dtype=dt, compressors=[codec, Crc32cCodec()], fill_value=0)
     small = min(SMALL_CHUNK, n_samples + 1)
-    for name, shape, dt, fill in (("offsets", n_samples + 1, "<i8", 0), ("label", n_samples, "<i8", -1),
-                                  ("sample_id", n_samples, str, "")):
-        arrays[name] = group.create_array(name, shape=(shape,), chunks=(small,), dtype=dt, fill_value=fill,
+    small_arrays: tuple[tuple[str, int, Any, Any], ...] = (
+        ("offsets", n_samples + 1, "<i8", 0), ("label", n_samples, "<i8", -1), ("sample_id", n_samples, str, ""))
+    for name, shape, small_dt, fill in small_arrays:
+        arrays[name] = group.create_array(name, shape=(shape,), chunks=(small,), dtype=small_dt, fill_value=fill,
                                           compressors=[ZstdCodec(level=3), Crc32cCodec()])
     return arrays
 

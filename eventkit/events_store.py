@@ -74,7 +74,7 @@ def events_params(spec: Any, split: str) -> dict[str, Any]:
 def column_dtypes(kind: str) -> dict[str, np.dtype]:
     """Event columns of a store of ``kind`` and their dtypes (eventkit's event dtypes)."""
     dt = VISION_DTYPE if kind == "vision" else AUDIO_DTYPE
-    return {name: dt[name] for name in dt.names}
+    return {name: dt[name] for name in dt.names or ()}
 
 
 class EventStore:
@@ -100,7 +100,7 @@ class EventStore:
         self.shard_ranges = [(k * self.shard_size, min((k + 1) * self.shard_size, self.n_samples))
                              for k in range(self.n_shards)]
         try:
-            self._columns = {name: group[name] for name in self.dtype.names}
+            self._columns = {name: group[name] for name in self.dtype.names or ()}
             self.offsets = np.asarray(group["offsets"][:], dtype=np.int64)
             self._label = group["label"]
             self._sample_id = group["sample_id"]

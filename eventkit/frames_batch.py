@@ -175,7 +175,7 @@ def to_frames_many(
         raise ParameterError(f"sort must be True or False, got {sort!r}")
     for b, ev in enumerate(items):
         validate_events(ev, None, name=f"sample {b}", require_sorted=False)
-        if "y" not in ev.dtype.names:
+        if "y" not in (ev.dtype.names or ()):
             raise InvalidEventsError(f"sample {b}: expected vision events with fields t, x, y, p")
         if sort:
             items[b] = sort_events(ev)
@@ -185,8 +185,8 @@ def to_frames_many(
         return np.zeros((0, T, 1 if _check_bool(merge_polarity, "merge_polarity") else P, H, W), dtype=dt)
     offsets = np.zeros(len(items) + 1, dtype=np.int64)
     np.cumsum([ev.shape[0] for ev in items], out=offsets[1:])
-    cols = [_concat([ev[f] if f != "p" else polarity_index(ev["p"], f"sample {b}") for b, ev in enumerate(items)])
-            for f in ("t", "x", "y", "p")]
-    return to_frames_batch(*cols, offsets, T, sensor, split_by, dtype, merge_polarity, n_threads)
+    t, x, y, p = (_concat([ev[f] if f != "p" else polarity_index(ev["p"], f"sample {b}") for b, ev in enumerate(items)])
+                  for f in ("t", "x", "y", "p"))
+    return to_frames_batch(t, x, y, p, offsets, T, sensor, split_by, dtype, merge_polarity, n_threads)
 
 

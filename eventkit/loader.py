@@ -463,7 +463,7 @@ def make_loader(path: str | os.PathLike, batch_size: int, *, stream: bool = True
         raise ParameterError(f"make_loader: workers={workers} must be >= 0")
     if pin_memory is None:
         pin_memory = torch.cuda.is_available()
-    data_kw = dict(samples=samples, transform=transform, target_transform=target_transform,
+    data_kw: dict[str, Any] = dict(samples=samples, transform=transform, target_transform=target_transform,
                    output_dtype=output_dtype, storage_options=storage_options)
     if stream:
         ds = FrameStream(path, shuffle=shuffle, seed=seed, rank=rank, world_size=world_size,
@@ -473,6 +473,7 @@ def make_loader(path: str | os.PathLike, batch_size: int, *, stream: bool = True
                               **loader_kwargs)
     ds_map = FrameDataset(path, **data_kw)
     r, w = _dist_rank_world(rank, world_size)
-    sampler = DistributedSampler(ds_map, num_replicas=w, rank=r, shuffle=shuffle, seed=seed, drop_last=drop_last)
+    sampler: DistributedSampler = DistributedSampler(ds_map, num_replicas=w, rank=r, shuffle=shuffle, seed=seed,
+                                                     drop_last=drop_last)
     return EventkitLoader(ds_map, batch_size=int(batch_size), sampler=sampler, num_workers=int(workers),
                           pin_memory=pin_memory, **loader_kwargs)

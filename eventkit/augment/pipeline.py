@@ -165,7 +165,7 @@ def _sensor(sensor_size: Sequence[int]) -> Sensor:
         values = ()
     if len(values) != 3 or min(values) < 1:
         raise ParameterError(f"sensor_size must be (W, H, P) with positive integers, got {sensor_size!r}")
-    return values  # type: ignore[return-value]
+    return values[0], values[1], values[2]
 
 
 def _as_events(events: np.ndarray, sensor: Sensor) -> np.ndarray:

@@ -70,6 +70,14 @@ def _store_url(params: FrameParams | EncodeParams, cache) -> str:
     return store_path(cache_root(cache), params.dataset, params.split, params.representation, params.to_dict())
 
 
+
+def _three_ints(values: Sequence[int]) -> tuple[int, int, int]:
+    """``image_shape`` as three Python ints ``(C, H, W)``."""
+    vals = tuple(int(v) for v in values)
+    if len(vals) != 3:
+        raise ParameterError(f"image_shape must be (C, H, W), got {tuple(values)!r}")
+    return vals[0], vals[1], vals[2]
+
 @dataclass(frozen=True)
 class FrameParams:
     """Parameters of an event dataset's ``frames`` store (vision ``[T, P, H, W]``, audio ``[T, P, C']``).
@@ -109,7 +117,8 @@ class FrameParams:
                 f"{spec.name} is a static image dataset: build its spike cache with "
                 f"`eventkit encode --T {T} --encoder rate {spec.name}` (encode_cache), not `eventkit frames`")
         _check_split(spec, split)
-        sensor = tuple(int(v) for v in spec.sensor_size)
+        W, H, P = (int(v) for v in spec.sensor_size)
+        sensor = (W, H, P)
         # one polarity (the audio datasets): merging changes no byte, so it changes no hash either
         merge = bool(merge_polarity) and sensor[-1] > 1
         extra: dict[str, Any] = {}
@@ -146,7 +155,8 @@ class FrameParams:
         """One sample's shape: ``(T, P', H, W)`` vision, ``(T, P', C')`` audio (``P' = 1`` when merged)."""
         P = 1 if self.merge_polarity else self.sensor_size[2]
         if self.kind == "audio":
-            return (self.T, P, int(self.n_channels))
+            assert self.n_channels is not None  # from_spec sets it for audio datasets
+            return (self.T, P, self.n_channels)
         W, H = self.sensor_size[0], self.sensor_size[1]
         return (self.T, P, H, W)
 
@@ -198,7 +208,7 @@ class EncodeParams:
             image_shape = (C, H, W)
         return cls(dataset=spec.name, split=split, T=T, encoder=encoder,
                    seed=int(seed) if encoder in STOCHASTIC_ENCODERS else None,
-                   image_shape=tuple(int(v) for v in image_shape), manifest_sha256=spec.manifest_sha256)
+                   image_shape=_three_ints(image_shape), manifest_sha256=spec.manifest_sha256)
 
     @property
     def representation(self) -> str:

@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -129,7 +129,7 @@ def run_plan(plan: BuildPlan, progress: Progress, *, workers: int | None, schedu
         return run_tasks(plan.tasks, executor, progress)
 
 
-def finish_plan(plan: BuildPlan, t0: float, progress: Progress, results: list[TaskResult] = ()) -> BuildResult:
+def finish_plan(plan: BuildPlan, t0: float, progress: Progress, results: Sequence[TaskResult] = ()) -> BuildResult:
     """Mark every store complete (after a fresh listing of its markers) and sum up the build.
 
     The markers of ``results`` (this build's tasks) are not read back; the others' are.

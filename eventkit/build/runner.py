@@ -155,7 +155,7 @@ def open_executor(*, workers: int | None = None, scheduler: str | None = None,
                 raise BuildError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from exc
         else:
             try:
-                cluster = local_cluster(int(workers))
+                cluster = local_cluster(int(workers or 1))
             except (OSError, RuntimeError, TimeoutError) as exc:
                 raise BuildError(f"could not start a local Dask cluster of {workers} worker processes "
                                  f"({type(exc).__name__}: {exc}); rerun with --workers 1") from exc

@@ -120,6 +120,8 @@ class StoreIO:
         if self.local:
             return False
         fn = getattr(self.fs, "_pipe_file", None) or getattr(self.fs, "pipe_file", None)
+        if fn is None:
+            return False
         try:
             return "mode" in inspect.signature(fn).parameters
         except (TypeError, ValueError):

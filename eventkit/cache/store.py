@@ -81,8 +81,8 @@ class CacheStore(ShardReader):
                 "storage_options": self.storage_options, "labels": self._labels}
 
     def __setstate__(self, state: dict) -> None:
-        self.__init__(state["url"], state["meta"], writable=state["writable"],
-                      storage_options=state["storage_options"], labels=state["labels"])
+        CacheStore.__init__(self, state["url"], state["meta"], writable=state["writable"],
+                            storage_options=state["storage_options"], labels=state["labels"])
 
     # -- construction ---------------------------------------------------------------
 
@@ -283,7 +283,7 @@ class CacheStore(ShardReader):
     def shard_problem(self, k: int, marker: dict | None = None) -> str | None:
         """``None`` when shard ``k`` reads back (every checksum) and matches its marker, else the problem."""
         marker = self.read_marker(k) if marker is None else marker
-        if not self.is_shard_complete(k, marker):
+        if marker is None or not self.is_shard_complete(k, marker):
             return "no valid completion marker"
         self._indexes.pop(k, None)  # read the index from the storage again
         try:

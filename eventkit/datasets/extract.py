@@ -165,6 +165,10 @@ def _write_error(archive: Path, name: str, target: Path, exc: OSError) -> EventF
 class _ReadError(Exception):
     """A failure reading the archive while a member is copied (told apart from write failures)."""
 
+    def __init__(self, error: Exception):
+        super().__init__(str(error))
+        self.error = error
+
 
 def _write_member(src, target: Path) -> None:
     """Copy a member's stream to ``target``; a stream that fails mid-way (bad CRC, truncated
@@ -176,7 +180,7 @@ def _write_member(src, target: Path) -> None:
                 try:
                     chunk = src.read(1 << 20)
                 except Exception as exc:  # re-raised below with its cause
-                    raise _ReadError() from exc
+                    raise _ReadError(exc) from exc
                 if not chunk:
                     break
                 dst.write(chunk)
@@ -207,7 +211,7 @@ def _extract_zip(archive: Path, dest: Path) -> list[Path]:
                 with zf.open(info) as src:
                     _write_member(src, target)
             except _ReadError as exc:
-                raise exc.__cause__ from None
+                raise exc.error from None
             except OSError as exc:
                 raise _write_error(archive, info.filename, target, exc) from None
             written.append(target)
@@ -260,7 +264,7 @@ def _extract_tar(archive: Path, dest: Path) -> list[Path]:
                     with src:
                         _write_member(src, target)
             except _ReadError as exc:
-                raise exc.__cause__ from None
+                raise exc.error from None
             except OSError as exc:
                 raise _write_error(archive, m.name, target, exc) from None
             written.append(target)
@@ -343,8 +347,8 @@ def unpack_dataset(name: str, root: str | PathLike | None = None, *, checksums: 
     path = resolve_root(name, root)
     if not any(a.unpack and not a.alternative for a in spec.archives):
         # files used as downloaded (MNIST's .gz, n-tidigits.hdf5): check those present, unpack nothing
-        present = [(a, find_archive(path, a.file)) for a in spec.archives if not a.alternative]
-        present = [(a, f) for a, f in present if f is not None]
+        found_or_none = [(a, find_archive(path, a.file)) for a in spec.archives if not a.alternative]
+        present = [(a, f) for a, f in found_or_none if f is not None]
         if not present:
             raise spec.not_found(path, f"none of its files found in {path}")
         for a, found in present:
@@ -355,13 +359,13 @@ def unpack_dataset(name: str, root: str | PathLike | None = None, *, checksums: 
     for a in spec.archives:
         if not a.unpack or a.alternative:
             continue
-        found = find_archive(path, a.file)
-        if found is None:
+        archive = find_archive(path, a.file)
+        if archive is None:
             continue
         if checksums and a.checksum:
-            verify_file(found, a.checksum, a.algorithm)
-        safe_extract(found, path)
-        done.append(found)
+            verify_file(archive, a.checksum, a.algorithm)
+        safe_extract(archive, path)
+        done.append(archive)
     if not done:
         raise spec.not_found(path, f"no archive to unpack found in {path}")
     return done

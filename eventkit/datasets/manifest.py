@@ -93,7 +93,8 @@ def parse_manifest(data: bytes, where: str = "<manifest>") -> DatasetSpec:
     if kind == "audio" and duration is None:
         raise ManifestError(where, "audio manifests need duration_us (the time base of one sample, µs)")
     return DatasetSpec(
-        name=name, title=str(d.get("title", name)), kind=kind, sensor_size=tuple(int(v) for v in sensor),
+        name=name, title=str(d.get("title", name)), kind=kind,
+        sensor_size=(int(sensor[0]), int(sensor[1]), int(sensor[2])),
         classes=tuple(str(c) for c in classes), splits=tuple(str(s) for s in splits), duration_us=duration,
         manifest_sha256=hashlib.sha256(data).hexdigest(), citation=str(d.get("citation", "")),
         homepage=str(d.get("homepage", "")), reader=str(d.get("reader", "")),

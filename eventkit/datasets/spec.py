@@ -27,8 +27,8 @@ class FrozenDict(dict):
     def _readonly(self, *args, **kwargs):
         raise TypeError("manifest tables are read-only")
 
-    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _readonly  # type: ignore[assignment]
-    __ior__ = _readonly  # type: ignore[assignment]
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _readonly
+    __ior__ = _readonly
 
     def __reduce__(self):
         return (FrozenDict, (dict(self),))

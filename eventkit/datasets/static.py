@@ -31,7 +31,8 @@ __all__ = [
 ]
 
 # element types of the IDX spec that image datasets use (MNIST-family files are 0x08)
-_IDX_TYPES = {0x08: np.dtype(">u1"), 0x09: np.dtype(">i1"), 0x0B: np.dtype(">i2"), 0x0C: np.dtype(">i4")}
+_IDX_TYPES: dict[int, np.dtype] = {0x08: np.dtype(">u1"), 0x09: np.dtype(">i1"), 0x0B: np.dtype(">i2"),
+                                   0x0C: np.dtype(">i4")}
 CIFAR10_RECORD_BYTES = 1 + 3 * 32 * 32
 
 

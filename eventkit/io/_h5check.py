@@ -89,9 +89,11 @@ class _Server:
 
     def ask(self, path: Path, cap: int, timeout: float) -> dict:
         request = json.dumps({"path": os.path.abspath(path), "cap": cap, "timeout": timeout}) + "\n"
-        self.proc.stdin.write(request.encode())
-        self.proc.stdin.flush()
-        line = self.proc.stdout.readline()
+        stdin, stdout = self.proc.stdin, self.proc.stdout
+        assert stdin is not None and stdout is not None  # both are pipes (Popen above)
+        stdin.write(request.encode())
+        stdin.flush()
+        line = stdout.readline()
         if not line:
             raise OSError("the HDF5 check helper exited")
         return json.loads(line)

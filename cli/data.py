@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -55,7 +56,7 @@ def list_cmd(as_json: bool) -> None:
     """List the datasets eventkit knows (name, kind, samples per split, title)."""
     from eventkit.datasets import get_dataset, list_datasets
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name in list_datasets():
         s = get_dataset(name)
         rows.append({"name": name, "kind": s.kind, "counts": dict(s.counts), "title": s.title})

@@ -22,7 +22,7 @@ def _sensor(value: str | None) -> tuple[int, int, int] | None:
         parts = ()
     if len(parts) != 3 or min(parts) < 1:
         raise click.BadParameter(f"expected W,H,P (three positive integers), got {value!r}", param_hint="--sensor")
-    return parts  # type: ignore[return-value]
+    return parts[0], parts[1], parts[2]
 
 
 @click.command("show")

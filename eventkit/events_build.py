@@ -54,6 +54,7 @@ from eventkit.events_store import (
     events_params,
     location,
 )
+from eventkit.progress import ProgressMode
 
 _stage_task = stage_shard  # module attribute: the staging step (tests replace it)
 
@@ -314,7 +315,7 @@ def _run(tasks: list[tuple], workers: int | None) -> int:
 
 def build_events_store(name: str, *, root: str | os.PathLike | None = None, cache: str | os.PathLike | None = None,
                        splits: Sequence[str] | None = None, shard_size: int | None = None,
-                       workers: int | None = None, progress: bool = True) -> EventsBuildResult:
+                       workers: int | None = None, progress: ProgressMode = True) -> EventsBuildResult:
     """Build (or resume, or reuse) the event store of each split of an event dataset.
 
     ``root``: raw data folder (default ``$EVENTKIT_DATA/<name>``); ``cache``: cache root folder

@@ -303,7 +303,7 @@ def _checked_augment(table: dict[str, Any]) -> dict[str, Any]:
     if not table:
         return table
     try:
-        from eventkit_train.augment import AugmentConfig  # type: ignore[import-not-found]
+        from eventkit_train.augment import AugmentConfig
     except ImportError:
         raise ParameterError("TrainConfig: augment is set but this eventkit has no augmentation module "
                              "(eventkit_train.augment); remove the [augment] table") from None
@@ -337,9 +337,9 @@ def expected_input_shape(config: TrainConfig, spec=None) -> tuple[int, ...]:
 def loss_input(loss: str) -> str:
     """``"spikes"`` or ``"membrane"``: what the loss consumes (``losses.LOSS_INPUT``); the
     name is read as :func:`~eventkit_train.losses.get_loss` reads it."""
-    from eventkit_train.losses import get_loss
+    from eventkit_train.losses import LOSS_INPUT, loss_key
 
-    return get_loss(loss).loss_input
+    return LOSS_INPUT[loss_key(loss)]
 
 
 def resolve_arch(config: TrainConfig) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from eventkit.errors import CacheError, EventkitError
 from eventkit.progress import Progress, ProgressMode
@@ -55,9 +55,11 @@ def run_epoch(model: nn.Module, loader, loss_fn, config: TrainConfig, device: to
     module = model if train else net
     module.train(train)
     kind = getattr(net, "output", "spikes")
-    zeros = dict(dtype=torch.float64, device=device)
-    loss_sum, n, n_correct = torch.zeros((), **zeros), torch.zeros((), **zeros), torch.zeros((), **zeros)
-    lat = torch.zeros(config.T, **zeros)
+    def zeros(*shape: int) -> Tensor:
+        return torch.zeros(shape, dtype=torch.float64, device=device)
+
+    loss_sum, n, n_correct = zeros(), zeros(), zeros()
+    lat = zeros(config.T)
     first_bad = torch.full((), _NO_STEP, dtype=torch.int64, device=device)  # no host sync per step
     recorder = SpikeRecorder(net) if not train else None
     counter = OpCounter(net) if not train else None
@@ -89,7 +91,7 @@ def run_epoch(model: nn.Module, loader, loss_fn, config: TrainConfig, device: to
             else:  # mixed targets (mixup / cutmix)
                 loss = target.loss(lambda o, t: loss_fn(o, t, **config.loss_kwargs), out)
                 y = target.hard()
-            if train:
+            if optimizer is not None:  # training
                 bad_now = ~torch.isfinite(loss.detach()) & (first_bad == _NO_STEP)
                 first_bad = torch.where(bad_now, torch.full_like(first_bad, i), first_bad)
                 optimizer.zero_grad(set_to_none=True)

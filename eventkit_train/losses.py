@@ -62,8 +62,9 @@ def _check(x: Tensor, target: Tensor, mask: Tensor | None, who: str, reduction: 
     if mask is None:
         return None
     if not isinstance(mask, Tensor) or mask.shape != (T, B):
-        got = tuple(mask.shape) if isinstance(mask, Tensor) else type(mask).__name__
-        raise ParameterError(f"{who}: mask must be a bool tensor [T, B] = [{T}, {B}] (True = valid step), got {got}")
+        shape = tuple(mask.shape) if isinstance(mask, Tensor) else type(mask).__name__
+        raise ParameterError(f"{who}: mask must be a bool tensor [T, B] = [{T}, {B}] (True = valid step), "
+                             f"got {shape}")
     mask = mask.to(device=x.device, dtype=torch.bool)
     if B and bool((mask.sum(0) == 0).any()):
         bad = torch.nonzero(mask.sum(0) == 0).flatten().tolist()
@@ -243,13 +244,18 @@ LOSS_INPUT: dict[str, str] = {
 }
 
 
-def get_loss(name: str) -> Callable[..., Tensor]:
-    """The loss function called ``name`` (case-insensitive; ``-`` = ``_``); see :data:`LOSSES`."""
+def loss_key(name: str) -> str:
+    """The key in :data:`LOSSES` of the loss called ``name`` (case-insensitive; ``-`` = ``_``)."""
     key = str(name).strip().lower().replace("-", "_")
     if key not in LOSSES:
         raise ParameterError(f"unknown loss {name!r}; choose one of {sorted(LOSSES)}")
-    return LOSSES[key]
+    return key
+
+
+def get_loss(name: str) -> Callable[..., Tensor]:
+    """The loss function called ``name`` (case-insensitive; ``-`` = ``_``); see :data:`LOSSES`."""
+    return LOSSES[loss_key(name)]
 
 for _name, _fn in LOSSES.items():
-    _fn.loss_input = LOSS_INPUT[_name]  # type: ignore[attr-defined]
+    _fn.loss_input = LOSS_INPUT[_name]  # type: ignore[attr-defined]  # read as get_loss(name).loss_input
 del _name, _fn

@@ -96,8 +96,9 @@ class SpikeRecorder(ForwardHooks):
 
     def __init__(self, model: nn.Module, layers: Iterable[tuple[str, nn.Module]] | None = None):
         if layers is None:
-            if hasattr(model, "spiking_layers"):
-                layers = model.spiking_layers()
+            spiking_layers = getattr(model, "spiking_layers", None)
+            if spiking_layers is not None:
+                layers = spiking_layers()
             else:
                 from eventkit_train.neurons.module import NeuronModule
 

@@ -18,7 +18,7 @@ import json
 import math
 import os
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -138,7 +138,7 @@ def silent_layers(record: Mapping[str, Any]) -> list[str]:
     return [name for name, rate in (record.get("spike_rates") or {}).items() if rate == 0]
 
 
-def summary_fields(records: list[Mapping[str, Any]]) -> dict[str, Any]:
+def summary_fields(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """What ``summary.json`` takes from the last epoch record beyond the accuracies:
     ``silent_layers``, ``latency_accuracy``, ``synops``, ``energy_pj`` (None without epochs)."""
     last = records[-1] if records else {}

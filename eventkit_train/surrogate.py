@@ -254,7 +254,7 @@ class Surrogate:
     _param_names: tuple[str, ...] = ()
 
     def __eq__(self, other: object) -> bool:
-        return type(self) is type(other) and self._describe() == other._describe()  # type: ignore[attr-defined]
+        return isinstance(other, Surrogate) and type(self) is type(other) and self._describe() == other._describe()
 
     def __hash__(self) -> int:
         return hash((type(self).__name__, tuple(self._describe().items())))

@@ -83,7 +83,7 @@ def map_jacobian(system: Any, state: np.ndarray, I: float) -> np.ndarray:
     return np.eye(system.dim) + dt * jac
 
 
-def analyse_point(system: Any, state: Sequence[float], I: float, source: str) -> FixedPoint:
+def analyse_point(system: Any, state: Sequence[float] | np.ndarray, I: float, source: str) -> FixedPoint:
     """Jacobian, eigenvalues (``numpy.linalg.eigvals``), class and map multipliers at ``state``."""
     x = np.asarray(state, dtype=np.float64).reshape(system.dim)
     jac = np.asarray(system.jacobian(x, I), dtype=np.float64)

@@ -77,7 +77,7 @@ class IzhikevichSystem(NeuronSystem):
             raise ParameterError(f"izhikevich: give a preset or all of a, b, c, d (missing {missing})")
         name = "izhikevich" if preset is None else f"izhikevich:{preset}"
         return cls(p2=0.04, p1=5.0, p0=140.0, u_b=0.0, tau=1.0, name=name, form="vanilla",
-                   u_th=values.pop("u_th", 30.0), **values)
+                   u_th=values.get("u_th", 30.0), a=values["a"], b=values["b"], c=values["c"], d=values["d"])
 
     @classmethod
     def standardized(cls, *, k: float, a: float, b: float, c: float, d: float, u_r: float, u_c: float,

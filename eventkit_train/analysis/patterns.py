@@ -57,8 +57,8 @@ class SpikePattern:
                 "isi_ratio": self.isi_ratio, "bursts": list(self.bursts)}
 
 
-def classify_spike_times(times: Sequence[float], duration: float, *, step: float = 1.0, burst_ratio: float = 3.0,
-                         adapt_ratio: float = 1.5) -> SpikePattern:
+def classify_spike_times(times: Sequence[float] | np.ndarray, duration: float, *, step: float = 1.0,
+                         burst_ratio: float = 3.0, adapt_ratio: float = 1.5) -> SpikePattern:
     """Classify spike ``times`` observed over ``[0, duration]`` (rules in the module docstring).
 
     ``step``: the sampling step, used for ``every step``. Times in any unit (steps, ms).

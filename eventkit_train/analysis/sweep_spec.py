@@ -237,14 +237,14 @@ def _axis(raw: Mapping[str, Any], path: Path) -> Axis:
             raise ParameterError(f"sweep spec {path}: axis {name!r} has values but no field")
         levels = tuple(Level(_label(v), tuple((f, v) for f in fields)) for v in raw["values"])
     else:
-        levels = []
+        listed: list[Level] = []
         for lv in raw["levels"]:
             extra = set(lv) - {"label", "set", "recipe"}
             if extra or "label" not in lv:
                 raise ParameterError(f"sweep spec {path}: axis {name!r}: a level is {{label, set, recipe}}, got {lv}")
             settings = tuple(dict(lv.get("set", {})).items())
-            levels.append(Level(str(lv["label"]), settings, lv.get("recipe")))
-        levels = tuple(levels)
+            listed.append(Level(str(lv["label"]), settings, lv.get("recipe")))
+        levels = tuple(listed)
     labels = [lv.label for lv in levels]
     if not levels or len(set(labels)) != len(labels):
         raise ParameterError(f"sweep spec {path}: axis {name!r} needs distinct level labels, got {labels}")

@@ -29,7 +29,7 @@ def aggregate(spec: SweepSpec, cells: Sequence[Cell], out_dir: str | Path) -> li
         key, value = (None, None) if res is None else spec.value(res["summary"])
         if key is not None and key not in g["metric"]:
             g["metric"].append(key)
-        if value is None:
+        if res is None or value is None:
             g["missing_seeds"].append(cell.seed)
             continue
         g["seeds"].append(cell.seed)

@@ -57,6 +57,15 @@ def gather(x: torch.Tensor, maps: Maps) -> torch.Tensor:
     return out * valid.reshape(1, B, 1, H, W).to(x.dtype)
 
 
+def _op_table(op: Any) -> dict[str, Any]:
+    """The recipe table of a frame op (a dataclass with a class-level ``op`` name)."""
+    out: dict[str, Any] = {"op": op.op}
+    for name in op.__dataclass_fields__:
+        value = getattr(op, name)
+        out[name] = list(value) if isinstance(value, tuple) else value
+    return out
+
+
 @dataclass(frozen=True)
 class FrameOp(ABC):
     """A per-sample op: ``draw`` (NumPy arrays of per-sample parameters) then ``maps`` on the device."""
@@ -69,11 +78,7 @@ class FrameOp(ABC):
         """Build the op from its recipe table."""
 
     def to_table(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"op": self.op}
-        for name in self.__dataclass_fields__:
-            value = getattr(self, name)
-            out[name] = list(value) if isinstance(value, tuple) else value
-        return out
+        return _op_table(self)
 
     @abstractmethod
     def draw(self, rng: np.random.Generator, B: int, H: int, W: int) -> dict[str, np.ndarray]:
@@ -259,15 +264,15 @@ class OneOf(FrameOp):
 
     def maps(self, params: dict[str, torch.Tensor], H: int, W: int, device: torch.device) -> Maps:
         choice = params["choice"].view(-1, 1, 1)
-        result = None
+        result: Maps | None = None
         for j, c in enumerate(self.choices):
             sub = {k.split(".", 1)[1]: v for k, v in params.items() if k.startswith(f"{j}.")}
-            m = c.maps(sub, H, W, device)
-            m = tuple(torch.broadcast_to(t, (choice.shape[0], H, W)) for t in m)
+            m0, m1, m2 = (torch.broadcast_to(t, (choice.shape[0], H, W)) for t in c.maps(sub, H, W, device))
             if result is not None:
-                m = tuple(torch.where(choice == j, a, b) for a, b in zip(m, result, strict=True))
-            result = m
-        return result  # type: ignore[return-value]
+                m0, m1, m2 = (torch.where(choice == j, a, b) for a, b in zip((m0, m1, m2), result, strict=True))
+            result = (m0, m1, m2)
+        assert result is not None  # a one_of op has at least one choice (checked when parsed)
+        return result
 
 
 @dataclass(frozen=True)
@@ -309,7 +314,8 @@ class Mixup:
     def from_params(cls, params: Params) -> Mixup:
         return cls(params.number("alpha", cls.alpha, minimum=0.0, exclusive_min=True), params.prob("p", 1.0))
 
-    to_table = FrameOp.to_table
+    def to_table(self) -> dict[str, Any]:
+        return _op_table(self)
 
     def draw(self, rng: np.random.Generator, B: int, H: int, W: int) -> dict[str, Any]:
         mix = bool(rng.random() < self.p)

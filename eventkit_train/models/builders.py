@@ -289,8 +289,10 @@ def build(spec: str, input_shape: Sequence[int], neuron: str = "lif", *, readout
             add("bn", TimeFolded(nn.BatchNorm2d(shape[0]) if len(shape) == 3 else nn.BatchNorm1d(shape[0])))
         elif kind in ("maxpool", "avgpool", "sumpool"):
             if len(shape) == 3:
-                mod = {"maxpool": SpikeMaxPool2d, "avgpool": AvgPool2d}.get(kind)
-                module = SumPool2d(a["k"]) if kind == "sumpool" else mod(a["k"], a["s"])
+                if kind == "sumpool":
+                    module: nn.Module = SumPool2d(a["k"])
+                else:
+                    module = (SpikeMaxPool2d if kind == "maxpool" else AvgPool2d)(a["k"], a["s"])
                 add(kind, module)
                 shape = (shape[0], _conv_out(shape[1], a["k"], a["s"], 0, tok, spec),
                          _conv_out(shape[2], a["k"], a["s"], 0, tok, spec))

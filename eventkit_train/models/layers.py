@@ -79,6 +79,8 @@ class SumPool2d(TimeFolded):
     that layer fire (:func:`eventkit_train.models.slayer.apply_slayer_conventions` does
     this); the plain sum (``weight=1``) is the default."""
 
+    module: _SumPool
+
     def __init__(self, kernel_size: int, weight: float = 1.0):
         weight = float(weight)
         if not math.isfinite(weight):

@@ -88,7 +88,9 @@ def normalize(spec: str) -> str:
 
 def _split_top(body: str, spec: str) -> list[str]:
     """Split ``body`` on ``-`` at brace depth 0."""
-    parts, depth, cur = [], 0, []
+    parts: list[str] = []
+    cur: list[str] = []
+    depth = 0
     for ch in body:
         if ch == "{":
             depth += 1

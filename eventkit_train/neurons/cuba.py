@@ -143,6 +143,7 @@ class CUBALIF(NeuronModule):
         self.n_features = None if n_features is None else int(n_features)
         self.heterogeneous = bool(heterogeneous)
         if self.heterogeneous:
+            assert self.n_features is not None  # checked above
             shape = (self.n_features,)
             for name, v in (("alpha", a), ("beta", b)):
                 if v.dim() == 1 and v.shape[0] != self.n_features:
@@ -188,6 +189,9 @@ class CUBALIF(NeuronModule):
         params, flags = self.fused_args(x)
         return recurrent_sequence("cubalif", x, self.recurrent_weight, state, params, flags, self.surrogate,
                                   spike_state=2)
+
+    alpha_value: Tensor  # buffers of fixed heterogeneous decays
+    beta_value: Tensor
 
     def _decay_values(self, dtype: torch.dtype) -> tuple[Tensor | float, Tensor | float]:
         if self.learnable:

@@ -74,8 +74,9 @@ class NeuronModule(nn.Module):
         if state is None:
             state = self.initial_state(x)
         want = self.return_membrane if return_membrane is None else bool(return_membrane)
-        if not self.uses_fused_path() and type(self).step_fn is not None:
-            return scan(type(self).step_fn, x, state, self.make_params(x), return_membrane=want)
+        step = type(self).step_fn
+        if not self.uses_fused_path() and step is not None:
+            return scan(step, x, state, self.make_params(x), return_membrane=want)
         xc = x.to(compute_dtype(x))
         with no_autocast(x.device.type):
             if self.uses_fused_path():

@@ -86,6 +86,9 @@ class LeakyReadout(nn.Module):
             self.register_buffer("alpha", torch.tensor(float(alpha)))
             self.register_buffer("beta", torch.tensor(float(beta)))
 
+    alpha: Tensor  # buffers of a fixed readout
+    beta: Tensor
+
     def params(self) -> ReadoutParams:
         """The decays as tensors."""
         if self.learnable:

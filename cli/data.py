@@ -164,7 +164,7 @@ def fetch(name: str, root: Path | None, mirrors: tuple[str, ...], retries: int, 
     """Download NAME's files (mirrors, checksums, resume), then unpack them safely into --root.
 
     Files go to ROOT/download/ (ROOT: --root DIR, else $EVENTKIT_DATA/NAME). Progress goes to
-    stderr: a bar on a terminal, plain lines otherwise. Files behind a browser page or a form
+    stderr: a bar on a terminal, plain lines otherwise and with --json. Files behind a browser page or a form
     are not downloaded: the message says where to get them and where to put them.
     """
     import sys
@@ -173,9 +173,10 @@ def fetch(name: str, root: Path | None, mirrors: tuple[str, ...], retries: int, 
 
     from .options import progress_enabled
 
-    # stderr only (stdout stays the JSON): plain lines off a terminal, nothing with `eventkit -q`
+    # stderr only (stdout stays the JSON): plain lines off a terminal or with --json, nothing with `eventkit -q`
+    mode = progress_enabled(as_json)
     result = fetch_dataset(name, root, mirrors=list(mirrors), retries=retries, unpack=not no_unpack,
-                           stream=sys.stderr if progress_enabled(False) else None)
+                           stream=sys.stderr if mode else None, progress=mode)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -157,6 +158,34 @@ def test_part_left_by_an_interrupted_run_is_continued(tmp_path, server):
     assert path.read_bytes() == data
     assert server.requests == [("/m0/Test.zip", "bytes=1000-")]
     assert server.bytes_sent["/m0/Test.zip"] == len(data) - 1000
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_lines_in_bytes_and_no_bar_with_lines_mode(tmp_path, server):
+    """Progress goes through eventkit.progress: plain lines off a terminal (bytes with SI prefixes,
+    the resumed part named, a final line); ``progress="lines"`` keeps a terminal free of bars."""
+    spec, archives = _local_nmnist(tmp_path, server)
+    data = archives["Test.zip"].read_bytes()
+    download = tmp_path / "nmnist" / "download"
+    download.mkdir(parents=True)
+    (download / "Test.zip.part").write_bytes(data[:1000])
+    (a,) = [a for a in spec.archives if a.file == "Test.zip"]
+    log = io.StringIO()
+    download_archive(a, download, retries=0, stream=log, interval_s=1e-9)
+    lines = log.getvalue().splitlines()
+    assert lines[0] == "Test.zip: resuming at 0.0 MB"
+    assert lines[-1].startswith(f"Test.zip: {len(data) / 1e3:.1f} kB/{len(data) / 1e3:.1f} kB (1.0 kB done before), ")
+    assert lines[-1].endswith(", done") and "\r" not in log.getvalue()
+    tty = _Terminal()
+    download_archive(a, tmp_path / "again", retries=0, stream=tty, interval_s=1e-9, progress="lines")
+    assert "\r" not in tty.getvalue() and tty.getvalue().rstrip().endswith(", done")
+    quiet = io.StringIO()
+    download_archive(a, tmp_path / "quiet", retries=0, stream=quiet, progress=False)
+    assert quiet.getvalue() == ""
 
 
 def test_wrong_checksum_is_refused_and_nothing_is_kept(tmp_path, server):

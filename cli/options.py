@@ -202,7 +202,7 @@ def cluster_options(f: F) -> F:
     f = click.option("--jobs", type=int, default=1, show_default=True, callback=positive_int,
                      help="Batch jobs to submit with --cluster.")(f)
     f = click.option("--cluster", type=click.Choice(["slurm", "pbs"]), default=None,
-                     help="Run the workers as SLURM or PBS batch jobs (needs eventkit[hpc]).")(f)
+                     help="Run the workers as SLURM or PBS batch jobs (needs eventkit-snn[hpc]).")(f)
     return f
 
 

@@ -102,7 +102,7 @@ def plot_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike | None = Non
     try:
         import matplotlib
     except ImportError as exc:  # pragma: no cover - matplotlib is a dev/plot extra
-        raise ParameterError("eventkit plot needs matplotlib: pip install 'eventkit[plot]'") from exc
+        raise ParameterError("eventkit plot needs matplotlib: pip install 'eventkit-snn[plot]'") from exc
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator

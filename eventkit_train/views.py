@@ -4,7 +4,7 @@
 modules of :mod:`eventkit_train.neurons`, and the non-spiking readout) and returns each
 layer's output ``[T, B, ...]``; :func:`spike_raster_data` turns one sample of it into dot
 coordinates (time step, neuron index); :func:`plot_spike_raster` draws one band per layer.
-matplotlib is imported only when drawing (``pip install 'eventkit[plot]'``).
+matplotlib is imported only when drawing (``pip install 'eventkit-snn[plot]'``).
 """
 from __future__ import annotations
 

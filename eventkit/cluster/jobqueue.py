@@ -41,7 +41,7 @@ def _jobqueue():
     except ImportError as exc:
         raise ParameterError(
             "--cluster slurm|pbs needs dask-jobqueue, which is not installed: "
-            "pip install 'eventkit[hpc]'") from exc
+            "pip install 'eventkit-snn[hpc]'") from exc
     return dask_jobqueue
 
 

@@ -21,7 +21,7 @@ def pyplot():
     try:
         import matplotlib
     except ImportError as exc:
-        raise ParameterError("plots need matplotlib: pip install 'eventkit[plot]'") from exc
+        raise ParameterError("plots need matplotlib: pip install 'eventkit-snn[plot]'") from exc
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
 

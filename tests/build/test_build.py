@@ -387,7 +387,7 @@ def test_cluster_factory_errors(monkeypatch):
         with pytest.raises(ParameterError, match="sbatch"):
             make_cluster("slurm", jobs=2)
     monkeypatch.setitem(sys.modules, "dask_jobqueue", None)
-    with pytest.raises(ParameterError, match=r"pip install 'eventkit\[hpc\]'"):
+    with pytest.raises(ParameterError, match=r"pip install 'eventkit-snn\[hpc\]'"):
         make_cluster("slurm")
 
 

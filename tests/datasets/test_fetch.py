@@ -147,13 +147,19 @@ def test_dropped_connection_resumes_with_a_range_request(tmp_path, server):
     assert server.bytes_sent["/m0/Train.zip"] == len(data) // 2 + len(data) - resumed_at
 
 
-def test_part_left_by_an_interrupted_run_is_continued(tmp_path, server):
+def _test_zip_with_a_part(tmp_path: Path, server: _Server):
+    """nmnist's Test.zip archive, its bytes, and a download folder holding its first 1000 bytes as a part."""
     spec, archives = _local_nmnist(tmp_path, server)
     data = archives["Test.zip"].read_bytes()
     download = tmp_path / "nmnist" / "download"
     download.mkdir(parents=True)
     (download / "Test.zip.part").write_bytes(data[:1000])
     (a,) = [a for a in spec.archives if a.file == "Test.zip"]
+    return a, data, download
+
+
+def test_part_left_by_an_interrupted_run_is_continued(tmp_path, server):
+    a, data, download = _test_zip_with_a_part(tmp_path, server)
     path = download_archive(a, download, retries=0)
     assert path.read_bytes() == data
     assert server.requests == [("/m0/Test.zip", "bytes=1000-")]
@@ -168,12 +174,7 @@ class _Terminal(io.StringIO):
 def test_progress_lines_in_bytes_and_no_bar_with_lines_mode(tmp_path, server):
     """Progress goes through eventkit.progress: plain lines off a terminal (bytes with SI prefixes,
     the resumed part named, a final line); ``progress="lines"`` keeps a terminal free of bars."""
-    spec, archives = _local_nmnist(tmp_path, server)
-    data = archives["Test.zip"].read_bytes()
-    download = tmp_path / "nmnist" / "download"
-    download.mkdir(parents=True)
-    (download / "Test.zip.part").write_bytes(data[:1000])
-    (a,) = [a for a in spec.archives if a.file == "Test.zip"]
+    a, data, download = _test_zip_with_a_part(tmp_path, server)
     log = io.StringIO()
     download_archive(a, download, retries=0, stream=log, interval_s=1e-9)
     lines = log.getvalue().splitlines()

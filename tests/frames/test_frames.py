@@ -391,18 +391,6 @@ def test_bad_event_count_parameters(kwargs, match):
         to_frames_by_event_count(GOOD, sensor_size=SENSOR, **kwargs)
 
 
-def test_docs_example_runs():
-    """The first example of docs/frames.md is runnable as written."""
-    import re
-    from pathlib import Path
-
-    doc = Path(__file__).resolve().parents[2] / "docs" / "frames.md"
-    if not doc.exists():
-        pytest.skip("docs/frames.md not found")
-    code = re.findall(r"```python\n(.*?)```", doc.read_text(), re.S)[0]
-    exec(compile(code, str(doc), "exec"), {})  # noqa: S102 - our own documentation
-
-
 def test_recarray_and_memmap_events(tmp_path):
     rng = np.random.default_rng(5)
     n = 500

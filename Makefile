@@ -5,7 +5,7 @@ EK   := $(VENV)/bin/eventkit
 DEMO_ROOT  ?= .data/nmnist
 DEMO_CACHE ?= .cache
 
-.PHONY: setup demo test test-engines bench bench-env clean-demo
+.PHONY: setup demo lint test test-engines bench bench-env clean-demo
 
 setup:            ## .venv with torch==2.13.0 (CPU) first, then eventkit[dev]
 	bash scripts/setup.sh
@@ -17,7 +17,11 @@ demo: setup       ## N-MNIST (real recordings where found, else a learnable synt
 	$(EK) cache verify --all --root $(DEMO_ROOT) \
 	    $$($(PY) -c "import json; print(json.load(open('$(DEMO_CACHE)/demo-build.json'))['stores']['test'])")
 
-test: setup       ## the test suite (what CI runs)
+lint: setup       ## ruff (the whole tree; settings in pyproject.toml) and mypy (eventkit, eventkit_train, cli)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
+test: lint        ## lint, then the test suite (what CI runs)
 	$(PY) -m pytest -q
 
 test-engines: setup  ## as root: start SLURM + an S3 server (scripts/ci), run the engine tests on them, stop them

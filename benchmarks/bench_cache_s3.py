@@ -88,8 +88,7 @@ def small_arrays(shard_size: int = 362, repeat: int = 30) -> dict:
 
     import zarr
 
-    from eventkit.cache import CacheStore
-    from eventkit.cache import codec
+    from eventkit.cache import CacheStore, codec
     from eventkit.cache.objects import StoreIO
 
     n = shard_size * 4
@@ -122,7 +121,7 @@ def small_arrays(shard_size: int = 362, repeat: int = 30) -> dict:
         codec.decode_int64_chunk(io.get(f"n_events/c/{k}"), shard_size)
         codec.decode_strings_chunk(io.get(f"sample_id/c/{k}"), shard_size)
         t4 = time.perf_counter()
-        for name, v in zip(t, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
+        for name, v in zip(t, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
             t[name].append(v)
     shutil.rmtree(work, ignore_errors=True)
     med = {k: 1e6 * float(np.median(v)) for k, v in t.items()}

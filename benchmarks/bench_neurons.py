@@ -27,8 +27,8 @@ import os
 import platform
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 
@@ -342,7 +342,7 @@ def main(argv: list[str] | None = None) -> None:
         except Exception:  # noqa: BLE001
             versions[mod] = "not installed"
     device_name = torch.cuda.get_device_name() if args.device.startswith("cuda") else platform.processor() or "cpu"
-    result.update(date=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), device=args.device,
+    result.update(date=_dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"), device=args.device,
                   device_name=device_name, cores=os.cpu_count(), torch_threads=torch.get_num_threads(),
                   versions=versions, loadavg_start=load0, loadavg_end=list(os.getloadavg()), repeats=args.repeats)
     lines = _markdown(result)

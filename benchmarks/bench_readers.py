@@ -4,7 +4,8 @@
 
 Prints a markdown table and writes ``benchmarks/results/readers.md`` and ``readers.json``
 (date, CPU, versions). One process, files in the page cache (each reader runs before
-timing); eventkit and tonic batches alternate so that load from other processes hits both. Speed is measured here, never asserted in tests.
+timing); eventkit and tonic batches alternate so that load from other processes hits both. Speed is
+measured here, never asserted in tests.
 """
 from __future__ import annotations
 
@@ -18,9 +19,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+from bench_frames import cpu_model
 
 import eventkit
-from bench_frames import cpu_model
 from eventkit.io import read_aedat2, read_aedat4, read_bs2, read_nmnist
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -110,7 +111,8 @@ def _versions() -> dict[str, str]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeats", type=int, default=9, help="timed repeats per reader (median reported; >= 7)")
-    ap.add_argument("--data", type=Path, default=Path(os.environ.get("EVENTKIT_SHARED_DATA", ROOT.parent / "shared" / "data")))
+    ap.add_argument("--data", type=Path,
+                    default=Path(os.environ.get("EVENTKIT_SHARED_DATA", ROOT.parent / "shared" / "data")))
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = ap.parse_args(argv)
     if args.repeats < 7:
@@ -128,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
             "eventkit_s": t_ek, "tonic_s": t_tn,
             "eventkit_ev_per_s": n / t_ek, "tonic_ev_per_s": n_tn / t_tn, "speedup": t_tn / t_ek,
         })
-    meta = {"date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "cpu": cpu_model(),
+    meta = {"date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"), "cpu": cpu_model(),
             "cores": os.cpu_count(), "platform": platform.platform(), "repeats": args.repeats,
             "versions": _versions()}
     lines = [

@@ -36,8 +36,9 @@ import socket
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -99,7 +100,7 @@ def check_same_network(ek: nn.Module, sj: nn.Module, reset: Callable, x: torch.T
     if [tuple(p.shape) for p in ek_params] != [tuple(p.shape) for p in sj_params]:
         raise AssertionError("eventkit and SpikingJelly networks have different parameters")
     with torch.no_grad():
-        for a, b in zip(ek_params, sj_params):
+        for a, b in zip(ek_params, sj_params, strict=True):
             b.copy_(a)
         ek.eval(), sj.eval()
         reset(sj)
@@ -296,7 +297,7 @@ def main(argv: list[str] | None = None) -> None:
     except Exception:  # noqa: BLE001
         versions["spikingjelly"] = "not installed"
     machine = torch.cuda.get_device_name() if device.type == "cuda" else cpu_model()
-    result = {"date": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"), "device": args.device,
+    result = {"date": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"), "device": args.device,
               "machine": machine, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
               "versions": versions, "loadavg_start": load0, "loadavg_end": list(os.getloadavg()),
               "repeats": repeats, "quick": args.quick, "rows": rows, "ddp": ddp, "notes": notes}

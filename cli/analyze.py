@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from eventkit.cli.options import parse_key_value
+from .options import parse_key_value
 
 _out_option = click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("analysis"),
                            show_default=True, help="Folder for the PNG and JSON files.")
@@ -69,7 +69,8 @@ def analyze() -> None:
     """
 
 
-@analyze.command("phase-plane", short_help="Vector field, nullclines, fixed points and their classes, bifurcations in I.")
+@analyze.command("phase-plane",
+                 short_help="Vector field, nullclines, fixed points and their classes, bifurcations in I.")
 @click.argument("neuron")
 @click.option("--I", "I", type=float, default=0.0, show_default=True, help="Constant input current.")
 @click.option("--param", "params", multiple=True, callback=_params, metavar="KEY=VALUE",
@@ -266,4 +267,5 @@ def features_cmd(runs, layer, samples, split, root, cache, checkpoint, out: Path
     out.mkdir(parents=True, exist_ok=True)
     paths = {"png": plot_feature_maps(rows, out / "feature_maps.png"), "json": out / "feature_maps.json"}
     paths["json"].write_text(json.dumps(payload, indent=1) + "\n")
-    _report(as_json, payload, paths, [f"{r['run']} {r['layer']}: mean rate {r['mean_rate']:.4f}" for r in payload["runs"]])
+    lines = [f"{r['run']} {r['layer']}: mean rate {r['mean_rate']:.4f}" for r in payload["runs"]]
+    _report(as_json, payload, paths, lines)

@@ -14,8 +14,14 @@ from typing import Any
 
 import click
 
-from eventkit.cli.options import (cache_option, human_bytes, json_option, parse_key_value, positive_int,
-                                  storage_options_option)
+from .options import (
+    cache_option,
+    human_bytes,
+    json_option,
+    parse_key_value,
+    positive_int,
+    storage_options_option,
+)
 
 
 def store_info(path: str, storage_options: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -230,7 +236,7 @@ def rm(paths: tuple[str, ...], dataset: str | None, split: str | None, represent
         raise click.BadParameter("give store paths or --dataset/--split/--representation/--param, not both")
     root = None
     if paths:
-        targets = [{"url": p, "bytes": 0} for p in paths]
+        targets: list[dict[str, Any]] = [{"url": p, "bytes": 0} for p in paths]
     else:
         if dataset is None:
             raise click.BadParameter("give store paths, or --dataset NAME to remove its stores", param_hint="--dataset")
@@ -238,7 +244,7 @@ def rm(paths: tuple[str, ...], dataset: str | None, split: str | None, represent
         found = find_stores(list_stores(root, storage_options), dataset=dataset, split=split,
                             representation=representation, params=params)
         targets = [{"url": e.url, "bytes": e.bytes, "state": e.state} for e in found]
-    removed = []
+    removed: list[dict[str, Any]] = []
     for target in targets:
         if dry_run:
             removed.append(target)

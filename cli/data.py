@@ -14,10 +14,11 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import click
 
-from eventkit.cli.options import dataset_argument, json_option, root_option
+from .options import dataset_argument, json_option, root_option
 
 
 def _spec_dict(name: str) -> dict:
@@ -55,7 +56,7 @@ def list_cmd(as_json: bool) -> None:
     """List the datasets eventkit knows (name, kind, samples per split, title)."""
     from eventkit.datasets import get_dataset, list_datasets
 
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name in list_datasets():
         s = get_dataset(name)
         rows.append({"name": name, "kind": s.kind, "counts": dict(s.counts), "title": s.title})
@@ -163,17 +164,19 @@ def fetch(name: str, root: Path | None, mirrors: tuple[str, ...], retries: int, 
     """Download NAME's files (mirrors, checksums, resume), then unpack them safely into --root.
 
     Files go to ROOT/download/ (ROOT: --root DIR, else $EVENTKIT_DATA/NAME). Progress goes to
-    stderr: a bar on a terminal, plain lines otherwise. Files behind a browser page or a form
+    stderr: a bar on a terminal, plain lines otherwise and with --json. Files behind a browser page or a form
     are not downloaded: the message says where to get them and where to put them.
     """
     import sys
 
-    from eventkit.cli.options import progress_enabled
     from eventkit.datasets.fetch import fetch_dataset
 
-    # stderr only (stdout stays the JSON): plain lines off a terminal, nothing with `eventkit -q`
+    from .options import progress_enabled
+
+    # stderr only (stdout stays the JSON): plain lines off a terminal or with --json, nothing with `eventkit -q`
+    mode = progress_enabled(as_json)
     result = fetch_dataset(name, root, mirrors=list(mirrors), retries=retries, unpack=not no_unpack,
-                           stream=sys.stderr if progress_enabled(False) else None)
+                           stream=sys.stderr if mode else None, progress=mode)
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))
     else:

@@ -10,8 +10,8 @@ from typing import Any
 
 import click
 
-from eventkit.cli.frames import execution_target, print_result
-from eventkit.cli.options import (
+from .frames import execution_target, print_result
+from .options import (
     T_option,
     cache_option,
     cluster_options,

@@ -11,12 +11,12 @@ from typing import Any
 
 import click
 
-from eventkit.cli.options import (
-    human_bytes,
+from .options import (
     T_option,
     cache_option,
     cluster_options,
     dataset_argument,
+    human_bytes,
     isolation_options,
     json_option,
     positive_int,

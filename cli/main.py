@@ -18,14 +18,16 @@ from eventkit.errors import EventkitError
 # command name -> (module in eventkit.cli, attribute, one-line help)
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "frames": ("eventkit.cli.frames", "frames", "Build the sharded Zarr frame cache of an event dataset."),
-    "encode": ("eventkit.cli.encode", "encode", "Build a spike cache of a static image dataset (rate/poisson/direct/latency)."),
+    "encode": ("eventkit.cli.encode", "encode",
+               "Build a spike cache of a static image dataset (rate/poisson/direct/latency)."),
     "cache": ("eventkit.cli.cache", "cache", "Inspect, verify, list and remove cache stores."),
     "data": ("eventkit.cli.data", "data", "Dataset manifests: what to download, where, and checks."),
     "train": ("eventkit.cli.train", "train", "Train a spiking network on a cached dataset."),
     "plot": ("eventkit.cli.plot", "plot", "Plot the curves of a training run directory."),
     "eval": ("eventkit.cli.eval", "eval_run", "Evaluate a training run's network on a split."),
     "sweep": ("eventkit.cli.sweep", "sweep", "Train a grid of recipe variants over seeds; table of mean ± std."),
-    "analyze": ("eventkit.cli.analyze", "analyze", "Phase planes, b range, firing patterns, network inputs and feature maps."),
+    "analyze": ("eventkit.cli.analyze", "analyze",
+                "Phase planes, b range, firing patterns, network inputs and feature maps."),
     "show": ("eventkit.cli.show", "show", "Draw events, frames, a cochlea raster or a network's spikes."),
 }
 
@@ -61,7 +63,9 @@ class LazyGroup(click.Group):
 @click.option("-q", "--quiet", is_flag=True, help="Only warnings and errors: no progress output.")
 def cli(verbose: int, quiet: bool) -> None:
     """eventkit: neuromorphic datasets to frames, caches and spiking networks."""
-    level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING)
+    level = logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING
+    if quiet:
+        level = logging.WARNING
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
 
 

@@ -166,7 +166,7 @@ def json_option(f: F) -> F:
         help="Print one JSON object on stdout instead of text (progress goes to stderr).")(f)
 
 
-def T_option(f: F) -> F:  # noqa: N802 - the option is called --T in every paper
+def T_option(f: F) -> F:  # the option is called --T in every paper
     """``--T N`` (>= 1, required): number of time steps (frames) per sample."""
     return click.option(
         "--T", "T", type=int, required=True, callback=positive_int,
@@ -202,7 +202,7 @@ def cluster_options(f: F) -> F:
     f = click.option("--jobs", type=int, default=1, show_default=True, callback=positive_int,
                      help="Batch jobs to submit with --cluster.")(f)
     f = click.option("--cluster", type=click.Choice(["slurm", "pbs"]), default=None,
-                     help="Run the workers as SLURM or PBS batch jobs (needs eventkit[hpc]).")(f)
+                     help="Run the workers as SLURM or PBS batch jobs (needs eventkit-snn[hpc]).")(f)
     return f
 
 

@@ -22,7 +22,7 @@ def _sensor(value: str | None) -> tuple[int, int, int] | None:
         parts = ()
     if len(parts) != 3 or min(parts) < 1:
         raise click.BadParameter(f"expected W,H,P (three positive integers), got {value!r}", param_hint="--sensor")
-    return parts  # type: ignore[return-value]
+    return parts[0], parts[1], parts[2]
 
 
 @click.command("show")
@@ -82,7 +82,8 @@ def show(source: str, kind: str | None, T: int, out: str | None, net: str | None
         from eventkit_train.views import render_network
 
         summary = render_network(load_nir(net), sorted_events(sample, sort), sample.sensor_size, T=T,
-                                 audio=sample.audio, out=out or "spikes.png", title=f"{sample.title} · {Path(net).name}")
+                                 audio=sample.audio, out=out or "spikes.png",
+                                 title=f"{sample.title} · {Path(net).name}")
     else:
         summary = render_sample(sample, kind=kind, T=T, out=out, sort=sort)
     if as_json:

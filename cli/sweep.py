@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from eventkit.cli.options import cluster_options, json_option, positive_int, progress_enabled, scheduler_option
+from .options import cluster_options, json_option, positive_int, progress_enabled, scheduler_option
 
 
 def _settings(ctx, param, values: tuple[str, ...]) -> dict[str, Any]:

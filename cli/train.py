@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from eventkit.cli.options import storage_options_option
+from .options import storage_options_option
 
 
 def _neuron_map(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, str] | None:
@@ -86,8 +86,8 @@ def _augment(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
                    "with --json (one per epoch, one per 30 s of a long pass).")
 @click.option("--json", "as_json", is_flag=True, help="Last stdout line: one JSON object with the results.")
 def train(name: str, config_file: str | None, root, cache, storage_options, T, eval_T, arch, neuron, neuron_map, loss,
-          epochs, batch_size, lr, val_fraction, augment, device, amp, seed, out, workers, threads, cache_wait_s, resume, progress,
-          as_json) -> None:
+          epochs, batch_size, lr, val_fraction, augment, device, amp, seed, out, workers, threads, cache_wait_s, resume,
+          progress, as_json) -> None:
     """Train a spiking network on dataset NAME (the cache is built when missing).
 
     Example: eventkit train nmnist --config configs/nmnist-small.toml --root DATA --out runs/nm

@@ -24,7 +24,6 @@ from eventkit.events import AUDIO_DTYPE, VISION_DTYPE, make_audio_events, make_e
 from eventkit.frames import to_frames
 from eventkit.io import read_events
 
-
 __all__ = [
     "read_events", "to_frames", "to_audio_frames",
     "AUDIO_DTYPE", "VISION_DTYPE", "make_events", "make_audio_events", "sort_events", "validate_events",

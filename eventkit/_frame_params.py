@@ -41,7 +41,7 @@ def _check_sensor(sensor_size: Any) -> tuple[int, int, int]:
     if values is None or len(values) != 3:
         raise ParameterError(f"sensor_size must be (W, H, P), e.g. (128, 128, 2); got {sensor_size!r}")
     out = []
-    for v, label in zip(values, ("W", "H", "P")):
+    for v, label in zip(values, ("W", "H", "P"), strict=True):
         if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, np.integer)) or int(v) < 1:
             raise ParameterError(
                 f"sensor_size must be (W, H, P) with positive integers, got {tuple(values)!r} ({label}={v!r})"
@@ -87,7 +87,7 @@ def _cap(dt: np.dtype) -> int:
 def _check_threads(n_threads: Any) -> int | None:
     if n_threads is None:
         return None
-    limit = int(numba.config.NUMBA_NUM_THREADS)
+    limit = int(numba.config.NUMBA_NUM_THREADS)  # type: ignore[attr-defined]  # set from the environment at import
     n = _check_int(n_threads, "n_threads", 1)
     if n > limit:
         raise ParameterError(f"n_threads must be between 1 and {limit} (NUMBA_NUM_THREADS), got {n}")
@@ -158,7 +158,7 @@ def argument_order(
                       f"{fn}(events, sensor_size, {window}={sensor_size!r}, ...) instead", DeprecationWarning,
                       stacklevel=3)
         window_value, sensor_size = sensor_size, legacy[0]
-        for name, value in zip(legacy_names, legacy[1:]):
+        for name, value in zip(legacy_names, legacy[1:], strict=False):  # fewer positional values than names
             if values[name] is not options[name][1]:
                 raise ParameterError(f"{fn}: {name} given twice (positionally and as {name}=)")
             values[name] = value

@@ -21,7 +21,7 @@ Events outside ``[start_us, start_us + T*dt_us)`` are **dropped** (``overflow="d
 the default, as in SHD practice with a fixed number of steps) or put into the first
 / last bin (``overflow="clip"``).
 
-Event-count slices (``split_by="count"``, Eq. 22 of ``000_90ffbd64bbf58f12.txt``)
+Event-count slices (``split_by="count"``, Eq. 22 of Jin et al. 2022)
 ---------------------------------------------------------------------------------
 Slice ``j`` holds event indices ``[j*floor(N/T), (j+1)*floor(N/T))`` and the last
 slice runs to ``N`` (the rule of :func:`eventkit.frames.to_frames`); with ``N < T``
@@ -37,7 +37,8 @@ dtype (255 for ``uint8``, 65535 for ``uint16``) instead of wrapping around.
 from __future__ import annotations
 
 import operator
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -113,7 +114,7 @@ def _audio_sensor(sensor_size: Sequence[int]) -> tuple[int, int, int]:
             f"sensor_size must be (C, 1, P) for audio events with C >= 1 channels and P >= 1 "
             f"polarities, got {sensor_size!r} (SHD: (700, 1, 1); N-TIDIGITS18: (64, 1, 1))"
         )
-    return size  # type: ignore[return-value]
+    return size[0], size[1], size[2]
 
 
 def _pool_factor(C: int, n_channels: int | None) -> int:
@@ -332,7 +333,8 @@ def encode_cochlea_address(channel, ear, neuron_type) -> np.ndarray:
     ``channel`` 0..63, ``ear`` 0..1, ``neuron_type`` 0..7 (broadcast against each other).
     """
     ch, e, nt = (np.asarray(v) for v in (channel, ear, neuron_type))
-    for label, arr, bound in (("channel", ch, COCHLEA_CHANNELS), ("ear", e, 2), ("neuron_type", nt, COCHLEA_NEURON_TYPES)):
+    checks = (("channel", ch, COCHLEA_CHANNELS), ("ear", e, 2), ("neuron_type", nt, COCHLEA_NEURON_TYPES))
+    for label, arr, bound in checks:
         if arr.size and (arr.dtype.kind not in "iu" or int(arr.min()) < 0 or int(arr.max()) >= bound):
             raise ParameterError(f"{label} must be integers in 0..{bound - 1}, got values in "
                                  f"{arr.min()}..{arr.max()} (dtype {arr.dtype})")

@@ -15,7 +15,7 @@ Encodings (``I`` = intensity in [0, 1], ``k`` = step 0..T-1)
   ``dt_s`` seconds: ``S[k] = 1`` with probability ``1 - exp(-r * dt_s)`` (the chance of
   at least one event in the step; at most one spike per step).
 * ``direct``   — the analog image repeated T times (the first layer does the encoding).
-* ``latency``  — time to first spike, ``003_ae80ed2362eee632.txt`` eq. 11–12 (S4NN):
+* ``latency``  — time to first spike, Sun 2023, eq. 11–12 (S4NN):
   ``t_i = floor((I_max - I_i) / I_max * t_max)`` and ``S_i[k] = 1`` iff ``k == t_i``.
   ``I_max`` is the top of the intensity range, 1.0 (the thesis: "intensity of each
   pixel ... ranging [0, I_max]"); ``i_max="image"`` uses each image's maximum instead.
@@ -36,8 +36,9 @@ import hashlib
 import inspect
 import math
 import operator
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -277,7 +278,7 @@ def latency_encode(
     i_max: float | str = 1.0,
     dtype: torch.dtype | str = torch.float32,
 ) -> torch.Tensor:
-    """Time-to-first-spike code (eq. 11–12 of ``003_ae80ed2362eee632.txt``): one spike per input.
+    """Time-to-first-spike code (eq. 11–12 of Sun 2023): one spike per input.
 
     ``t_i = floor((I_max - I_i) / I_max * t_max)``, clamped to ``[0, t_max]``; ``S[t_i] = 1``
     for every input with ``I_i >= threshold``, no other spike. Brighter inputs fire earlier;
@@ -416,9 +417,10 @@ class Encoder:
         x = _as_tensor(images)
         rest = {k: v for k, v in self.params.items() if k != "seed"}
         if x.ndim == 3:
-            if isinstance(index, (torch.Tensor, np.ndarray)) and index.ndim == 0:
-                index = int(index)
-            return fn(x, self.T, generator=sample_generator(seed, index, x.device), **rest)
+            one = int(index) if isinstance(index, (torch.Tensor, np.ndarray)) and index.ndim == 0 else index
+            if isinstance(one, (Sequence, torch.Tensor, np.ndarray)):
+                raise ParameterError(f"one image [C, H, W] needs index= as one sample index, got {index!r}")
+            return fn(x, self.T, generator=sample_generator(seed, one, x.device), **rest)
         if isinstance(index, (torch.Tensor, np.ndarray)):
             index = index.reshape(-1).tolist()
         if not isinstance(index, Sequence) or isinstance(index, str):
@@ -437,7 +439,7 @@ class Encoder:
         return {"method": self.method, "T": self.T, "params": params}
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "Encoder":
+    def from_dict(cls, d: Mapping[str, Any]) -> Encoder:
         """Inverse of :meth:`to_dict`."""
         try:
             return cls(d["method"], d["T"], dict(d.get("params", {})))

@@ -146,5 +146,5 @@ def epoch_order(n_samples: int, shard_ranges: Sequence[tuple[int, int]], rank: i
     segments = partition(n_samples, shard_ranges, rank, world_size, worker, n_workers, seed, epoch,
                          shuffle=shuffle, drop_last=drop_last)
     rng = _worker_rng(seed, epoch, rank, world_size, worker, n_workers)
-    order = [i for i, _, _ in _ordered(segments, lambda a, b: None, rng, shuffle, shuffle_buffer)]
-    return np.asarray(order, dtype=np.int64)
+    picked = [i for i, _, _ in _ordered(segments, lambda a, b: None, rng, shuffle, shuffle_buffer)]
+    return np.asarray(picked, dtype=np.int64)

@@ -31,7 +31,8 @@ from eventkit.loader import EventkitLoader, FrameStream
 __all__ = ["EventFrameStream", "make_event_loader", "framer"]
 
 
-def framer(params: dict[str, Any], sensor_size: tuple[int, int, int] | None = None) -> Callable[[np.ndarray], np.ndarray]:
+def framer(params: dict[str, Any],
+           sensor_size: tuple[int, int, int] | None = None) -> Callable[[np.ndarray], np.ndarray]:
     """events -> frames for a ``frames`` parameter dict (``eventkit.build.frames_params``): vision
     ``[T, P, H, W]`` by ``to_frames`` (on ``sensor_size`` when given, e.g. after a crop), audio
     ``[T, P, C']`` by ``to_audio_frames`` (fixed ``dt_us`` bins from 0 with ``split_by="time"``)."""
@@ -43,7 +44,7 @@ def framer(params: dict[str, Any], sensor_size: tuple[int, int, int] | None = No
     if params["kind"] == "audio":
         from eventkit.audio import to_audio_frames
 
-        time_bins = {"dt_us": int(params["dt_us"]), "start_us": 0} if split_by == "time" else {}
+        time_bins: dict[str, Any] = {"dt_us": int(params["dt_us"]), "start_us": 0} if split_by == "time" else {}
         return lambda events: to_audio_frames(events, sensor, T=T, split_by=split_by, n_channels=params["n_channels"],
                                               merge_polarity=merge, dtype=dtype, **time_bins)
     from eventkit.frames import to_frames
@@ -80,7 +81,8 @@ class _EventFrames:
         if self.augment is not None and self.augment.spatial and spec.kind != "vision":
             raise ParameterError(f"{spec.name} is an audio dataset: spatial augment ops (flips, crops, "
                                  "rotations...) apply to vision events only")
-        self.sensor_size = tuple(int(v) for v in self.meta["sensor_size"])
+        W, H, P = (int(v) for v in self.meta["sensor_size"])
+        self.sensor_size = (W, H, P)
         self._frame = self._framer()
         self.frame_shape = tuple(self._frame(np.zeros(0, dtype=store.dtype)).shape)
         self.dtype = np.dtype(self.params["dtype"])
@@ -131,13 +133,13 @@ class _FramedReader:
     def __init__(self, source: _EventFrames, *, train: bool, seed: int, epoch: int):
         self._source = source
         self._store = source.store()
-        self._how = dict(train=train, seed=seed, epoch=epoch)
+        self._how: dict[str, Any] = dict(train=train, seed=seed, epoch=epoch)
         self.shard_size, self.n_shards = self._store.shard_size, self._store.n_shards
 
     def labels(self) -> np.ndarray:
         return self._store.labels()
 
-    def read_range(self, start: int, stop: int) -> tuple["_RangeFrames", np.ndarray]:
+    def read_range(self, start: int, stop: int) -> tuple[_RangeFrames, np.ndarray]:
         """Samples ``[start, stop)``: their frames, each made when it is indexed (a subset stream
         reads ranges that hold samples it skips: those are never framed), and their labels."""
         events, offsets = self._store.read_range(start, stop)
@@ -147,11 +149,11 @@ class _FramedReader:
         """Sample ``index``'s frames from its events, as this pass makes them."""
         return self._source.frames(events, index, **self._how)
 
-    def shard_blob(self, k: int) -> "_RangeFrames":
+    def shard_blob(self, k: int) -> _RangeFrames:
         lo, hi = self._store.shard_ranges[k]
         return self.read_range(lo, hi)[0]
 
-    def decode_from_blob(self, k: int, blob: "_RangeFrames", index: int) -> np.ndarray:
+    def decode_from_blob(self, k: int, blob: _RangeFrames, index: int) -> np.ndarray:
         return blob[index - blob.first]
 
     def read_sample(self, index: int) -> tuple[np.ndarray, int]:
@@ -191,7 +193,7 @@ class EventFrameStream(FrameStream):
     def __init__(self, path: str | os.PathLike, *, T: int, split_by: str = "count", dtype: str = "uint16",
                  merge_polarity: bool = False, n_channels: int | None = None, augment: EventAugment | None = None,
                  train: bool = True, **stream_kwargs: Any):
-        self._framing = dict(T=T, split_by=split_by, dtype=dtype, merge_polarity=merge_polarity,
+        self._framing: dict[str, Any] = dict(T=T, split_by=split_by, dtype=dtype, merge_polarity=merge_polarity,
                              n_channels=n_channels, augment=augment)
         self.train = bool(train)
         super().__init__(path, **stream_kwargs)

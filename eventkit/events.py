@@ -14,7 +14,7 @@ into the index ``0..P-1`` once (``False``/``-1`` → 0, ``True``/``+1`` → 1).
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -144,7 +144,8 @@ def validate_events(
     if sensor_size is not None:
         if len(sensor_size) != 3:
             raise InvalidEventsError(f"{name}: sensor_size must be (W, H, P), got {tuple(sensor_size)}")
-        bounds = tuple(min(max(int(v), 0), _kv.NO_BOUND) for v in sensor_size)
+        W, H, P = (min(max(int(v), 0), _kv.NO_BOUND) for v in sensor_size)
+        bounds = (W, H, P)
     if (bounds is not None or require_sorted) and _first_invalid(events, bounds, require_sorted) == -1:
         return events  # all valid; otherwise the NumPy checks below name the first problem
     t = events["t"]

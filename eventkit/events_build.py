@@ -37,11 +37,30 @@ import numpy as np
 
 from eventkit.cache.location import is_url
 from eventkit.errors import CacheError, ParameterError
-from eventkit.events_location import (checked_options, disk_size, get_file, location, publish_group, put_file,
-                                      remove_stale_tmp, tmp_suffix, zarr_options)
+from eventkit.events_location import (
+    checked_options,
+    disk_size,
+    get_file,
+    location,
+    publish_group,
+    put_file,
+    remove_stale_tmp,
+    tmp_suffix,
+    zarr_options,
+)
 from eventkit.events_staging import drop_staging, read_events, read_marker, read_part, stage_shard
-from eventkit.events_store import (ATTRS_KEY, CHUNK_EVENTS, FORMAT_VERSION, REPRESENTATION, SHARD_EVENTS,
-                                   SMALL_CHUNK, EventStore, column_dtypes, events_params)
+from eventkit.events_store import (
+    ATTRS_KEY,
+    CHUNK_EVENTS,
+    FORMAT_VERSION,
+    REPRESENTATION,
+    SHARD_EVENTS,
+    SMALL_CHUNK,
+    EventStore,
+    column_dtypes,
+    events_params,
+)
+from eventkit.progress import ProgressMode
 
 _stage_task = stage_shard  # module attribute: the staging step (tests replace it)
 
@@ -92,14 +111,14 @@ def raw_identity(root: Path, samples: Sequence[Any]) -> dict[str, Any]:
         if rel not in sizes:
             sizes[rel] = int(path.stat().st_size)
     listing = sorted([rel, size] for rel, size in sizes.items())
-    return {"n_files": len(listing), "bytes": int(sum(s for _, s in listing)),
+    return {"n_files": len(listing), "bytes": sum(sizes.values()),
             "listing_sha256": hashlib.sha256(canonical_json(listing).encode("ascii")).hexdigest()}
 
 
 def _ids_sha256(samples: Sequence[Any]) -> str:
     h = hashlib.sha256()
     for s in samples:
-        raw = f"{s.sample_id}\t{int(s.label)}".encode("utf-8")
+        raw = f"{s.sample_id}\t{int(s.label)}".encode()
         h.update(len(raw).to_bytes(4, "little") + raw)
     return h.hexdigest()
 
@@ -118,9 +137,10 @@ def _create_arrays(group: Any, kind: str, n_samples: int, n_events: int) -> dict
         arrays[name] = group.create_array(name, shape=(n_events,), chunks=(CHUNK_EVENTS,), shards=(SHARD_EVENTS,),
                                           dtype=dt, compressors=[codec, Crc32cCodec()], fill_value=0)
     small = min(SMALL_CHUNK, n_samples + 1)
-    for name, shape, dt, fill in (("offsets", n_samples + 1, "<i8", 0), ("label", n_samples, "<i8", -1),
-                                  ("sample_id", n_samples, str, "")):
-        arrays[name] = group.create_array(name, shape=(shape,), chunks=(small,), dtype=dt, fill_value=fill,
+    small_arrays: tuple[tuple[str, int, Any, Any], ...] = (
+        ("offsets", n_samples + 1, "<i8", 0), ("label", n_samples, "<i8", -1), ("sample_id", n_samples, str, ""))
+    for name, shape, small_dt, fill in small_arrays:
+        arrays[name] = group.create_array(name, shape=(shape,), chunks=(small,), dtype=small_dt, fill_value=fill,
                                           compressors=[ZstdCodec(level=3), Crc32cCodec()])
     return arrays
 
@@ -266,12 +286,12 @@ def _run(tasks: list[tuple], workers: int | None, options: dict[str, Any]) -> in
     from concurrent.futures import ProcessPoolExecutor
 
     with ProcessPoolExecutor(int(workers), mp_context=multiprocessing.get_context("spawn")) as pool:
-        return sum(n for _, n, _ in pool.map(stage, *zip(*tasks)))
+        return sum(n for _, n, _ in pool.map(stage, *zip(*tasks, strict=True)))
 
 
 def build_events_store(name: str, *, root: str | os.PathLike | None = None, cache: str | os.PathLike | None = None,
                        splits: Sequence[str] | None = None, shard_size: int | None = None,
-                       workers: int | None = None, progress: bool = True,
+                       workers: int | None = None, progress: ProgressMode = True,
                        storage_options: Mapping[str, Any] | None = None) -> EventsBuildResult:
     """Build (or resume, or reuse) the event store of each split of an event dataset.
 

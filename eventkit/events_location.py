@@ -52,7 +52,7 @@ def url_fs(url: str, storage_options: Mapping[str, Any] | None = None):
         return url_to_fs(url, options)
     except (CacheError, ParameterError):
         raise
-    except Exception as exc:  # noqa: BLE001 - the filesystem refused to start with these options
+    except Exception as exc:
         raise _unreachable(url, exc) from exc
 
 
@@ -73,7 +73,7 @@ def put_file(url: str, payload: bytes, storage_options: Mapping[str, Any] | None
         fs, path = url_fs(url, storage_options)
         try:
             fs.pipe_file(path, payload)
-        except Exception as exc:  # noqa: BLE001 - network, credentials, refused request: one CacheError
+        except Exception as exc:
             raise _unreachable(url, exc) from exc
         return
     checked_options(url, storage_options)
@@ -95,7 +95,7 @@ def get_file(url: str, storage_options: Mapping[str, Any] | None = None) -> byte
         return fs.cat_file(path)
     except FileNotFoundError:
         return None
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         if is_url(url):
             raise _unreachable(url, exc) from exc
         if isinstance(exc, OSError):  # e.g. a folder at the file's path: as absent

@@ -41,7 +41,7 @@ def read_events(spec, split: str, k: int, samples: Sequence[Any]) -> list[np.nda
             except StopIteration:
                 raise BuildError(f"{spec.name}/{split} shard {k}: the reader yielded only {len(out)} of "
                                  f"{len(samples)} samples", sample.sample_id, str(sample.path)) from None
-            except Exception as exc:  # noqa: BLE001 - re-raised with the sample named
+            except Exception as exc:  # re-raised with the sample named
                 raise BuildError(f"{spec.name}/{split} shard {k}: sample {sample.sample_id!r} (file {sample.path}): "
                                  f"{type(exc).__name__}: {exc}", sample.sample_id, str(sample.path)) from exc
     finally:

@@ -76,7 +76,7 @@ def events_params(spec: Any, split: str) -> dict[str, Any]:
 def column_dtypes(kind: str) -> dict[str, np.dtype]:
     """Event columns of a store of ``kind`` and their dtypes (eventkit's event dtypes)."""
     dt = VISION_DTYPE if kind == "vision" else AUDIO_DTYPE
-    return {name: dt[name] for name in dt.names}
+    return {name: dt[name] for name in dt.names or ()}
 
 
 class EventStore:
@@ -103,11 +103,11 @@ class EventStore:
         self.shard_ranges = [(k * self.shard_size, min((k + 1) * self.shard_size, self.n_samples))
                              for k in range(self.n_shards)]
         try:
-            self._columns = {name: group[name] for name in self.dtype.names}
+            self._columns = {name: group[name] for name in self.dtype.names or ()}
             self.offsets = np.asarray(group["offsets"][:], dtype=np.int64)
             self._label = group["label"]
             self._sample_id = group["sample_id"]
-        except Exception as exc:  # noqa: BLE001 - a missing or unreadable array: a damaged store
+        except Exception as exc:  # a missing or unreadable array: a damaged store
             raise CacheError(f"{url}: event store arrays unreadable ({type(exc).__name__}: {exc}); it is damaged "
                              "— delete it and rebuild (`eventkit.events_build.build_events_store`)") from exc
         if self.offsets.shape != (self.n_samples + 1,) or self.offsets[0] != 0 or self.offsets[-1] != self.n_events \
@@ -127,7 +127,7 @@ class EventStore:
         self.__dict__.update(EventStore.open(state["url"], storage_options=state.get("storage_options")).__dict__)
 
     @classmethod
-    def open(cls, url: str | os.PathLike, *, storage_options: Mapping[str, Any] | None = None) -> "EventStore":
+    def open(cls, url: str | os.PathLike, *, storage_options: Mapping[str, Any] | None = None) -> EventStore:
         """Open a complete store; :class:`CacheError` when absent, not an event store, or unfinished.
         ``storage_options``: arguments of the URL's fsspec filesystem (s3fs: ``endpoint_url``, ...)."""
         import zarr
@@ -172,7 +172,7 @@ class EventStore:
         """The samples' ids, ``N`` strings."""
         try:
             return [str(s) for s in np.asarray(self._sample_id[:])]
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - a missing or undecodable array: a damaged store
             raise self._damaged("the sample ids", exc) from None
 
     def read_range(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:

@@ -2,7 +2,7 @@
 
 Rules (all windows are half-open index ranges; ``N`` events, sorted by ``t``):
 
-* ``split_by="count"`` -- Eq. 22 of ``000_90ffbd64bbf58f12.txt`` (SpikingJelly's
+* ``split_by="count"`` -- Eq. 22 of Jin et al. 2022 (SpikingJelly's
   ``split_by='number'``): slice ``j`` holds events ``[floor(N/T)*j, floor(N/T)*(j+1))``,
   the last slice ``[floor(N/T)*(T-1), N)``. With ``N < T``, ``floor(N/T) = 0``: slices
   ``0..T-2`` are empty and the last one holds all ``N`` events.
@@ -28,8 +28,9 @@ naming the parameter.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -115,7 +116,8 @@ def _count_windows(
     merge: bool,
     name: str,
 ) -> np.ndarray:
-    """Allocate ``[n, P_out, H, W]`` (zeroed frame by frame in the kernel), count windows ``[lo[j], hi[j])``, validate every event."""
+    """Allocate ``[n, P_out, H, W]`` (zeroed frame by frame in the kernel), count windows
+    ``[lo[j], hi[j])``, validate every event."""
     W, H, P = sensor
     n = lo.shape[0]
     N = ev.shape[0]

@@ -7,7 +7,8 @@
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numba
 import numpy as np
@@ -67,8 +68,8 @@ def to_frames_batch(
     """Frames of a ragged batch, samples in parallel: ``ndarray[B, T, P, H, W]``.
 
     ``t, x, y, p`` are the concatenated columns of ``B`` samples (integer, ``t`` in µs)
-    (``p`` may be ``bool`` or signed ``-1/+1``) and sample ``b`` is ``[offsets[b], offsets[b+1])`` (``offsets``: length ``B + 1``,
-    non-decreasing, within ``[0, len(t)]``; each sample sorted by ``t``). Each sample
+    (``p`` may be ``bool`` or signed ``-1/+1``) and sample ``b`` is ``[offsets[b], offsets[b+1])``
+    (``offsets``: length ``B + 1``, non-decreasing, within ``[0, len(t)]``; each sample sorted by ``t``). Each sample
     gets exactly :func:`to_frames` (same ``split_by`` rules, saturation, merge). Samples
     are spread over Numba's threads; ``n_threads`` sets how many for this call (the
     previous setting is restored). ``out``: an optional C-contiguous ``[B, T, P, H, W]``
@@ -97,7 +98,8 @@ def to_frames_batch(
         x, y, p = (_int64_column(a, name) for a, name in ((x, "x"), (y, "y"), (p, "p")))
     off = np.asarray(offsets)
     if off.ndim != 1 or off.shape[0] < 1 or off.dtype.kind not in "iu":
-        raise ParameterError(f"offsets must be a 1-D integer array of length B + 1, got shape {off.shape} dtype {off.dtype}")
+        raise ParameterError(
+            f"offsets must be a 1-D integer array of length B + 1, got shape {off.shape} dtype {off.dtype}")
     off = off.astype(np.int64)
     if off[0] < 0 or off[-1] > N or np.any(off[1:] < off[:-1]):
         raise ParameterError(
@@ -173,7 +175,7 @@ def to_frames_many(
         raise ParameterError(f"sort must be True or False, got {sort!r}")
     for b, ev in enumerate(items):
         validate_events(ev, None, name=f"sample {b}", require_sorted=False)
-        if "y" not in ev.dtype.names:
+        if "y" not in (ev.dtype.names or ()):
             raise InvalidEventsError(f"sample {b}: expected vision events with fields t, x, y, p")
         if sort:
             items[b] = sort_events(ev)
@@ -183,8 +185,8 @@ def to_frames_many(
         return np.zeros((0, T, 1 if _check_bool(merge_polarity, "merge_polarity") else P, H, W), dtype=dt)
     offsets = np.zeros(len(items) + 1, dtype=np.int64)
     np.cumsum([ev.shape[0] for ev in items], out=offsets[1:])
-    cols = [_concat([ev[f] if f != "p" else polarity_index(ev["p"], f"sample {b}") for b, ev in enumerate(items)])
-            for f in ("t", "x", "y", "p")]
-    return to_frames_batch(*cols, offsets, T, sensor, split_by, dtype, merge_polarity, n_threads)
+    t, x, y, p = (_concat([ev[f] if f != "p" else polarity_index(ev["p"], f"sample {b}") for b, ev in enumerate(items)])
+                  for f in ("t", "x", "y", "p"))
+    return to_frames_batch(t, x, y, p, offsets, T, sensor, split_by, dtype, merge_polarity, n_threads)
 
 

@@ -138,7 +138,7 @@ class _LazyStore:
     (fsspec's ``FSSPEC_<PROTOCOL>`` environment configuration applies as well).
     """
 
-    _open_here: "weakref.WeakValueDictionary[tuple, CacheStore]" = weakref.WeakValueDictionary()
+    _open_here: weakref.WeakValueDictionary[tuple, CacheStore] = weakref.WeakValueDictionary()
 
     def __init__(self, path: str | os.PathLike, storage_options: dict | None = None):
         self.path = os.fspath(path)
@@ -372,7 +372,7 @@ class FrameStream(IterableDataset):
         shard_of = mine // store.shard_size
         remaining = np.bincount(shard_of, minlength=store.n_shards)
         blobs: dict[int, Any] = {}  # compressed shard bytes, dropped once this worker is done with them
-        for index, k in zip(mine.tolist(), shard_of.tolist()):
+        for index, k in zip(mine.tolist(), shard_of.tolist(), strict=True):
             if k not in blobs:
                 blobs[k] = store.shard_blob(k)
             blob = blobs[k]
@@ -463,7 +463,7 @@ def make_loader(path: str | os.PathLike, batch_size: int, *, stream: bool = True
         raise ParameterError(f"make_loader: workers={workers} must be >= 0")
     if pin_memory is None:
         pin_memory = torch.cuda.is_available()
-    data_kw = dict(samples=samples, transform=transform, target_transform=target_transform,
+    data_kw: dict[str, Any] = dict(samples=samples, transform=transform, target_transform=target_transform,
                    output_dtype=output_dtype, storage_options=storage_options)
     if stream:
         ds = FrameStream(path, shuffle=shuffle, seed=seed, rank=rank, world_size=world_size,
@@ -473,6 +473,7 @@ def make_loader(path: str | os.PathLike, batch_size: int, *, stream: bool = True
                               **loader_kwargs)
     ds_map = FrameDataset(path, **data_kw)
     r, w = _dist_rank_world(rank, world_size)
-    sampler = DistributedSampler(ds_map, num_replicas=w, rank=r, shuffle=shuffle, seed=seed, drop_last=drop_last)
+    sampler: DistributedSampler = DistributedSampler(ds_map, num_replicas=w, rank=r, shuffle=shuffle, seed=seed,
+                                                     drop_last=drop_last)
     return EventkitLoader(ds_map, batch_size=int(batch_size), sampler=sampler, num_workers=int(workers),
                           pin_memory=pin_memory, **loader_kwargs)

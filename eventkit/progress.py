@@ -64,6 +64,7 @@ def resolve_mode(progress: ProgressMode, stream: Any = None) -> Literal["bar", "
 class Progress:
     """Progress of one job over ``total`` units (``None``: unknown) on ``stream`` (stderr).
 
+    ``unit_scale``: amounts with SI prefixes (``12.3 MB`` for ``unit="B"``) instead of plain counts.
     ``update(n, postfix=..., **counts)`` after each piece of work: ``counts`` (e.g.
     ``events=12345``) are summed and shown as rates; ``postfix`` is a string or a callable
     returning one, called only when the text is shown. ``close()`` (or leaving a ``with``
@@ -72,7 +73,8 @@ class Progress:
     """
 
     def __init__(self, total: int | None = None, desc: str = "", *, progress: ProgressMode = True,
-                 unit: str = "items", initial: int = 0, leave: bool = True, every_s: float = LINE_EVERY_S,
+                 unit: str = "items", unit_scale: bool = False, initial: int = 0, leave: bool = True,
+                 every_s: float = LINE_EVERY_S,
                  final: Literal["always", "after-lines"] = "always", stream: IO[str] | None = None,
                  clock: Callable[[], float] = time.monotonic):
         if final not in ("always", "after-lines"):
@@ -82,7 +84,7 @@ class Progress:
         self.stream = sys.stderr if stream is None else stream
         self.mode = resolve_mode(progress, self.stream)
         self.total = None if total is None else int(total)
-        self.initial, self.desc, self.unit = int(initial), desc, unit
+        self.initial, self.desc, self.unit, self.unit_scale = int(initial), desc, unit, bool(unit_scale)
         self.every_s, self.final, self.clock = float(every_s), final, clock
         self.t0 = self.last_line = self.last_postfix = clock()
         self.done = 0
@@ -94,7 +96,8 @@ class Progress:
         if self.mode == "bar":
             from tqdm import tqdm
 
-            self._bar = tqdm(total=self.total, initial=self.initial, desc=desc, unit=unit, file=self.stream,
+            self._bar = tqdm(total=self.total, initial=self.initial, desc=desc, unit=unit, unit_scale=unit_scale,
+                             file=self.stream,
                              dynamic_ncols=True, leave=leave)
 
     @property
@@ -102,7 +105,7 @@ class Progress:
         """Whether anything is shown."""
         return self.mode != "off"
 
-    def __enter__(self) -> "Progress":
+    def __enter__(self) -> Progress:
         return self
 
     def __exit__(self, exc_type: Any, *exc: Any) -> None:
@@ -160,9 +163,14 @@ class Progress:
         dt = now - self.t0
         done = self.initial + self.done
         head = f"{self.desc}: " if self.desc else ""
-        count = f"{done}/{self.total} {self.unit}" if self.total is not None else f"{done} {self.unit}"
-        resumed = f" ({self.initial} done before)" if self.initial else ""
-        rate = f", {self.done / dt:,.1f} {self.unit}/s" if self.done and dt > 0 else ""
+        if self.unit_scale:
+            count = _scaled(done, self.unit) + (f"/{_scaled(self.total, self.unit)}" if self.total is not None else "")
+            resumed = f" ({_scaled(self.initial, self.unit)} done before)" if self.initial else ""
+            rate = f", {_scaled(self.done / dt, self.unit)}/s" if self.done and dt > 0 else ""
+        else:
+            count = f"{done}/{self.total} {self.unit}" if self.total is not None else f"{done} {self.unit}"
+            resumed = f" ({self.initial} done before)" if self.initial else ""
+            rate = f", {self.done / dt:,.1f} {self.unit}/s" if self.done and dt > 0 else ""
         extras = self._extras(now)
         return f"{head}{count}{resumed}{rate}{', ' + extras if extras else ''}, {dt:.1f} s"
 
@@ -170,3 +178,12 @@ class Progress:
         self.stream.write(self.line(now) + (", done" if final else "") + "\n")
         self.stream.flush()
         self.lines += 1
+
+
+def _scaled(amount: float, unit: str) -> str:
+    """``12_345_678, "B"`` -> ``"12.3 MB"`` (SI prefixes, as tqdm's ``unit_scale``)."""
+    for prefix in ("", "k", "M", "G", "T"):
+        if abs(amount) < 999.95 or prefix == "T":
+            break
+        amount /= 1000
+    return f"{amount:.0f} {unit}" if prefix == "" and float(amount).is_integer() else f"{amount:.1f} {prefix}{unit}"

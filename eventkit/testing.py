@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Callable, Sequence
 from os import PathLike
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -296,7 +296,7 @@ def arrange_nmnist_small(src_dir: str | PathLike, labels_file: str | PathLike, d
     return dst
 
 
-_MAKERS = {
+_MAKERS: dict[str, Callable[..., Path]] = {
     "nmnist": make_nmnist_root, "cifar10dvs": make_cifar10dvs_root, "shd": make_shd_root, "ssc": make_ssc_root,
     "mnist": make_mnist_root, "fashionmnist": make_fashionmnist_root, "cifar10": make_cifar10_root,
 }

@@ -36,7 +36,8 @@ READOUTS = ("spikes", "membrane")
 # field -> (lowest, highest, lowest allowed itself?) ; None = unbounded
 _INTS: dict[str, tuple[int, int | None]] = {
     "T": (1, 1_000_000), "epochs": (0, None), "batch_size": (1, None), "workers": (0, 1024),
-    "shuffle_buffer": (0, None), "seed": (0, 2**32 - 1)}  # seeds enter SeedSequence words: >= 2**32 could alias (seed, epoch) pairs
+    # seeds enter SeedSequence words: >= 2**32 could alias (seed, epoch) pairs
+    "shuffle_buffer": (0, None), "seed": (0, 2**32 - 1)}
 _OPT_INTS: dict[str, tuple[int, int | None]] = {
     "n_channels": (1, None), "build_workers": (1, None), "t_max": (1, None), "threads": (1, 4096),
     "eval_T": (1, 1_000_000)}
@@ -142,7 +143,7 @@ class TrainConfig:
         """Time steps of an evaluation pass: ``eval_T``, else ``T``."""
         return self.T if self.eval_T is None else self.eval_T
 
-    def replace(self, **changes: Any) -> "TrainConfig":
+    def replace(self, **changes: Any) -> TrainConfig:
         """A copy with some fields changed (``None`` values are ignored: 'not given')."""
         changes = {k: v for k, v in changes.items() if v is not None}
         unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
@@ -163,7 +164,7 @@ class TrainConfig:
         return out
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], *, source: str = "config") -> "TrainConfig":
+    def from_dict(cls, data: Mapping[str, Any], *, source: str = "config") -> TrainConfig:
         """Build from a mapping: a recipe's ``[train]`` table (+ an ``[augment]`` table beside
         it), or the fields at the top level. Errors name ``source`` and the key."""
         if not isinstance(data, Mapping):
@@ -258,7 +259,10 @@ def _plain(value: Any) -> Any:
 def _normalized(cfg: TrainConfig) -> dict[str, Any]:
     """Checked (and canonical: floats as float, names lower-case, tables as dicts) values."""
     out: dict[str, Any] = {}
-    get = lambda name: getattr(cfg, name)  # noqa: E731
+
+    def get(name: str) -> Any:
+        return getattr(cfg, name)
+
     for name, (lo, hi) in _INTS.items():
         out[name] = _int(name, get(name), lo, hi)
     for name, (lo, hi) in _OPT_INTS.items():
@@ -308,7 +312,7 @@ def _checked_augment(table: dict[str, Any]) -> dict[str, Any]:
     if not table:
         return table
     try:
-        from eventkit_train.augment import AugmentConfig  # type: ignore[import-not-found]
+        from eventkit_train.augment import AugmentConfig
     except ImportError:
         raise ParameterError("TrainConfig: augment is set but this eventkit has no augmentation module "
                              "(eventkit_train.augment); remove the [augment] table") from None
@@ -342,9 +346,9 @@ def expected_input_shape(config: TrainConfig, spec=None) -> tuple[int, ...]:
 def loss_input(loss: str) -> str:
     """``"spikes"`` or ``"membrane"``: what the loss consumes (``losses.LOSS_INPUT``); the
     name is read as :func:`~eventkit_train.losses.get_loss` reads it."""
-    from eventkit_train.losses import get_loss
+    from eventkit_train.losses import LOSS_INPUT, loss_key
 
-    return get_loss(loss).loss_input
+    return LOSS_INPUT[loss_key(loss)]
 
 
 def resolve_arch(config: TrainConfig) -> str:

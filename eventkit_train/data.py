@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from eventkit.errors import CacheError, ParameterError
+from eventkit.progress import ProgressMode
 
 from .config import TrainConfig, dataset_spec
 
@@ -58,15 +59,16 @@ def _event_splits(config: TrainConfig) -> list[str]:
             if needs_event_store(augment, train=s == config.train_split)]
 
 
-def prepare_data(config: TrainConfig, *, progress: bool = True) -> dict[str, str]:
+def prepare_data(config: TrainConfig, *, progress: ProgressMode = True) -> dict[str, str]:
     """Build (or resume, or just open) the cache stores of the train and test splits;
     returns ``{split: store URL}``, plus ``{"events:<split>": URL}`` for the splits framed
     on the fly (event augmentation)."""
     from eventkit import build as ek_build
 
     splits = [config.train_split, config.test_split]
-    where = dict(root=config.root, cache=config.cache, storage_options=config.storage_options or None,
-                 workers=config.build_workers, splits=splits, progress=progress)
+    where: dict[str, Any] = dict(root=config.root, cache=config.cache,
+                                 storage_options=config.storage_options or None, workers=config.build_workers,
+                                 splits=splits, progress=progress)
     if dataset_spec(config).kind == "static":
         res = ek_build.encode_cache(config.dataset, T=config.T, encoder=config.encoder, seed=config.seed, **where)
     else:
@@ -230,7 +232,7 @@ def split_loader(config: TrainConfig, data: RunData, split: str, *, train: bool,
     from eventkit_train.augment import needs_event_store
 
     augment = augment_of(config)
-    opts = dict(shuffle=train, drop_last=train, samples=samples, seed=config.seed,
+    opts: dict[str, Any] = dict(shuffle=train, drop_last=train, samples=samples, seed=config.seed,
                 workers=config.workers if workers is None else workers, shuffle_buffer=config.shuffle_buffer,
                 pin_memory=pin_memory, rank=rank, world_size=world_size,
                 storage_options=config.storage_options or None)
@@ -239,8 +241,9 @@ def split_loader(config: TrainConfig, data: RunData, split: str, *, train: bool,
     from eventkit.event_stream import make_event_loader
 
     return make_event_loader(data.stores[EVENTS + split], batch_size, T=config.T if train else config.eval_steps,
-                             split_by=config.split_by, dtype=config.dtype, merge_polarity=config.merge_polarity, n_channels=config.n_channels,
-                             augment=augment.event, train=train, **opts)
+                             split_by=config.split_by, dtype=config.dtype, merge_polarity=config.merge_polarity,
+                             n_channels=config.n_channels, augment=augment.event if augment is not None else None,
+                             train=train, **opts)
 
 
 def make_loaders(config: TrainConfig, data: RunData, *, rank: int, world_size: int, pin_memory: bool) -> dict[str, Any]:

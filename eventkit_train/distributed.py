@@ -185,7 +185,7 @@ class Session:
             dist.destroy_process_group(self._wait_group)
         self._own_group, self._wait_group = False, None
 
-    def __enter__(self) -> "Session":
+    def __enter__(self) -> Session:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -244,7 +244,7 @@ class Session:
                 result = [("error", f"{type(exc).__name__}: {_first_line(exc)}")]
         try:
             dist.broadcast_object_list(result, src=0, group=self._wait_group)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 - a timeout or a lost rank 0: torch raises several kinds
             raise CacheError(f"rank {self.rank}: waited for rank 0 to {what} and gave up after {self.wait_s:.0f} s "
                              f"or lost it ({_first_line(exc)}); if the build is just slow, raise cache_wait_s "
                              f"(--cache-wait) or build the cache first with `eventkit frames`") from None

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from eventkit.errors import CacheError, EventkitError
 from eventkit.progress import Progress, ProgressMode
@@ -55,10 +55,12 @@ def run_epoch(model: nn.Module, loader, loss_fn, config: TrainConfig, device: to
     module = model if train else net
     module.train(train)
     kind = getattr(net, "output", "spikes")
-    zeros = dict(dtype=torch.float64, device=device)
-    loss_sum, n, n_correct = torch.zeros((), **zeros), torch.zeros((), **zeros), torch.zeros((), **zeros)
+    def zeros(*shape: int) -> Tensor:
+        return torch.zeros(shape, dtype=torch.float64, device=device)
+
+    loss_sum, n, n_correct = zeros(), zeros(), zeros()
     steps_per_sample = config.T if train else config.eval_steps
-    lat = torch.zeros(steps_per_sample, **zeros)
+    lat = zeros(steps_per_sample)
     first_bad = torch.full((), _NO_STEP, dtype=torch.int64, device=device)  # no host sync per step
     recorder = SpikeRecorder(net) if not train else None
     counter = OpCounter(net) if not train else None
@@ -90,7 +92,7 @@ def run_epoch(model: nn.Module, loader, loss_fn, config: TrainConfig, device: to
             else:  # mixed targets (mixup / cutmix)
                 loss = target.loss(lambda o, t: loss_fn(o, t, **config.loss_kwargs), out)
                 y = target.hard()
-            if train:
+            if optimizer is not None:  # training
                 bad_now = ~torch.isfinite(loss.detach()) & (first_bad == _NO_STEP)
                 first_bad = torch.where(bad_now, torch.full_like(first_bad, i), first_bad)
                 optimizer.zero_grad(set_to_none=True)
@@ -130,8 +132,8 @@ def run_epoch(model: nn.Module, loader, loss_fn, config: TrainConfig, device: to
         base = 3 + steps_per_sample
         spikes, elements = sums[base:base + k], sums[base + k:base + 2 * k]
         res["spike_rates"] = rates_from(recorder.sums, spikes, elements)
-        res["silent_layers"] = [name for name, s, c in zip(recorder.sums, spikes.tolist(), elements.tolist())
-                                if c > 0 and s == 0]
+        per_layer = zip(recorder.sums, spikes.tolist(), elements.tolist(), strict=True)
+        res["silent_layers"] = [name for name, s, c in per_layer if c > 0 and s == 0]
         res["latency_accuracy"] = (sums[3:3 + steps_per_sample] / count).tolist()
         res.update(ops_summary(counter.names, [layer.kind for layer in counter.layers], sums[base + 2 * k:], count))
     return res

@@ -8,10 +8,10 @@ of the max over time). Each returns the mean over the batch by default
 =================== ========= =====================================================================
 name                input     loss per sample (``r_i = (1/T) Σ_t s_{t,i}``, ``c_i = Σ_t s_{t,i}``)
 =================== ========= =====================================================================
-``rate_mse``        spikes    ``(1/C) Σ_i (r_i - y_i)²`` (``001_…`` Sect. 3.7, y one-hot)
+``rate_mse``        spikes    ``(1/C) Σ_i (r_i - y_i)²`` (Fang et al. 2021, Sect. 3.7, y one-hot)
 ``rate_ce``         spikes    ``-log softmax(r / temperature)_y``
-``max_over_time_ce`` membrane ``-log softmax(max_t U_{t,i})_y`` (``002_…`` eq. 13)
-``spike_rate``      spikes    ``(1/C) Σ_i (r_i - r̂_i)²``, r̂ = true_rate / false_rate (``004_…`` eq. 4)
+``max_over_time_ce`` membrane ``-log softmax(max_t U_{t,i})_y`` (Bouanane et al. 2023, eq. 13)
+``spike_rate``      spikes    ``(1/C) Σ_i (r_i - r̂_i)²``, r̂ = true_rate / false_rate (Shrestha et al. 2022, eq. 4)
 ``spikemax``        spikes    ``(1/T) Σ_t -log p_y(t)``, ``p_i(t) = c_i(t)/Σ_j c_j(t)`` over a window (eqs. 5, 6, 8)
 ``spikemax_g``      spikes    ``-log(c_y / Σ_j c_j)`` (eqs. 7, 12)
 ``spikemax_s``      spikes    ``-log softmax(c)_y`` (eqs. 13, 14)
@@ -22,7 +22,7 @@ name                input     loss per sample (``r_i = (1/T) Σ_t s_{t,i}``, ``c
 """
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -48,20 +48,23 @@ def _check(x: Tensor, target: Tensor, mask: Tensor | None, who: str, reduction: 
     T, B, C = x.shape
     if T < 1 or C < 1:
         raise ParameterError(f"{who}: output [T, B, C] = {tuple(x.shape)} has no time steps or no classes")
-    if not isinstance(target, Tensor) or target.shape != (B,) or torch.is_floating_point(target) or target.dtype == torch.bool:
+    if (not isinstance(target, Tensor) or target.shape != (B,) or torch.is_floating_point(target)
+            or target.dtype == torch.bool):
         got = (tuple(target.shape), target.dtype) if isinstance(target, Tensor) else type(target).__name__
         raise ParameterError(f"{who}: target must be an integer tensor [B] = [{B}] of class indices, got {got}")
     if B and (int(target.min()) < 0 or int(target.max()) >= C):
         raise ParameterError(
-            f"{who}: target class indices must lie in [0, {C - 1}], got min {int(target.min())}, max {int(target.max())}"
+            f"{who}: target class indices must lie in [0, {C - 1}], "
+            f"got min {int(target.min())}, max {int(target.max())}"
         )
     if reduction not in _REDUCTIONS:
         raise ParameterError(f"{who}: reduction must be one of {_REDUCTIONS}, got {reduction!r}")
     if mask is None:
         return None
     if not isinstance(mask, Tensor) or mask.shape != (T, B):
-        got = tuple(mask.shape) if isinstance(mask, Tensor) else type(mask).__name__
-        raise ParameterError(f"{who}: mask must be a bool tensor [T, B] = [{T}, {B}] (True = valid step), got {got}")
+        shape = tuple(mask.shape) if isinstance(mask, Tensor) else type(mask).__name__
+        raise ParameterError(f"{who}: mask must be a bool tensor [T, B] = [{T}, {B}] (True = valid step), "
+                             f"got {shape}")
     mask = mask.to(device=x.device, dtype=torch.bool)
     if B and bool((mask.sum(0) == 0).any()):
         bad = torch.nonzero(mask.sum(0) == 0).flatten().tolist()
@@ -101,7 +104,7 @@ def _rates(spikes: Tensor, mask: Tensor | None) -> Tensor:
 # --------------------------------------------------------------------------- losses
 def rate_mse(spikes: Tensor, target: Tensor, *, mask: Tensor | None = None, reduction: str = "mean",
              per_step: bool = False) -> Tensor:
-    """Firing-rate MSE against the one-hot target (``001_…`` Sect. 3.7, SpikingJelly/PLIF practice).
+    """Firing-rate MSE against the one-hot target (Fang et al. 2021, Sect. 3.7, SpikingJelly/PLIF practice).
 
     ``L = (1/C) Σ_i (r_i - y_i)²`` with ``r_i = (1/T) Σ_t s_{t,i}``. ``per_step=True`` gives the
     formula as printed in Sect. 3.7, ``(1/T) Σ_t (1/C) Σ_i (s_{t,i} - y_i)²``, which for binary
@@ -136,7 +139,7 @@ def rate_ce(spikes: Tensor, target: Tensor, *, mask: Tensor | None = None, reduc
 
 def max_over_time_ce(membrane: Tensor, target: Tensor, *, mask: Tensor | None = None,
                      reduction: str = "mean") -> Tensor:
-    """Max-over-time cross-entropy (``002_…`` eq. 13): ``-log softmax_i(U_i[t̃_i])_y``,
+    """Max-over-time cross-entropy (Bouanane et al. 2023, eq. 13): ``-log softmax_i(U_i[t̃_i])_y``,
     ``t̃_i = argmax_t U_i[t]`` over the valid steps of the readout membrane ``[T, B, C]``."""
     mask = _check(membrane, target, mask, "max_over_time_ce", reduction)
     if mask is not None:
@@ -147,7 +150,7 @@ def max_over_time_ce(membrane: Tensor, target: Tensor, *, mask: Tensor | None = 
 
 def spike_rate(spikes: Tensor, target: Tensor, true_rate: float = 0.2, false_rate: float = 0.03, *,
                mask: Tensor | None = None, reduction: str = "mean") -> Tensor:
-    """Spike-rate loss (``004_…`` eq. 4): ``(1/C) Σ_i (r_i - r̂_i)²`` with ``r_i = (1/T) Σ_t s_{t,i}``,
+    """Spike-rate loss (Shrestha et al. 2022, eq. 4): ``(1/C) Σ_i (r_i - r̂_i)²`` with ``r_i = (1/T) Σ_t s_{t,i}``,
     ``r̂ = true_rate`` for the target class and ``false_rate`` for the others.
 
     Eq. 4 is written for the rate of one output; we average it over the C outputs. The MSE
@@ -155,16 +158,17 @@ def spike_rate(spikes: Tensor, target: Tensor, true_rate: float = 0.2, false_rat
     """
     mask = _check(spikes, target, mask, "spike_rate", reduction)
     if not (0.0 <= true_rate <= 1.0 and 0.0 <= false_rate <= 1.0):
-        raise ParameterError(f"spike_rate: rates must lie in [0, 1] spikes/step, got true_rate={true_rate}, false_rate={false_rate}")
+        raise ParameterError(f"spike_rate: rates must lie in [0, 1] spikes/step, got true_rate={true_rate}, "
+                             f"false_rate={false_rate}")
     C = spikes.shape[2]
     y = F.one_hot(target.to(torch.long), C).to(spikes.dtype)
     r_hat = false_rate + (true_rate - false_rate) * y
     return _reduce(((_rates(spikes, mask) - r_hat) ** 2).mean(-1), reduction)
 
 
-def spikemax(spikes: Tensor, target: Tensor, window: int | None = None, *, eps: float = 1e-3, mask: Tensor | None = None,
-             reduction: str = "mean") -> Tensor:
-    """Spikemax (``004_…`` eqs. 5, 6, 8): running probability from windowed spike counts.
+def spikemax(spikes: Tensor, target: Tensor, window: int | None = None, *, eps: float = 1e-3,
+             mask: Tensor | None = None, reduction: str = "mean") -> Tensor:
+    """Spikemax (Shrestha et al. 2022, eqs. 5, 6, 8): running probability from windowed spike counts.
 
     ``c_i(t) = Σ_{τ=t-W+1}^{t} s_i(τ)`` (eq. 5, causal window of ``window`` steps, truncated at
     the start; ``window=None`` counts from the first step, the window "as large as the
@@ -199,7 +203,7 @@ def spikemax(spikes: Tensor, target: Tensor, window: int | None = None, *, eps: 
 
 def spikemax_g(spikes: Tensor, target: Tensor, *, eps: float = 1e-3, mask: Tensor | None = None,
                reduction: str = "mean") -> Tensor:
-    """Spikemax_g (``004_…`` eqs. 7, 12): ``-log p_y`` with the global estimate
+    """Spikemax_g (Shrestha et al. 2022, eqs. 7, 12): ``-log p_y`` with the global estimate
     ``p_i = (c_i + ε)/Σ_j (c_j + ε)``, ``c_i = Σ_t s_i(t)`` over the valid steps.
     Autograd gives eq. 12's ``∂L/∂s_i(t) = (p_i - y_i)/(c_i + ε)``."""
     mask = _check(spikes, target, mask, "spikemax_g", reduction)
@@ -211,7 +215,7 @@ def spikemax_g(spikes: Tensor, target: Tensor, *, eps: float = 1e-3, mask: Tenso
 
 
 def spikemax_s(spikes: Tensor, target: Tensor, *, mask: Tensor | None = None, reduction: str = "mean") -> Tensor:
-    """Spikemax_s (``004_…`` eqs. 13, 14): ``-log softmax(c)_y`` of the spike counts
+    """Spikemax_s (Shrestha et al. 2022, eqs. 13, 14): ``-log softmax(c)_y`` of the spike counts
     ``c_i = Σ_t s_i(t)``; autograd gives eq. 14's ``∂L/∂s_i(t) = p^s_i - y_i``."""
     mask = _check(spikes, target, mask, "spikemax_s", reduction)
     c = _counts(spikes, mask)
@@ -240,13 +244,18 @@ LOSS_INPUT: dict[str, str] = {
 }
 
 
-def get_loss(name: str) -> Callable[..., Tensor]:
-    """The loss function called ``name`` (case-insensitive; ``-`` = ``_``); see :data:`LOSSES`."""
+def loss_key(name: str) -> str:
+    """The key in :data:`LOSSES` of the loss called ``name`` (case-insensitive; ``-`` = ``_``)."""
     key = str(name).strip().lower().replace("-", "_")
     if key not in LOSSES:
         raise ParameterError(f"unknown loss {name!r}; choose one of {sorted(LOSSES)}")
-    return LOSSES[key]
+    return key
+
+
+def get_loss(name: str) -> Callable[..., Tensor]:
+    """The loss function called ``name`` (case-insensitive; ``-`` = ``_``); see :data:`LOSSES`."""
+    return LOSSES[loss_key(name)]
 
 for _name, _fn in LOSSES.items():
-    _fn.loss_input = LOSS_INPUT[_name]  # type: ignore[attr-defined]
+    _fn.loss_input = LOSS_INPUT[_name]  # type: ignore[attr-defined]  # read as get_loss(name).loss_input
 del _name, _fn

@@ -5,7 +5,7 @@ Conventions (``docs/training.md``):
 * spiking output ``[T, B, C]``: the prediction is ``argmax_c sum_t out[t, b, c]`` (spike
   counts); ties go to the **lowest class index** (``torch.argmax`` returns the first maximum),
   so an all-silent output predicts class 0.
-* membrane output (non-spiking readout): ``argmax_c max_t U[t, b, c]`` (``002_…`` Eq. 13).
+* membrane output (non-spiking readout): ``argmax_c max_t U[t, b, c]`` (Bouanane et al. 2023, Eq. 13).
 * latency curve: accuracy of the prediction made from the outputs up to step ``t``
   (cumulative counts / running maximum), for ``t = 1..T``.
 * spike rate of a neuron layer: mean of its output spikes over time steps, samples and
@@ -20,6 +20,11 @@ import torch
 from torch import Tensor, nn
 
 from eventkit.errors import ParameterError
+
+# the run-folder files moved to eventkit_train.runlog, the plots to eventkit_train.plots; these
+# names stay importable from here
+from .plots import plot_run
+from .runlog import RunLog, flatten_record, read_metrics
 
 OUTPUT_KINDS = ("spikes", "membrane")
 
@@ -91,8 +96,9 @@ class SpikeRecorder(ForwardHooks):
 
     def __init__(self, model: nn.Module, layers: Iterable[tuple[str, nn.Module]] | None = None):
         if layers is None:
-            if hasattr(model, "spiking_layers"):
-                layers = model.spiking_layers()
+            spiking_layers = getattr(model, "spiking_layers", None)
+            if spiking_layers is not None:
+                layers = spiking_layers()
             else:
                 from eventkit_train.neurons.module import NeuronModule
 
@@ -134,15 +140,9 @@ class SpikeRecorder(ForwardHooks):
 
 def rates_from(names: Iterable[str], sums: Tensor, counts: Tensor) -> dict[str, float]:
     """``{layer: sum / count}`` from :meth:`SpikeRecorder.totals` (summed over ranks)."""
-    return {n: float(s) / float(c) if float(c) else 0.0 for n, s, c in zip(names, sums.tolist(), counts.tolist())}
+    rows = zip(names, sums.tolist(), counts.tolist(), strict=True)
+    return {n: float(s) / float(c) if float(c) else 0.0 for n, s, c in rows}
 
 
 __all__ = ["predict", "correct", "latency_correct", "SpikeRecorder", "ForwardHooks", "rates_from", "OUTPUT_KINDS",
            "RunLog", "read_metrics", "plot_run", "flatten_record"]
-
-# the run-folder files moved to eventkit_train.runlog, the plots to eventkit_train.plots; these
-# names stay importable from here
-from .plots import plot_run  # noqa: E402
-from .runlog import RunLog, flatten_record, read_metrics  # noqa: E402
-
-

@@ -102,7 +102,7 @@ def plot_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike | None = Non
     try:
         import matplotlib
     except ImportError as exc:  # pragma: no cover - matplotlib is a dev/plot extra
-        raise ParameterError("eventkit plot needs matplotlib: pip install 'eventkit[plot]'") from exc
+        raise ParameterError("eventkit plot needs matplotlib: pip install 'eventkit-snn[plot]'") from exc
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
@@ -130,7 +130,8 @@ def plot_run(run_dir: str | os.PathLike, out_dir: str | os.PathLike | None = Non
         plt.close(fig)
         written.append(path)
 
-    for key, name, title in (("loss", "loss.png", "Loss per epoch"), ("accuracy", "accuracy.png", "Accuracy per epoch")):
+    curves = (("loss", "loss.png", "Loss per epoch"), ("accuracy", "accuracy.png", "Accuracy per epoch"))
+    for key, name, title in curves:
         fig, ax = figure(title)
         for split in ("train", "val", "test"):
             ys = [r.get(f"{split}_{key}") for r in records]

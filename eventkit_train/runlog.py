@@ -18,13 +18,14 @@ import json
 import math
 import os
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
 from eventkit.errors import ParameterError
 
-__all__ = ["RunLog", "flatten_record", "read_metrics", "plot_run", "json_text", "epoch_record", "summary_fields",
+# plot_run: provided by the module __getattr__ below (matplotlib imported only when drawing)
+__all__ = ["RunLog", "flatten_record", "read_metrics", "plot_run", "json_text",  # noqa: F822 "epoch_record", "summary_fields",
            "silent_layers", "silent_warning", "warn_silent_layers", "TEST_FIELDS"]
 
 #: fields of the test pass's result (:func:`eventkit_train.epoch.run_epoch`) kept in an epoch record
@@ -137,7 +138,7 @@ def silent_layers(record: Mapping[str, Any]) -> list[str]:
     return [name for name, rate in (record.get("spike_rates") or {}).items() if rate == 0]
 
 
-def summary_fields(records: list[Mapping[str, Any]]) -> dict[str, Any]:
+def summary_fields(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """What ``summary.json`` takes from the last epoch record beyond the accuracies:
     ``silent_layers``, ``latency_accuracy``, ``synops``, ``energy_pj`` (None without epochs)."""
     last = records[-1] if records else {}

@@ -10,28 +10,28 @@ name           smooth function σ(x)                        derivative σ'(x) us
 ============== =========================================== ==========================================
 ``arctan``     ``arctan(π/2·α·x)/π + 1/2``                 ``(α/2) / (1 + (π/2·α·x)²)``
 ``sigmoid``    ``1 / (1 + exp(-α·x))``                     ``α·σ(x)·(1 - σ(x))``
-``fast_sigmoid`` ``x / (1 + β|x|)`` (``002_…`` eq. 12)     ``1 / (1 + β|x|)²`` (SuperSpike)
+``fast_sigmoid`` ``x / (1 + β|x|)`` (Bouanane et al. 2023, eq. 12)     ``1 / (1 + β|x|)²`` (SuperSpike)
 ``triangle``   piecewise quadratic, 0 → 1 on ``[-w, w]``   ``max(0, 1 - |x|/w) / w``
 ``exponential`` ``α·(1 + sign(x)(1 - exp(-|x|/τ)))``        ``(α/τ)·exp(-|x|/τ)`` (SLAYER spike-escape PDF)
 ============== =========================================== ==========================================
 
 Conventions:
 
-* ``ArcTan(alpha=2.0)`` follows SpikingJelly / PLIF (``001_…``): with α = 2 the smooth
-  function is ``arctan(πx)/π + 1/2``, the form written in ``000_…`` Sect. 4.3.
-* ``FastSigmoid(slope=100.0)``: steepness β̃ = 100 of ``002_…`` Table I; the derivative is
+* ``ArcTan(alpha=2.0)`` follows SpikingJelly / PLIF (Fang et al. 2021): with α = 2 the smooth
+  function is ``arctan(πx)/π + 1/2``, the form written in Jin et al. 2022, Sect. 4.3.
+* ``FastSigmoid(slope=100.0)``: steepness β̃ = 100 of Bouanane et al. 2023, Table I; the derivative is
   not normalised (peak 1 at x = 0, snnTorch / SuperSpike convention).
 * ``Exponential(alpha=1.0, tau=1.0)``: SLAYER's spike-escape density
   ``ρ(u) = (scale_ρ / τ_ρ)·exp(-|u - ϑ| / τ_ρ)`` with ``alpha = scale_ρ`` and ``tau`` the
   density width in membrane units (SLAYER uses ``τ_ρ·ϑ``: :class:`~eventkit_train.neurons.SRM`
   passes ``tau = tau_rho * theta``). lava-dl halves the density (``scale_ρ/2/τ_ρ``); we keep
-  slayerPytorch's unhalved form cited by ``004_…``.
+  slayerPytorch's unhalved form cited by Shrestha et al. 2022.
 
 ``smooth=True`` makes the *forward* the smooth function itself (no step). That mode exists
 for ``torch.autograd.gradcheck`` of whole multi-step networks: with a smooth forward the
 graph is differentiable and its autograd gradient is exactly the surrogate gradient that
 the step forward would propagate through the same graph. Use ``Sigmoid``/``ArcTan`` for
-smooth networks: the fast sigmoid's σ (eq. 12 of ``002_…``) ranges over ±1/β, not 0..1.
+smooth networks: the fast sigmoid's σ (eq. 12 of Bouanane et al. 2023) ranges over ±1/β, not 0..1.
 
 The backward is computed in float32 (or float64 for float64 inputs) and cast to the
 gradient's dtype, so it is AMP-safe.
@@ -39,14 +39,19 @@ gradient's dtype, so it is AMP-safe.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
 
 from eventkit.errors import ParameterError
 from eventkit_train.kernels.surrogates import (
-    KINDS, d_arctan, d_exponential, d_fast_sigmoid, d_sigmoid, d_triangle,
+    KINDS,
+    d_arctan,
+    d_exponential,
+    d_fast_sigmoid,
+    d_sigmoid,
+    d_triangle,
 )
 
 __all__ = [
@@ -112,7 +117,7 @@ class _SpikeFn(torch.autograd.Function):
     derivative: Callable[..., Tensor]
 
     @staticmethod
-    def setup_context(ctx, inputs, output):  # noqa: D401 - torch API
+    def setup_context(ctx, inputs, output):  # torch API
         x, *params = inputs
         ctx.save_for_backward(x)
         ctx.params = params
@@ -241,7 +246,7 @@ class Surrogate:
         return f"{type(self).__name__}({args})"
 
     def _describe(self) -> dict:
-        d = dict(zip(self._param_names, self._params()))
+        d = dict(zip(self._param_names, self._params(), strict=True))
         if self.smooth_forward:
             d["smooth"] = True
         return d
@@ -249,7 +254,7 @@ class Surrogate:
     _param_names: tuple[str, ...] = ()
 
     def __eq__(self, other: object) -> bool:
-        return type(self) is type(other) and self._describe() == other._describe()  # type: ignore[attr-defined]
+        return isinstance(other, Surrogate) and type(self) is type(other) and self._describe() == other._describe()
 
     def __hash__(self) -> int:
         return hash((type(self).__name__, tuple(self._describe().items())))
@@ -288,7 +293,8 @@ class Sigmoid(Surrogate):
 
 
 class FastSigmoid(Surrogate):
-    """σ(x) = x/(1 + β|x|) (``002_…`` eq. 12); σ'(x) = 1/(1 + β|x|)², β = ``slope`` (100 in ``002_…``)."""
+    """σ(x) = x/(1 + β|x|) (Bouanane et al. 2023, eq. 12); σ'(x) = 1/(1 + β|x|)², β = ``slope``
+    (100 in that paper)."""
 
     name = "fast_sigmoid"
     _fn = FastSigmoidFn

@@ -89,7 +89,8 @@ def fan_out_map(in_sizes: Sequence[int], out_sizes: Sequence[int], kernel: Seque
     """Fan-out ``[*in_sizes]`` (float64) of one input channel over the output positions of a
     sliding window: the outer product of :func:`fan_out_1d` over the spatial dimensions."""
     result = torch.ones((), dtype=torch.float64)
-    for d, (n_in, n_out, k, s, p, dil) in enumerate(zip(in_sizes, out_sizes, kernel, stride, padding, dilation)):
+    dims = zip(in_sizes, out_sizes, kernel, stride, padding, dilation, strict=True)
+    for d, (n_in, n_out, k, s, p, dil) in enumerate(dims):
         f = fan_out_1d(int(n_in), int(n_out), int(k), int(s), int(p), int(dil))
         result = result.unsqueeze(-1) * f if d else f
     return result
@@ -107,7 +108,10 @@ class _Layer:
     """How one hooked module is counted: ``kind`` and the weight map of its input elements."""
 
     def __init__(self, name: str, module: nn.Module, kind: str):
-        self.name, self.module, self.kind = name, module, kind
+        # a Linear, VotingLayer, conv, pooling or recurrent neuron layer, as ``kind`` says: its
+        # attributes are read by kind, so the checker is not asked to follow them
+        self.module: Any = module
+        self.name, self.kind = name, kind
         self.cache: dict[tuple[Any, ...], tuple[Tensor, float, float]] = {}
 
     def weights(self, x: Tensor, y: Tensor) -> tuple[Tensor, float, float, int]:
@@ -116,19 +120,24 @@ class _Layer:
         an input element's fan-out is ``map[trailing index] * multiplier``; the dims between the
         leading ones and the map's (channels, features) share the map."""
         m = self.module
+        k: tuple[int, ...]
+        s: tuple[int, ...]
+        p: tuple[int, ...]
+        dil: tuple[int, ...]
         if self.kind == "dense":
             return torch.ones((), dtype=torch.float64, device=x.device), 1.0, float(m.out_features), min(x.dim() - 1, 1)
         if self.kind == "voting":  # [T, B, N] -> [T, B, N']
             nd, k, s, p, dil, mult = 1, (m.kernel_size,), (m.stride,), (0,), (1,), 1.0
         elif self.kind == "conv":
             nd = len(m.kernel_size)
-            k, s, dil, mult = m.kernel_size, m.stride, m.dilation, float(m.out_channels // m.groups)
+            k, s, dil = _tuple(m.kernel_size, nd), _tuple(m.stride, nd), _tuple(m.dilation, nd)
+            mult = float(m.out_channels // m.groups)
             if m.padding == "valid":
                 p = (0,) * nd
             elif m.padding == "same":  # torch pads d·(k-1)//2 before, the rest after
-                p = tuple(d * (kk - 1) // 2 for d, kk in zip(dil, k))
+                p = tuple(d * (kk - 1) // 2 for d, kk in zip(dil, k, strict=True))
             else:
-                p = m.padding
+                p = _tuple(m.padding, nd)
         else:  # pool
             nd = {nn.AvgPool1d: 1, nn.AvgPool3d: 3}.get(type(m), 2)
             k = _tuple(m.kernel_size, nd)
@@ -189,7 +198,7 @@ class OpCounter(ForwardHooks):
             sums = self._sums[index]
             if layer.kind == "recurrent":
                 spikes = (output[0] if isinstance(output, tuple) else output).detach()
-                n = int(module.n_features)
+                n = int(layer.module.n_features)
                 sums[0] = sums[0] + (spikes[:-1] != 0).sum().double() * n
                 sums[2] = float(n * n)
                 sums[4] = 1.0
@@ -244,7 +253,7 @@ def ops_summary(names: Sequence[str], kinds: Sequence[str], totals: Tensor, n_sa
     if n <= 0:
         raise ParameterError(f"ops_summary: n_samples must be > 0, got {n_samples}")
     layers: dict[str, dict[str, Any]] = {}
-    for name, kind, (ac, mac, ann_mac, ann_ac, seen) in zip(names, kinds, rows):
+    for name, kind, (ac, mac, ann_mac, ann_ac, seen) in zip(names, kinds, rows, strict=True):
         ranks = max(seen, 1.0)
         layers[name] = {"kind": kind, "ac": ac / n, "mac": mac / n, "ann_mac": ann_mac / ranks,
                         "ann_ac": ann_ac / ranks}

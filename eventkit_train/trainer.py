@@ -24,10 +24,10 @@ import torch
 from torch import nn
 
 from eventkit.errors import CacheError, ParameterError
+from eventkit.progress import ProgressMode
 
 from .checkpoint import clean_stale, commit_epoch, committed_state, load_checkpoint, load_state, load_state_dict_into
-from .config import (DEFAULT_ARCH, NMNIST_SMALL_ARCH, TrainConfig, check_buildable, load_config, loss_input,
-                     resolve_arch)
+from .config import DEFAULT_ARCH, NMNIST_SMALL_ARCH, TrainConfig, check_buildable, load_config, loss_input, resolve_arch
 from .data import augment_of, make_loaders, open_data, per_rank_batch, prepare_data
 from .distributed import Session, rank_seed
 from .epoch import TrainingDiverged, run_epoch
@@ -72,6 +72,8 @@ def _read_resume(run_dir: Path, config: TrainConfig) -> dict[str, Any] | None:
         return None
     clean_stale(run_dir)
     ck = load_state(run_dir, "checkpoint")
+    if ck is None:  # the committed state went away since the look above
+        return None
     old = ck["config"]
     for key in RESUME_KEYS:
         if key in old and old[key] != getattr(config, key):
@@ -88,7 +90,7 @@ def _check_weights(model: nn.Module, epoch: int) -> None:
                                f"saved. Lower lr or set grad_clip")
 
 
-def train(config: TrainConfig, *, resume: bool = False, progress: bool | str = True,
+def train(config: TrainConfig, *, resume: bool = False, progress: ProgressMode = True,
           stores: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Train and evaluate per ``config``; returns the summary (also ``summary.json``).
 
@@ -108,7 +110,7 @@ with the ``events:<split>`` stores that event ops need) skips the cache build. T
                       stores=stores, t0=t0)  # a mode of eventkit.progress (True, "lines", False) on rank 0
 
 
-def _train(config: TrainConfig, session: Session, *, resume: bool, progress: bool,
+def _train(config: TrainConfig, session: Session, *, resume: bool, progress: ProgressMode,
            stores: Mapping[str, str] | None, t0: float) -> dict[str, Any]:
     from eventkit_train.losses import get_loss
 
@@ -149,7 +151,7 @@ def _train(config: TrainConfig, session: Session, *, resume: bool, progress: boo
     config_text = json_text({**config.to_record(), "input_shape": list(data.input_shape), "device": str(device),
                              "amp": amp, "output": kind, "parameters": n_params, "world_size": session.world_size,
                              "validation_samples": int(data.val_indices.size)})
-    evaluate = dict(amp=amp, scale=data.scale, progress=progress, session=session)
+    evaluate: dict[str, Any] = dict(amp=amp, scale=data.scale, progress=progress, session=session)
     augment = augment_of(config)
 
     warned: set[str] = set()
@@ -163,8 +165,9 @@ def _train(config: TrainConfig, session: Session, *, resume: bool, progress: boo
                        augment=augment, desc=f"epoch {epoch + 1}/{config.epochs} train", **evaluate)
         _check_weights(model, epoch)
         session.sync_buffers(model)  # BatchNorm statistics: rank 0's, as saved
-        ev = {s: run_epoch(model, loaders[s], loss_fn, config, device, desc=f"epoch {epoch + 1} {s}", **evaluate)
-              for s in ("val", "test") if s in loaders}
+        ev: dict[str, dict[str, Any]] = {
+            s: run_epoch(model, loaders[s], loss_fn, config, device, desc=f"epoch {epoch + 1} {s}", **evaluate)
+            for s in ("val", "test") if s in loaders}
         record = epoch_record(epoch, lr, tr, ev, seconds=time.perf_counter() - te)
         if main:
             warn_silent_layers(record, warned)  # each silent layer named once per run

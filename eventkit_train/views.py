@@ -4,7 +4,7 @@
 modules of :mod:`eventkit_train.neurons`, and the non-spiking readout) and returns each
 layer's output ``[T, B, ...]``; :func:`spike_raster_data` turns one sample of it into dot
 coordinates (time step, neuron index); :func:`plot_spike_raster` draws one band per layer.
-matplotlib is imported only when drawing (``pip install 'eventkit[plot]'``).
+matplotlib is imported only when drawing (``pip install 'eventkit-snn[plot]'``).
 """
 from __future__ import annotations
 
@@ -105,7 +105,7 @@ def plot_spike_raster(records: list[LayerRecord], *, sample: int = 0, title: str
     rows = len(bands) + (1 if readouts else 0)
     fig = new_figure(7.0, 1.3 * rows + 0.6)
     axes = np.atleast_1d(fig.subplots(rows, 1, sharex=True))
-    for ax, band in zip(axes, bands):
+    for ax, band in zip(axes[:len(bands)], bands, strict=True):  # the last axis: the readout
         ax.scatter(band.steps, band.neurons, s=2, marker="s", color="black", linewidths=0)
         ax.set_ylim(-0.5, band.shown - 0.5)
         ax.set_yticks([])

@@ -59,7 +59,7 @@ def _link_subset(src_root: Path, dst: Path, copy: bool) -> int:
 
     spec = get_dataset("nmnist")
     n = 0
-    for split, per_class in zip(("train", "test"), PER_CLASS):
+    for split, per_class in zip(("train", "test"), PER_CLASS, strict=True):
         taken: dict[int, int] = {}
         for s in list_samples(spec, src_root, split):
             if taken.get(s.label, 0) >= per_class:

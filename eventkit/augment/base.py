@@ -47,7 +47,7 @@ class EventOp(ABC):
 
     @classmethod
     @abstractmethod
-    def from_params(cls, params: Params) -> "EventOp":
+    def from_params(cls, params: Params) -> EventOp:
         """Build the op from its recipe table (``params.finish()`` is called by the caller)."""
 
     def to_table(self) -> dict[str, Any]:

@@ -57,7 +57,7 @@ class TimeCrop(EventOp):
         return self.eval_duration_us is not None
 
     @classmethod
-    def from_params(cls, params: Params) -> "TimeCrop":
+    def from_params(cls, params: Params) -> TimeCrop:
         return cls(params.number("duration_us", minimum=1, integer=True),
                    params.number("eval_duration_us", None, minimum=1, integer=True))
 
@@ -93,7 +93,7 @@ class Translate(EventOp):
     max_px: tuple[int, int]
 
     @classmethod
-    def from_params(cls, params: Params) -> "Translate":
+    def from_params(cls, params: Params) -> Translate:
         return cls(params.pair("max_px", minimum=0))
 
     def draw(self, rng: np.random.Generator) -> dict[str, Any]:
@@ -116,7 +116,7 @@ class Roll(Translate):
     op: ClassVar[str] = "roll"
 
     @classmethod
-    def from_params(cls, params: Params) -> "Roll":
+    def from_params(cls, params: Params) -> Roll:
         return cls(params.pair("max_px", minimum=0))
 
     def apply(self, events: np.ndarray, sensor: Sensor, dx: int, dy: int) -> np.ndarray:
@@ -138,7 +138,7 @@ class Rotate(EventOp):
     max_deg: float
 
     @classmethod
-    def from_params(cls, params: Params) -> "Rotate":
+    def from_params(cls, params: Params) -> Rotate:
         return cls(params.number("max_deg", minimum=0.0, maximum=180.0))
 
     def draw(self, rng: np.random.Generator) -> dict[str, Any]:
@@ -169,7 +169,7 @@ class Shear(EventOp):
     max_deg: float
 
     @classmethod
-    def from_params(cls, params: Params) -> "Shear":
+    def from_params(cls, params: Params) -> Shear:
         return cls(params.number("max_deg", minimum=0.0, maximum=89.0))
 
     def draw(self, rng: np.random.Generator) -> dict[str, Any]:
@@ -196,7 +196,7 @@ class DropPixel(EventOp):
     p: float
 
     @classmethod
-    def from_params(cls, params: Params) -> "DropPixel":
+    def from_params(cls, params: Params) -> DropPixel:
         return cls(params.prob("p"))
 
     def draw(self, rng: np.random.Generator, sensor: Sensor) -> dict[str, Any]:

@@ -53,7 +53,7 @@ class OneOf(EventOp):
         return any(c.uses_numpy_global for c in self.choices)
 
     @classmethod
-    def from_params(cls, params: Params) -> "OneOf":
+    def from_params(cls, params: Params) -> OneOf:
         choices = params.choices("choices", _parse_op)
         for i, choice in enumerate(choices):
             if choice.evaluates or isinstance(choice, tonic_ops.Crop):
@@ -104,7 +104,7 @@ class EventAugment:
     ops: tuple[EventOp, ...] = ()
 
     @classmethod
-    def from_table(cls, items: Sequence[Mapping[str, Any]] | None, *, source: str) -> "EventAugment":
+    def from_table(cls, items: Sequence[Mapping[str, Any]] | None, *, source: str) -> EventAugment:
         """Read an ``[[augment.event]]`` array; ``source`` prefixes every error (e.g. the recipe path)."""
         where = f"{source}: augment.event"
         if items is None:
@@ -165,7 +165,7 @@ def _sensor(sensor_size: Sequence[int]) -> Sensor:
         values = ()
     if len(values) != 3 or min(values) < 1:
         raise ParameterError(f"sensor_size must be (W, H, P) with positive integers, got {sensor_size!r}")
-    return values  # type: ignore[return-value]
+    return values[0], values[1], values[2]
 
 
 def _as_events(events: np.ndarray, sensor: Sensor) -> np.ndarray:

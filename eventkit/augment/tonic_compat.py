@@ -65,7 +65,7 @@ def to_tonic(events: np.ndarray, *, polarity: str = "01") -> np.ndarray:
     fields = _fields(events, "events")
     base = TONIC_VISION_DTYPE if "y" in fields else TONIC_AUDIO_DTYPE
     if polarity == "bool":
-        base = np.dtype([(f, base[f] if f != "p" else np.bool_) for f in base.names])
+        base = np.dtype([(f, base[f] if f != "p" else np.bool_) for f in base.names or ()])
     out = np.empty(events.shape[0], dtype=base)
     for f in fields:
         if f == "p":
@@ -171,10 +171,10 @@ def _pack_fast(events: np.ndarray, sensor_size: Sequence[int] | None, t_offset: 
         return None
     W, H, P = (int(v) for v in sensor_size) if sensor_size is not None else (_UINT16_MAX + 1, _UINT16_MAX + 1, 256)
     W, H, P = min(W, _UINT16_MAX + 1), min(H, _UINT16_MAX + 1), min(P, 256)
-    cols = [events[f] if events.dtype[f].isnative else events[f].astype(events.dtype[f].newbyteorder("="))
-            for f in ("t", "x", "y", "p")]
+    t, x, y, p = (events[f] if events.dtype[f].isnative else events[f].astype(events.dtype[f].newbyteorder("="))
+                  for f in ("t", "x", "y", "p"))
     out = np.empty(events.shape[0], dtype=VISION_DTYPE)
-    n, ordered = _kernels.pack_inside(*cols, W, H, P, t_offset, out["t"], out["x"], out["y"], out["p"])
+    n, ordered = _kernels.pack_inside(t, x, y, p, W, H, P, t_offset, out["t"], out["x"], out["y"], out["p"])
     if n < 0:
         return None
     out = out[:n] if n == events.shape[0] else out[:n].copy()

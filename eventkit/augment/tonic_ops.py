@@ -63,7 +63,7 @@ class _Flip(EventOp):
     _tonic_name: ClassVar[str] = ""
 
     @classmethod
-    def from_params(cls, params: Params) -> "_Flip":
+    def from_params(cls, params: Params) -> _Flip:
         return cls(params.prob("p", 0.5))
 
     def train(self, events: np.ndarray, sensor: Sensor, seq: np.random.SeedSequence) -> np.ndarray:
@@ -111,7 +111,7 @@ class Crop(EventOp):
     size: tuple[int, int]
 
     @classmethod
-    def from_params(cls, params: Params) -> "Crop":
+    def from_params(cls, params: Params) -> Crop:
         return cls(params.pair("size", minimum=1, names=("w", "h")))
 
     def output_sensor(self, sensor: Sensor) -> Sensor:
@@ -143,7 +143,7 @@ class DropEvent(EventOp):
     p: float | tuple[float, float]
 
     @classmethod
-    def from_params(cls, params: Params) -> "DropEvent":
+    def from_params(cls, params: Params) -> DropEvent:
         return cls(params.span("p", minimum=0.0, maximum=1.0))
 
     def train(self, events: np.ndarray, sensor: Sensor, seq: np.random.SeedSequence) -> np.ndarray:
@@ -160,7 +160,7 @@ class DropTime(EventOp):
     ratio: float | tuple[float, float] = 0.2
 
     @classmethod
-    def from_params(cls, params: Params) -> "DropTime":
+    def from_params(cls, params: Params) -> DropTime:
         return cls(params.ratio("ratio", 0.2))
 
     def train(self, events: np.ndarray, sensor: Sensor, seq: np.random.SeedSequence) -> np.ndarray:
@@ -178,7 +178,7 @@ class DropArea(EventOp):
     ratio: float | tuple[float, float] = 0.2
 
     @classmethod
-    def from_params(cls, params: Params) -> "DropArea":
+    def from_params(cls, params: Params) -> DropArea:
         return cls(params.ratio("ratio", 0.2))
 
     def train(self, events: np.ndarray, sensor: Sensor, seq: np.random.SeedSequence) -> np.ndarray:
@@ -201,7 +201,7 @@ class EventDrop(EventOp):
     spatial: ClassVar[bool] = True
 
     @classmethod
-    def from_params(cls, params: Params) -> "EventDrop":
+    def from_params(cls, params: Params) -> EventDrop:
         return cls()
 
     def train(self, events: np.ndarray, sensor: Sensor, seq: np.random.SeedSequence) -> np.ndarray:
@@ -218,7 +218,7 @@ class TimeJitter(EventOp):
     std_us: float
 
     @classmethod
-    def from_params(cls, params: Params) -> "TimeJitter":
+    def from_params(cls, params: Params) -> TimeJitter:
         return cls(params.number("std_us", minimum=0.0))
 
     def train(self, events: np.ndarray, sensor: Sensor, seq: np.random.SeedSequence) -> np.ndarray:
@@ -237,7 +237,7 @@ class TimeSkew(EventOp):
     offset_us: float | tuple[float, float] = 0.0
 
     @classmethod
-    def from_params(cls, params: Params) -> "TimeSkew":
+    def from_params(cls, params: Params) -> TimeSkew:
         return cls(params.span("coefficient", minimum=0.0, exclusive_min=True), params.span("offset_us", 0.0))
 
     def train(self, events: np.ndarray, sensor: Sensor, seq: np.random.SeedSequence) -> np.ndarray:
@@ -258,7 +258,7 @@ class Noise(EventOp):
     MAX_N: ClassVar[int] = 100_000_000
 
     @classmethod
-    def from_params(cls, params: Params) -> "Noise":
+    def from_params(cls, params: Params) -> Noise:
         return cls(params.span("n", minimum=0, maximum=cls.MAX_N, integer=True))
 
     def train(self, events: np.ndarray, sensor: Sensor, seq: np.random.SeedSequence) -> np.ndarray:
@@ -279,7 +279,7 @@ class SpatialJitter(EventOp):
     sigma_xy: float = 0.0
 
     @classmethod
-    def from_params(cls, params: Params) -> "SpatialJitter":
+    def from_params(cls, params: Params) -> SpatialJitter:
         return cls(params.number("var_x", 1.0, minimum=0.0), params.number("var_y", 1.0, minimum=0.0),
                    params.number("sigma_xy", 0.0))
 
@@ -300,7 +300,7 @@ class TimeReversal(EventOp):
     flip_polarities: bool = True
 
     @classmethod
-    def from_params(cls, params: Params) -> "TimeReversal":
+    def from_params(cls, params: Params) -> TimeReversal:
         return cls(params.prob("p", 0.5), params.flag("flip_polarities", True))
 
     def train(self, events: np.ndarray, sensor: Sensor, seq: np.random.SeedSequence) -> np.ndarray:
@@ -340,7 +340,7 @@ class TonicOp(EventOp):
         return self.eval
 
     @classmethod
-    def from_params(cls, params: Params) -> "TonicOp":
+    def from_params(cls, params: Params) -> TonicOp:
         name = params.raw("name")
         if name not in TONIC_OPS:
             raise params.error("name", f"must be one of tonic's event transforms {list(TONIC_OPS)}, got {name!r}")

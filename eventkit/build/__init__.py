@@ -29,15 +29,25 @@ from __future__ import annotations
 from eventkit.build.entry import build_cache, encode_cache
 from eventkit.build.isolation import DEFAULT_TASK_TIMEOUT
 from eventkit.build.params import (
-    RETRIES, SAMPLE_ORDER, SHARD_TARGET_BYTES, EncodeParams, FrameParams, cache_root, default_shard_size, encode_params,
-    encode_store_url, frames_params, frames_store_url, store_order,
+    RETRIES,
+    SAMPLE_ORDER,
+    SHARD_TARGET_BYTES,
+    EncodeParams,
+    FrameParams,
+    cache_root,
+    default_shard_size,
+    encode_params,
+    encode_store_url,
+    frames_params,
+    frames_store_url,
+    store_order,
 )
 from eventkit.build.result import BuildError, BuildResult, StoreVerifyReport, VerifyReport
 from eventkit.build.verify import verify_store
 
 __all__ = [
-    "RETRIES", "SAMPLE_ORDER", "SHARD_TARGET_BYTES", "DEFAULT_TASK_TIMEOUT", "BuildError", "BuildResult", "StoreVerifyReport",
-    "VerifyReport", "FrameParams", "EncodeParams", "build_cache", "encode_cache", "verify_store",
+    "RETRIES", "SAMPLE_ORDER", "SHARD_TARGET_BYTES", "DEFAULT_TASK_TIMEOUT", "BuildError", "BuildResult",
+    "StoreVerifyReport", "VerifyReport", "FrameParams", "EncodeParams", "build_cache", "encode_cache", "verify_store",
     "default_shard_size", "frames_params", "encode_params", "frames_store_url", "encode_store_url", "cache_root",
     "store_order",
 ]

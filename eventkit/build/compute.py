@@ -42,14 +42,18 @@ def framer(params: FrameParams) -> Callable[[np.ndarray], np.ndarray]:
         from eventkit.audio import to_audio_frames
 
         if params.split_by == "time":
-            def frame(events: np.ndarray) -> np.ndarray:
-                return to_audio_frames(events, sensor, dt_us=int(params.dt_us), T=T, split_by="time",
+            dt_us = params.dt_us
+            assert dt_us is not None  # FrameParams.from_spec sets it for split_by="time"
+
+            def time_frame(events: np.ndarray) -> np.ndarray:
+                return to_audio_frames(events, sensor, dt_us=int(dt_us), T=T, split_by="time",
                                        n_channels=params.n_channels, merge_polarity=merge, dtype=dtype, start_us=0)
-        else:
-            def frame(events: np.ndarray) -> np.ndarray:
-                return to_audio_frames(events, sensor, T=T, split_by=params.split_by, n_channels=params.n_channels,
-                                       merge_polarity=merge, dtype=dtype)
-        return frame
+            return time_frame
+
+        def count_frame(events: np.ndarray) -> np.ndarray:
+            return to_audio_frames(events, sensor, T=T, split_by=params.split_by, n_channels=params.n_channels,
+                                   merge_polarity=merge, dtype=dtype)
+        return count_frame
 
     from eventkit.frames import to_frames
 
@@ -103,7 +107,7 @@ def compute_frames_shard(params: FrameParams, k: int, samples: Sequence, *, skip
             except StopIteration:
                 raise BuildError(f"{describe_sample(params, k, sample)}: the reader yielded only {j} of {n} samples",
                                  sample.sample_id, str(sample.path)) from None
-            except Exception as exc:  # noqa: BLE001 - re-raised with the sample named, or skipped
+            except Exception as exc:  # re-raised with the sample named, or skipped
                 message = f"{stage}{type(exc).__name__}: {' '.join(str(exc).split())}"
                 if not skip_bad:
                     raise BuildError(f"{describe_sample(params, k, sample)}: {message}", sample.sample_id,
@@ -151,9 +155,11 @@ def encode_images(images: np.ndarray, start: int, params: EncodeParams) -> np.nd
         spikes = encode(torch.from_numpy(np.ascontiguousarray(images)), T, encoder, dtype=torch.uint8)
         return np.ascontiguousarray(np.moveaxis(spikes.numpy(), 0, 1))
     out = np.zeros((n, T, *images.shape[1:]), dtype=np.uint8)
+    seed = params.seed
+    assert seed is not None  # EncodeParams.from_spec sets it for the stochastic encoders
     for j in range(n):  # one generator per sample: its spikes do not depend on the shard layout
         image = torch.from_numpy(np.ascontiguousarray(images[j]))  # uint8: the encoders scale by 1/255
-        out[j] = encode(image, T, encoder, generator=sample_generator(int(params.seed), start + j, "cpu"),
+        out[j] = encode(image, T, encoder, generator=sample_generator(seed, start + j, "cpu"),
                         dtype=torch.uint8).numpy()
     return out
 

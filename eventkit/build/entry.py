@@ -15,12 +15,12 @@ from eventkit.build.compute import images_identity, sources_identity, static_ids
 from eventkit.build.isolation import DEFAULT_TASK_TIMEOUT
 from eventkit.build.params import EncodeParams, FrameParams, _spec, cache_root, store_order
 from eventkit.build.plan import BuildPlan, finish_plan, plan_store, run_plan, store_meta
-from eventkit.progress import Progress
 from eventkit.build.result import BuildResult
 from eventkit.build.runner import check_execution
 from eventkit.build.tasks import ShardTask, StoreRef
 from eventkit.cache.location import check_storage_options
 from eventkit.errors import ParameterError
+from eventkit.progress import Progress, ProgressMode
 
 __all__ = ["build_cache", "encode_cache"]
 
@@ -62,7 +62,7 @@ def _check_options(name: str, splits, workers, scheduler, cluster, storage_optio
     return spec, _resolve_splits(spec, splits), options, time_limit
 
 
-def _execute(plan: BuildPlan, t0: float, progress: bool, *, workers, scheduler, cluster) -> BuildResult:
+def _execute(plan: BuildPlan, t0: float, progress: ProgressMode, *, workers, scheduler, cluster) -> BuildResult:
     total = sum(s.store.n_samples for s in plan.splits)
     bar = Progress(total, plan.label, progress=progress, unit="samples", initial=sum(s.done for s in plan.splits))
     try:
@@ -76,7 +76,7 @@ def _execute(plan: BuildPlan, t0: float, progress: bool, *, workers, scheduler, 
 def build_cache(name: str, *, T: int, split_by: str = "count", dtype: str = "uint16", root=None, cache=None,
                 workers: int | None = None, splits: Sequence[str] | None = None, merge_polarity: bool = False,
                 n_channels: int | None = None, shard_size: int | None = None, scheduler: str | None = None,
-                progress: bool = True, storage_options: Mapping[str, Any] | None = None, cluster: Any = None,
+                progress: ProgressMode = True, storage_options: Mapping[str, Any] | None = None, cluster: Any = None,
                 task_timeout: float | None = DEFAULT_TASK_TIMEOUT, skip_bad: bool = False) -> BuildResult:
     """Build (or resume) the ``frames`` stores of an event dataset, one per split.
 
@@ -133,7 +133,7 @@ def build_cache(name: str, *, T: int, split_by: str = "count", dtype: str = "uin
 
 def encode_cache(name: str, *, T: int, encoder: str, seed: int = 0, root=None, cache=None,
                  workers: int | None = None, splits: Sequence[str] | None = None, shard_size: int | None = None,
-                 scheduler: str | None = None, progress: bool = True,
+                 scheduler: str | None = None, progress: ProgressMode = True,
                  storage_options: Mapping[str, Any] | None = None, cluster: Any = None,
                  task_timeout: float | None = DEFAULT_TASK_TIMEOUT, skip_bad: bool = False) -> BuildResult:
     """Build (or resume) the spike stores of a static image dataset (mnist, fashionmnist, cifar10).

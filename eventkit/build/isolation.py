@@ -103,7 +103,7 @@ class _Sandbox:
                 os.close(self.tasks_w)
                 os.close(self.results_r)
                 _serve(tasks_r, results_w)
-            except BaseException:  # noqa: BLE001
+            except BaseException:  # noqa: BLE001 - the child always ends through os._exit
                 code = 1
             finally:
                 os._exit(code)

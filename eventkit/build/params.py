@@ -64,11 +64,19 @@ def _check_split(spec, split: str) -> None:
         raise ParameterError(f"{spec.name} has no split {split!r}; splits: {', '.join(spec.splits)}")
 
 
-def _store_url(params: "FrameParams | EncodeParams", cache) -> str:
+def _store_url(params: FrameParams | EncodeParams, cache) -> str:
     from eventkit.cache import store_path
 
     return store_path(cache_root(cache), params.dataset, params.split, params.representation, params.to_dict())
 
+
+
+def _three_ints(values: Sequence[int]) -> tuple[int, int, int]:
+    """``image_shape`` as three Python ints ``(C, H, W)``."""
+    vals = tuple(int(v) for v in values)
+    if len(vals) != 3:
+        raise ParameterError(f"image_shape must be (C, H, W), got {tuple(values)!r}")
+    return vals[0], vals[1], vals[2]
 
 @dataclass(frozen=True)
 class FrameParams:
@@ -94,7 +102,7 @@ class FrameParams:
 
     @classmethod
     def for_split(cls, spec, split: str, *, T: int, split_by: str = "count", dtype: str = "uint16",
-                  merge_polarity: bool = False, n_channels: int | None = None) -> "FrameParams":
+                  merge_polarity: bool = False, n_channels: int | None = None) -> FrameParams:
         T = _check_T(T)
         if split_by not in SPLIT_BY:
             raise ParameterError(f"split_by must be one of {SPLIT_BY}, got {split_by!r}")
@@ -109,7 +117,8 @@ class FrameParams:
                 f"{spec.name} is a static image dataset: build its spike cache with "
                 f"`eventkit encode --T {T} --encoder rate {spec.name}` (encode_cache), not `eventkit frames`")
         _check_split(spec, split)
-        sensor = tuple(int(v) for v in spec.sensor_size)
+        W, H, P = (int(v) for v in spec.sensor_size)
+        sensor = (W, H, P)
         # one polarity (the audio datasets): merging changes no byte, so it changes no hash either
         merge = bool(merge_polarity) and sensor[-1] > 1
         extra: dict[str, Any] = {}
@@ -146,7 +155,8 @@ class FrameParams:
         """One sample's shape: ``(T, P', H, W)`` vision, ``(T, P', C')`` audio (``P' = 1`` when merged)."""
         P = 1 if self.merge_polarity else self.sensor_size[2]
         if self.kind == "audio":
-            return (self.T, P, int(self.n_channels))
+            assert self.n_channels is not None  # from_spec sets it for audio datasets
+            return (self.T, P, self.n_channels)
         W, H = self.sensor_size[0], self.sensor_size[1]
         return (self.T, P, H, W)
 
@@ -182,7 +192,7 @@ class EncodeParams:
 
     @classmethod
     def for_split(cls, spec, split: str, *, T: int, encoder: str, seed: int = 0,
-                  image_shape: Sequence[int] | None = None) -> "EncodeParams":
+                  image_shape: Sequence[int] | None = None) -> EncodeParams:
         T = _check_T(T)
         if encoder not in ENCODERS:
             raise ParameterError(f"encoder must be one of {ENCODERS}, got {encoder!r}")
@@ -198,7 +208,7 @@ class EncodeParams:
             image_shape = (C, H, W)
         return cls(dataset=spec.name, split=split, T=T, encoder=encoder,
                    seed=int(seed) if encoder in STOCHASTIC_ENCODERS else None,
-                   image_shape=tuple(int(v) for v in image_shape), manifest_sha256=spec.manifest_sha256)
+                   image_shape=_three_ints(image_shape), manifest_sha256=spec.manifest_sha256)
 
     @property
     def representation(self) -> str:

@@ -11,19 +11,19 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from eventkit.build.params import EncodeParams, FrameParams, default_shard_size
-from eventkit.progress import Progress
 from eventkit.build.result import BuildResult
 from eventkit.build.runner import open_executor, run_tasks
 from eventkit.build.tasks import ShardTask, StoreRef, TaskResult
 from eventkit.cache import CacheStore
 from eventkit.errors import CacheError
+from eventkit.progress import Progress
 
 __all__ = ["SplitPlan", "BuildPlan", "plan_store", "run_plan", "finish_plan", "open_or_create", "store_meta"]
 
@@ -129,7 +129,7 @@ def run_plan(plan: BuildPlan, progress: Progress, *, workers: int | None, schedu
         return run_tasks(plan.tasks, executor, progress)
 
 
-def finish_plan(plan: BuildPlan, t0: float, progress: Progress, results: list[TaskResult] = ()) -> BuildResult:
+def finish_plan(plan: BuildPlan, t0: float, progress: Progress, results: Sequence[TaskResult] = ()) -> BuildResult:
     """Mark every store complete (after a fresh listing of its markers) and sum up the build.
 
     The markers of ``results`` (this build's tasks) are not read back; the others' are.

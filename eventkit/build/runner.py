@@ -23,10 +23,10 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from eventkit.build.params import RETRIES
-from eventkit.progress import Progress
 from eventkit.build.result import BuildError
 from eventkit.build.tasks import ShardTask, TaskResult, run_shard_task
 from eventkit.errors import EventkitError, ParameterError
+from eventkit.progress import Progress
 
 __all__ = ["HEALTH_POLL_S", "InlineExecutor", "DaskExecutor", "open_executor", "run_tasks", "check_execution"]
 
@@ -43,7 +43,7 @@ class _InlineFuture:
         self._error: BaseException | None = None
 
     def run(self) -> None:
-        for attempt in range(RETRIES + 1):
+        for _attempt in range(RETRIES + 1):
             try:
                 self._value = self.fn(*self.args)
                 self._error = None
@@ -155,7 +155,7 @@ def open_executor(*, workers: int | None = None, scheduler: str | None = None,
                 raise BuildError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from exc
         else:
             try:
-                cluster = local_cluster(int(workers))
+                cluster = local_cluster(int(workers or 1))
             except (OSError, RuntimeError, TimeoutError) as exc:
                 raise BuildError(f"could not start a local Dask cluster of {workers} worker processes "
                                  f"({type(exc).__name__}: {exc}); rerun with --workers 1") from exc

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
+
 import numpy as np
 
 from eventkit.build.compute import compute_encode_shard, compute_frames_shard, describe_sample, pin_threads
@@ -82,10 +83,12 @@ def _compute_and_write(task: ShardTask, skip: Collection[int], *, on_sample: Cal
     if marker_is_valid(marker, task.k, task.n_samples):  # marked meanwhile by another builder: nothing to do
         return TaskResult(task.store.url, task.k, task.n_samples, int(marker["n_events"]), False,
                           list(marker.get("skipped", [])), marker=marker)
-    if task.samples is not None:
+    if isinstance(task.params, FrameParams):
+        assert task.samples is not None  # a frames task carries its samples
         data = compute_frames_shard(task.params, task.k, task.samples, skip_bad=task.skip_bad, skip=skip,
                                     on_sample=on_sample)
     else:
+        assert task.images is not None and task.labels is not None and task.ids is not None  # an encode task
         data = compute_encode_shard(task.params, task.start, task.images, task.labels, task.ids)
     skipped = [dict(s, index=task.start + s["index"]) for s in data.skipped]
     store.write_shard(task.k, data.frames, data.labels, data.n_events, data.sample_ids, skipped=skipped)

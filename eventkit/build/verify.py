@@ -6,8 +6,13 @@ from typing import Any
 
 import numpy as np
 
-from eventkit.build.compute import (compute_encode_shard, compute_frames_shard, images_identity, sources_identity,
-                                    static_ids)
+from eventkit.build.compute import (
+    compute_encode_shard,
+    compute_frames_shard,
+    images_identity,
+    sources_identity,
+    static_ids,
+)
 from eventkit.build.params import EncodeParams, _spec, params_from_dict, store_order
 from eventkit.build.result import StoreVerifyReport
 from eventkit.errors import CacheError, DatasetNotFound, ParameterError

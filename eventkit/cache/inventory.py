@@ -64,7 +64,7 @@ def _classify(entry: StoreEntry, leaf: str, name: str, split: str, attrs: Any, m
     if not isinstance(attrs, dict):
         entry.state, entry.reason = "orphaned", "not an eventkit store (no eventkit attributes)"
         return
-    params = attrs.get("params") if isinstance(attrs.get("params"), dict) else {}
+    params: dict[str, Any] = attrs["params"] if isinstance(attrs.get("params"), dict) else {}
     entry.dataset, entry.split = attrs.get("dataset"), attrs.get("split")
     entry.representation, entry.params = attrs.get("representation"), params
     entry.n_samples, entry.n_shards = attrs.get("n_samples"), attrs.get("n_shards")

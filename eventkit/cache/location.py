@@ -120,7 +120,7 @@ def url_to_fs(url: str, storage_options: Mapping[str, Any] | None = None):
     Local paths get fsspec's local filesystem (``storage_options`` must then be empty);
     URLs get their protocol's filesystem with ``storage_options``. A CacheError names the URL
     when the protocol is unknown or its package is not installed (s3fs: ``pip install
-    'eventkit[s3]'``) or the options are refused.
+    'eventkit-snn[s3]'``) or the options are refused.
     """
     import fsspec
 
@@ -133,7 +133,7 @@ def url_to_fs(url: str, storage_options: Mapping[str, Any] | None = None):
     try:
         return fsspec.core.url_to_fs(url, **options)
     except ImportError as exc:
-        extra = " (pip install 'eventkit[s3]')" if url.startswith(("s3://", "s3a://")) else ""
+        extra = " (pip install 'eventkit-snn[s3]')" if url.startswith(("s3://", "s3a://")) else ""
         raise CacheError(f"{url}: cannot open this location ({type(exc).__name__}: {exc}); object stores need the "
                          f"fsspec filesystem package of their protocol{extra}") from None
     except (ValueError, TypeError) as exc:

@@ -27,7 +27,7 @@ def frames_sha256(frames: np.ndarray) -> str:
     arr = np.ascontiguousarray(frames)
     if arr.dtype.itemsize > 1 and arr.dtype.byteorder == ">":
         arr = arr.astype(arr.dtype.newbyteorder("<"))
-    return hashlib.sha256(memoryview(arr).cast("B")).hexdigest()
+    return hashlib.sha256(arr.data.cast("B")).hexdigest()
 
 
 def labels_sha256(labels: np.ndarray, sample_ids: Sequence[str]) -> str:
@@ -93,9 +93,9 @@ def read_completion(io: StoreIO, shard_sizes: Sequence[int], known: dict[int, di
         if stem.isdigit() and int(stem) < n_shards and str(int(stem)) == stem:
             wanted.append(int(stem))
     raw = io.get_many([marker_key(k) for k in wanted if k not in known])
-    out = {}
+    out: dict[int, dict] = {}
     for k in wanted:
         marker = known[k] if k in known else parse_marker(raw.get(marker_key(k)))
-        if marker_is_valid(marker, k, shard_sizes[k]):
+        if marker is not None and marker_is_valid(marker, k, shard_sizes[k]):
             out[k] = marker
     return out

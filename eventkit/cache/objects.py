@@ -92,7 +92,7 @@ class _Guarded:
                 return value(*args, **kwargs)
             except (FileNotFoundError, FileExistsError):
                 raise
-            except Exception as exc:  # noqa: BLE001 - any failure of the store: one line naming it
+            except Exception as exc:  # any failure of the store: one line naming it
                 detail = " ".join(str(exc).split()) or type(exc).__name__
                 raise CacheError(f"{self._url}: the object store failed ({type(exc).__name__}: {detail}); check "
                                  "the endpoint, the credentials and --storage-option") from exc
@@ -120,6 +120,8 @@ class StoreIO:
         if self.local:
             return False
         fn = getattr(self.fs, "_pipe_file", None) or getattr(self.fs, "pipe_file", None)
+        if fn is None:
+            return False
         try:
             return "mode" in inspect.signature(fn).parameters
         except (TypeError, ValueError):
@@ -153,7 +155,7 @@ class StoreIO:
         got = self.fs.cat_ranges([self.path(k) for k in keys], [0] * len(keys), [None] * len(keys),
                                  on_error="return")
         out = {}
-        for key, data in zip(keys, got):
+        for key, data in zip(keys, got, strict=True):
             if isinstance(data, FileNotFoundError):
                 continue
             if isinstance(data, BaseException):

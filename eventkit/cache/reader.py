@@ -47,6 +47,7 @@ class ShardReader:
     _io: StoreIO
     _labels: np.ndarray | None
     _indexes: dict[int, np.ndarray]
+    _writable: bool
 
     # -- shards ------------------------------------------------------------------------
 
@@ -185,15 +186,17 @@ class ShardReader:
                 data = None
                 if self.meta.get("complete"):
                     raise self._lost(k, self._frames_key(k)) from None
-            return None if data is None else ShardBlob(k, self._index(k, data), data)
+            whole = None if data is None else self._index(k, data)
+            return None if data is None or whole is None else ShardBlob(k, whole, data)
         index = self._index(k)
         if index is None:
             return None
         blob = ShardBlob(k, index, None)
         if samples:
-            wanted = [i for i in sorted(set(int(i) for i in samples)) if self._span(k, index, i) is not None]
-            got = self._io.get_ranges(self._frames_key(k), [self._span(k, index, i) for i in wanted])
-            blob.chunks.update(zip(wanted, got))
+            spans = {i: span for i in sorted(set(int(i) for i in samples))
+                     if (span := self._span(k, index, i)) is not None}
+            got = self._io.get_ranges(self._frames_key(k), list(spans.values()))
+            blob.chunks.update(zip(spans, got, strict=True))
         return blob
 
     def decode_from_blob(self, k: int, blob: ShardBlob, i: int) -> np.ndarray:
@@ -204,6 +207,7 @@ class ShardReader:
             out[...] = 0
             return out
         a, b = span
+        chunk: bytes | memoryview | None
         if blob.data is not None:
             chunk = memoryview(blob.data)[a:b]
         else:
@@ -229,7 +233,7 @@ class ShardReader:
         keys = [chunk_key(name, k) for k in shards]
         raw = self._io.get_many(keys)
         out = []
-        for k, key in zip(shards, keys):
+        for k, key in zip(shards, keys, strict=True):
             blob = raw.get(key)
             if blob is None:
                 if self.meta.get("complete"):

@@ -16,12 +16,26 @@ import numpy as np
 
 from eventkit.cache import codec
 from eventkit.cache.layout import (
-    ARRAYS, COMPLETION_KEYS, MARKER_GROUP, build_attrs, chunk_key, layout_keys, marker_key, parse_group,
-    render_documents, render_group,
+    ARRAYS,
+    COMPLETION_KEYS,
+    MARKER_GROUP,
+    build_attrs,
+    chunk_key,
+    layout_keys,
+    marker_key,
+    parse_group,
+    render_documents,
+    render_group,
 )
 from eventkit.cache.location import _plain, canonical_json, check_storage_options, normalize_url
 from eventkit.cache.markers import (
-    frames_sha256, labels_sha256, make_marker, marker_is_valid, parse_marker, read_completion, write_marker,
+    frames_sha256,
+    labels_sha256,
+    make_marker,
+    marker_is_valid,
+    parse_marker,
+    read_completion,
+    write_marker,
 )
 from eventkit.cache.objects import TMP_PATTERN, StoreIO
 from eventkit.cache.reader import ShardReader
@@ -67,14 +81,14 @@ class CacheStore(ShardReader):
                 "storage_options": self.storage_options, "labels": self._labels}
 
     def __setstate__(self, state: dict) -> None:
-        self.__init__(state["url"], state["meta"], writable=state["writable"],
-                      storage_options=state["storage_options"], labels=state["labels"])
+        CacheStore.__init__(self, state["url"], state["meta"], writable=state["writable"],
+                            storage_options=state["storage_options"], labels=state["labels"])
 
     # -- construction ---------------------------------------------------------------
 
     @classmethod
     def create(cls, url: str | os.PathLike, *, meta: dict, frame_shape: tuple[int, ...], dtype: Any,
-               n_samples: int, shard_size: int, storage_options: Mapping[str, Any] | None = None) -> "CacheStore":
+               n_samples: int, shard_size: int, storage_options: Mapping[str, Any] | None = None) -> CacheStore:
         """Create a store, or re-open it for resume when one with identical metadata exists.
 
         ``meta`` must hold ``dataset``, ``split``, ``representation`` and ``params`` (the full
@@ -117,13 +131,13 @@ class CacheStore(ShardReader):
 
     @classmethod
     def create_resume(cls, url: str | os.PathLike, *, storage_options: Mapping[str, Any] | None = None
-                      ) -> "CacheStore":
+                      ) -> CacheStore:
         """Re-open an existing eventkit store for writing (what :meth:`create` does on resume)."""
         return cls._open(normalize_url(url), check_storage_options(storage_options), writable=True)
 
     @classmethod
     def open(cls, url: str | os.PathLike, *, require_complete: bool = True,
-             storage_options: Mapping[str, Any] | None = None) -> "CacheStore":
+             storage_options: Mapping[str, Any] | None = None) -> CacheStore:
         """Open a store for reading.
 
         One read of the group, array and marker-group documents (object stores: 6 concurrent GETs); the
@@ -139,7 +153,7 @@ class CacheStore(ShardReader):
         return store
 
     @classmethod
-    def _open(cls, url: str, options: dict, *, writable: bool, io: StoreIO | None = None) -> "CacheStore":
+    def _open(cls, url: str, options: dict, *, writable: bool, io: StoreIO | None = None) -> CacheStore:
         io = io if io is not None else StoreIO(url, options)
         keys = ["zarr.json", *(f"{a}/zarr.json" for a in ARRAYS), f"{MARKER_GROUP}/zarr.json"]
         try:
@@ -269,7 +283,7 @@ class CacheStore(ShardReader):
     def shard_problem(self, k: int, marker: dict | None = None) -> str | None:
         """``None`` when shard ``k`` reads back (every checksum) and matches its marker, else the problem."""
         marker = self.read_marker(k) if marker is None else marker
-        if not self.is_shard_complete(k, marker):
+        if marker is None or not self.is_shard_complete(k, marker):
             return "no valid completion marker"
         self._indexes.pop(k, None)  # read the index from the storage again
         try:

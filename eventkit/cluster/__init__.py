@@ -1,7 +1,7 @@
 """Dask clusters for the cache builder: local processes, a running scheduler, SLURM or PBS.
 
 ``make_cluster("slurm" | "pbs", jobs=N, **kwargs)`` builds a dask-jobqueue cluster (the
-optional ``eventkit[hpc]`` extra) on top of the site's ``jobqueue.yaml`` (dask config
+optional ``eventkit-snn[hpc]`` extra) on top of the site's ``jobqueue.yaml`` (dask config
 ``jobqueue.<kind>``) and submits ``jobs`` batch jobs. The site's values are kept: eventkit
 only fills what the configuration leaves unset (one single-threaded worker process per
 core, 4 GB per core, logs under the cache) and adds its worker environment

@@ -6,6 +6,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from typing import Any
 
 from eventkit.cluster.jobqueue import _CLUSTERS, ClusterLostError, _rejected, _submit_command, _submit_jobs
 from eventkit.cluster.queue import QueueState, queue_state
@@ -121,6 +122,7 @@ class ClusterHealth:
     def _check_jobs(self, names: set[str], now: float) -> bool:
         """Look at every batch job of the cluster; returns whether one is queued or starting."""
         cluster = self.cluster
+        assert cluster is not None  # only called for a dask-jobqueue cluster (self.kind is set)
         # job ids only: a Job object held by a traceback's frame would fail SpecCluster.close()'s status check
         submitted = {str(name): getattr(job, "job_id", None) for name, job in list(cluster.workers.items())}
         waiting = False
@@ -148,7 +150,7 @@ class ClusterHealth:
             elif not names:
                 raise ClusterLostError(self._never_started(job_id, state))
         if ended:
-            self._replace(ended, names, now)
+            self._replace(cluster, ended, names, now)
             waiting = True
         return waiting
 
@@ -160,21 +162,21 @@ class ClusterHealth:
                 f"its log in {logs}; a compute node needs this Python environment at {sys.executable} (or a "
                 f"container with it) and must reach this machine")
 
-    def _replace(self, ended: list[tuple[str, str | None, str]], names: set[str], now: float) -> None:
+    def _replace(self, cluster: Any, ended: list[tuple[str, str | None, str]], names: set[str], now: float) -> None:
         what = ", ".join(f"{job_id or name} ({text})" for name, job_id, text in ended)
         dead = [name for name, _, _ in ended]
         if self.replaced + len(ended) > self.max_replacements:
             if not names:
                 raise ClusterLostError(f"the build's batch jobs keep ending ({what}); gave up after "
                                        f"{self.replaced} replacements (rerun to resume)")
-            self.cluster.sync(_submit_jobs, self.cluster, dead, 0)
+            cluster.sync(_submit_jobs, cluster, dead, 0)
             return
         log = logging.getLogger("eventkit.cluster")
         log.warning("batch job %s ended; submitting %d replacement job(s)", what, len(ended))
         for name in dead:
             self._connected_at.pop(name, None)
         try:
-            self.cluster.sync(_submit_jobs, self.cluster, dead, len(ended))
+            cluster.sync(_submit_jobs, cluster, dead, len(ended))
         except Exception as exc:  # noqa: BLE001 - the batch system refused the replacement
             if not names:
                 raise ClusterLostError(f"batch job {what} ended and its replacement failed: "

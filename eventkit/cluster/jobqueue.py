@@ -41,7 +41,7 @@ def _jobqueue():
     except ImportError as exc:
         raise ParameterError(
             "--cluster slurm|pbs needs dask-jobqueue, which is not installed: "
-            "pip install 'eventkit[hpc]'") from exc
+            "pip install 'eventkit-snn[hpc]'") from exc
     return dask_jobqueue
 
 
@@ -134,7 +134,7 @@ def make_cluster(kind: str, *, jobs: int = 0, cache: str | os.PathLike | None = 
     if jobs:
         try:
             cluster.sync(_submit_jobs, cluster, [], int(jobs))
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever the batch system's client raised: one line naming it
             cluster.close()
             raise ClusterLostError(_rejected(submit, exc)) from None
     return cluster

@@ -52,7 +52,7 @@ def quiet_logs(level: int = logging.CRITICAL) -> Iterator[None]:
     try:
         yield
     finally:
-        for logger, value in zip(loggers, old):
+        for logger, value in zip(loggers, old, strict=True):
             logger.setLevel(value)
 
 

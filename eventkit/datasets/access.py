@@ -20,9 +20,9 @@ from __future__ import annotations
 import functools
 import logging
 import os
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -47,13 +47,13 @@ def list_datasets() -> list[str]:
     return manifest_names()
 
 
-@functools.lru_cache(maxsize=None)
-def get_dataset(name: str) -> "Dataset":
+@functools.cache
+def get_dataset(name: str) -> Dataset:
     """The spec of ``name`` (e.g. ``"nmnist"``) read from its manifest; ParameterError for an unknown name."""
     return _dataset(read_manifest(name))
 
 
-def _dataset(spec: DatasetSpec) -> "Dataset":
+def _dataset(spec: DatasetSpec) -> Dataset:
     if isinstance(spec, Dataset):
         return spec
     return Dataset(**{f.name: getattr(spec, f.name) for f in fields(spec)})
@@ -71,7 +71,8 @@ def resolve_root(name: str, root: str | os.PathLike | None = None) -> Path:
         env = os.environ.get(ENV_DATA)
         if not env:
             raise spec.not_found(
-                None, f"no data folder given: pass --root DIR or set {ENV_DATA} so that ${ENV_DATA}/{name} holds the data")
+                None,
+                f"no data folder given: pass --root DIR or set {ENV_DATA} so that ${ENV_DATA}/{name} holds the data")
         path = Path(env).expanduser() / name
         how = f"${ENV_DATA}/{name}"
     else:

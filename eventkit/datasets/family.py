@@ -15,9 +15,10 @@ Its module in :mod:`eventkit.datasets.families` defines ``FAMILY = Family(...)``
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -60,7 +61,7 @@ class Family:
     required_params: tuple[str, ...] = ()
 
 
-def checked_events(spec: "DatasetSpec", events: np.ndarray, sample: Sample) -> np.ndarray:
+def checked_events(spec: DatasetSpec, events: np.ndarray, sample: Sample) -> np.ndarray:
     """The one validation of a sample's events (sorted, inside the sensor), naming the sample."""
     return validate_events(events, spec.sensor_size, name=f"{spec.name} sample {sample.sample_id}")
 

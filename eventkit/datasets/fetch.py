@@ -11,8 +11,9 @@ again. Added here, because pooch lacks them:
   interrupted run) continues from there with an HTTP ``Range`` request, so a multi-GB
   archive is not started over (a server that ignores ``Range`` sends it all again).
   A part whose finished file fails the checksum is deleted, never reused.
-* **progress** as plain lines (at most one per ``interval_s``) when the stream is not a
-  terminal, a tqdm bar when it is.
+* **progress** through :class:`eventkit.progress.Progress`: a tqdm bar on a terminal, plain
+  lines (at most one per ``interval_s``) when the stream is not a terminal or with
+  ``progress="lines"`` (what ``--json`` asks for).
 
 Archives land in ``ROOT/download/`` and are unpacked into ``ROOT`` with
 :func:`eventkit.datasets.extract.safe_extract`; files read as downloaded (MNIST's
@@ -31,6 +32,7 @@ from typing import Any, TextIO
 from eventkit.datasets.access import get_dataset
 from eventkit.datasets.spec import ENV_DATA, Archive, DatasetSpec
 from eventkit.errors import DatasetNotFound, ParameterError
+from eventkit.progress import Progress, ProgressMode, resolve_mode
 
 __all__ = ["fetch_dataset", "download_archive", "FetchResult", "IncompleteDownload"]
 
@@ -55,56 +57,13 @@ class FetchResult:
         return {"dataset": self.dataset, "root": self.root, "files": list(self.files), "unpacked": list(self.unpacked)}
 
 
-class _Progress:
-    """Download progress: a tqdm bar on a terminal, else a plain line at most every ``interval_s``."""
-
-    def __init__(self, stream: TextIO | None, interval_s: float = 10.0):
-        self.stream = stream
-        self.interval_s = interval_s
-        self._bar: Any = None
-
-    def start(self, name: str, total: int | None, done: int) -> None:
-        self.name, self.total, self.done, self.t0 = name, total, done, time.monotonic()
-        self._last = self.t0
-        if self.stream is None:
-            return
-        if self.stream.isatty():
-            from tqdm import tqdm
-
-            self._bar = tqdm(total=total, initial=done, unit="B", unit_scale=True, desc=name, file=self.stream)
-        elif done:
-            self._line(f"{name}: resuming at {self._mb(done)}")
-
-    def update(self, n: int) -> None:
-        self.done += n
-        if self._bar is not None:
-            self._bar.update(n)
-        elif self.stream is not None and time.monotonic() - self._last >= self.interval_s:
-            self._last = time.monotonic()
-            pct = f" ({100 * self.done / self.total:.0f}%)" if self.total else ""
-            self._line(f"{self.name}: {self._mb(self.done)} of {self._mb(self.total)}{pct}")
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
-            self._bar = None
-
-    @staticmethod
-    def _mb(n: int | None) -> str:
-        return "? MB" if n is None else f"{n / 1e6:.1f} MB"
-
-    def _line(self, text: str) -> None:
-        if self.stream is not None:
-            print(text, file=self.stream, flush=True)
-
-
 class _ResumingDownloader:
     """A pooch downloader (``(url, output_file, pooch)``) that continues ``part`` with HTTP Range."""
 
-    def __init__(self, part: Path, progress: _Progress, timeout_s: float):
+    def __init__(self, part: Path, timeout_s: float, report: _Report):
         self.part = part
-        self.progress = progress
         self.timeout_s = timeout_s
+        self.report = report
 
     def __call__(self, url: str, output_file: str, pooch: Any, check_only: bool = False) -> None:
         import requests
@@ -123,18 +82,34 @@ class _ResumingDownloader:
                     have, mode = 0, "wb"  # 200: the server ignored the Range and sends it all
                 length = r.headers.get("Content-Length")
                 total = have + int(length) if length is not None else None
-                self.progress.start(self.part.name[: -len(".part")], total, have)
-                try:
-                    with open(self.part, mode) as fh:
-                        for chunk in r.iter_content(_CHUNK):
-                            fh.write(chunk)
-                            self.progress.update(len(chunk))
-                finally:
-                    self.progress.close()
+                name = self.part.name[: -len(".part")]
+                if have:
+                    self.report.say(f"{name}: resuming at {have / 1e6:.1f} MB")
+                with self.report.bar(name, total, have) as bar, open(self.part, mode) as fh:
+                    for chunk in r.iter_content(_CHUNK):
+                        fh.write(chunk)
+                        bar.update(len(chunk))
         size = self.part.stat().st_size
         if total is not None and size != total:
             raise IncompleteDownload(f"{url}: connection ended after {size} of {total} bytes")
         os.replace(self.part, output_file)  # pooch checks the digest, then moves it into place
+
+
+@dataclass(frozen=True)
+class _Report:
+    """Where a download reports: ``stream`` (None: silent), the progress mode, the line interval (s)."""
+
+    stream: TextIO | None
+    progress: ProgressMode = True
+    interval_s: float = 10.0
+
+    def say(self, text: str) -> None:
+        if self.stream is not None and resolve_mode(self.progress, self.stream) != "off":
+            print(text, file=self.stream, flush=True)
+
+    def bar(self, name: str, total: int | None, done: int) -> Progress:
+        return Progress(total, name, progress=self.progress if self.stream is not None else False, unit="B",
+                        unit_scale=True, initial=done, every_s=self.interval_s, stream=self.stream)
 
 
 def _range_start(content_range: str) -> int | None:
@@ -155,12 +130,14 @@ def _range_total(content_range: str) -> int | None:
 
 def download_archive(archive: Archive, dest: str | os.PathLike, *, urls: list[str] | None = None,
                      retries: int = 3, timeout_s: float = 60.0, stream: TextIO | None = None,
-                     interval_s: float = 10.0) -> Path:
+                     interval_s: float = 10.0, progress: ProgressMode = True) -> Path:
     """Download ``archive`` into ``dest/<archive.file>`` (checked against its digest); return the path.
 
     ``urls`` defaults to ``archive.urls`` (the URL then the mirrors). Each URL gets
     ``1 + retries`` tries; a dropped connection resumes from ``<file>.part``. Raises
-    :class:`DatasetNotFound` naming every URL tried and what went wrong with it.
+    :class:`DatasetNotFound` naming every URL tried and what went wrong with it. Progress goes
+    to ``stream`` (None: nothing) as ``progress`` says (:mod:`eventkit.progress`: ``True`` a bar
+    on a terminal and lines elsewhere, ``"lines"``, ``False``), a line at most every ``interval_s``.
     """
     import pooch
     import requests
@@ -169,7 +146,7 @@ def download_archive(archive: Archive, dest: str | os.PathLike, *, urls: list[st
     dest.mkdir(parents=True, exist_ok=True)
     part = dest / f"{archive.file}.part"
     known_hash = f"{archive.algorithm}:{archive.checksum}" if archive.checksum else None
-    progress = _Progress(stream, interval_s)
+    report = _Report(stream, progress, interval_s)
     logger = pooch.get_logger()
     level = logger.level
     logger.setLevel("WARNING")  # our own lines say what happens
@@ -179,7 +156,7 @@ def download_archive(archive: Archive, dest: str | os.PathLike, *, urls: list[st
             for attempt in range(1 + retries):
                 try:
                     path = pooch.retrieve(url, known_hash, fname=archive.file, path=dest,
-                                          downloader=_ResumingDownloader(part, progress, timeout_s))
+                                          downloader=_ResumingDownloader(part, timeout_s, report))
                     return Path(path)
                 except requests.HTTPError as exc:
                     code = exc.response.status_code if exc.response is not None else "?"
@@ -194,8 +171,7 @@ def download_archive(archive: Archive, dest: str | os.PathLike, *, urls: list[st
                     got = part.stat().st_size if part.is_file() else 0
                     problems.append(f"{url}: {type(exc).__name__} after {got} bytes (try {attempt + 1})")
                     if attempt < retries:
-                        if stream is not None:
-                            print(f"{archive.file}: connection lost at {got / 1e6:.1f} MB, resuming", file=stream)
+                        report.say(f"{archive.file}: connection lost at {got / 1e6:.1f} MB, resuming")
                         time.sleep(min(2 ** attempt, 30) / 2)
     finally:
         logger.setLevel(level)
@@ -209,7 +185,8 @@ def _target_root(spec: DatasetSpec, root: str | os.PathLike | None) -> Path:
         return Path(root).expanduser().absolute()
     env = os.environ.get(ENV_DATA)
     if not env:
-        raise ParameterError(f"fetch {spec.name}: pass --root DIR or set {ENV_DATA} (the data go to ${ENV_DATA}/{spec.name})")
+        raise ParameterError(
+            f"fetch {spec.name}: pass --root DIR or set {ENV_DATA} (the data go to ${ENV_DATA}/{spec.name})")
     return (Path(env).expanduser() / spec.name).absolute()
 
 
@@ -225,11 +202,13 @@ def _manual_message(spec: DatasetSpec, missing: list[Archive], download: Path, r
 
 def fetch_dataset(dataset: str | DatasetSpec, root: str | os.PathLike | None = None, *,
                   mirrors: list[str] | None = None, retries: int = 3, unpack: bool = True,
-                  timeout_s: float = 60.0, stream: TextIO | None = None, interval_s: float = 10.0) -> FetchResult:
+                  timeout_s: float = 60.0, stream: TextIO | None = None, interval_s: float = 10.0,
+                  progress: ProgressMode = True) -> FetchResult:
     """Download, check and unpack the files of ``dataset`` into ``root`` (else ``$EVENTKIT_DATA/<name>``).
 
     ``mirrors``: base URLs tried first for every file (``<base>/<file>``), e.g. an
-    institute's copy. ``stream``: where progress lines go (None: silent). Files already in
+    institute's copy. ``stream``: where progress goes (None: silent), shown as ``progress``
+    says (``True``: a bar on a terminal, plain lines elsewhere; ``"lines"``; ``False``). Files already in
     ``root/download/`` with the right digest are not downloaded again. Raises
     :class:`DatasetNotFound` when a file cannot be had (every URL tried is named) or sits
     behind a form (the message says where to get it and where to put it).
@@ -244,7 +223,7 @@ def fetch_dataset(dataset: str | DatasetSpec, root: str | os.PathLike | None = N
     missing = [a for a in needed if a.manual and find_archive(target, a.file) is None]
     if missing:
         raise DatasetNotFound(_manual_message(spec, missing, download, target))
-    say = (lambda text: print(text, file=stream, flush=True)) if stream is not None else (lambda text: None)
+    say = _Report(stream, progress, interval_s).say
     result = FetchResult(spec.name, str(target))
     paths: list[tuple[Archive, Path]] = []
     for a in needed:
@@ -253,7 +232,8 @@ def fetch_dataset(dataset: str | DatasetSpec, root: str | os.PathLike | None = N
             extra = [f"{m.rstrip('/')}/{a.file}" for m in (mirrors or [])]
             say(f"{spec.name}: {a.file} from {(extra or list(a.urls))[0]}")
             found = download_archive(a, download if a.unpack else target, urls=extra + list(a.urls),
-                                     retries=retries, timeout_s=timeout_s, stream=stream, interval_s=interval_s)
+                                     retries=retries, timeout_s=timeout_s, stream=stream, interval_s=interval_s,
+                                     progress=progress)
         elif a.checksum:
             from eventkit.datasets.checksums import verify_file
 

@@ -7,8 +7,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import tomllib
+from collections.abc import Mapping
 from importlib import resources
-from typing import Any, Mapping
+from typing import Any
 
 from eventkit.datasets.registry import family_names, get_family
 from eventkit.datasets.spec import KINDS, Archive, DatasetSpec, FrozenDict, Layout
@@ -92,7 +93,8 @@ def parse_manifest(data: bytes, where: str = "<manifest>") -> DatasetSpec:
     if kind == "audio" and duration is None:
         raise ManifestError(where, "audio manifests need duration_us (the time base of one sample, µs)")
     return DatasetSpec(
-        name=name, title=str(d.get("title", name)), kind=kind, sensor_size=tuple(int(v) for v in sensor),
+        name=name, title=str(d.get("title", name)), kind=kind,
+        sensor_size=(int(sensor[0]), int(sensor[1]), int(sensor[2])),
         classes=tuple(str(c) for c in classes), splits=tuple(str(s) for s in splits), duration_us=duration,
         manifest_sha256=hashlib.sha256(data).hexdigest(), citation=str(d.get("citation", "")),
         homepage=str(d.get("homepage", "")), reader=str(d.get("reader", "")),
@@ -108,7 +110,7 @@ def manifest_names() -> list[str]:
     return sorted(p.name[:-5] for p in resources.files(_MANIFEST_PACKAGE).iterdir() if p.name.endswith(".toml"))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def read_manifest(name: str) -> DatasetSpec:
     """The :class:`DatasetSpec` of the installed manifest ``name``; ParameterError for an unknown name."""
     if not isinstance(name, str) or "/" in name or name not in manifest_names():

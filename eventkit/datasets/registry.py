@@ -16,7 +16,7 @@ from eventkit.errors import ParameterError
 __all__ = ["get_family", "family_names"]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _registry() -> dict[str, Family]:
     found: dict[str, Family] = {}
     for info in pkgutil.iter_modules(families.__path__):

@@ -8,9 +8,10 @@ layout family (:mod:`eventkit.datasets.families`).
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from eventkit.errors import DatasetNotFound, ParameterError
 
@@ -26,8 +27,8 @@ class FrozenDict(dict):
     def _readonly(self, *args, **kwargs):
         raise TypeError("manifest tables are read-only")
 
-    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _readonly  # type: ignore[assignment]
-    __ior__ = _readonly  # type: ignore[assignment]
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _readonly
+    __ior__ = _readonly
 
     def __reduce__(self):
         return (FrozenDict, (dict(self),))

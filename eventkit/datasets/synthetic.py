@@ -150,7 +150,8 @@ def make_synthetic_nmnist_root(dst: str | os.PathLike, *, per_class_train: int =
     from eventkit.io.nmnist import write_nmnist
 
     if per_class_train < 1 or per_class_test < 1:
-        raise ParameterError(f"per_class_train and per_class_test must be >= 1, got {per_class_train}, {per_class_test}")
+        raise ParameterError(
+            f"per_class_train and per_class_test must be >= 1, got {per_class_train}, {per_class_test}")
     rng = np.random.default_rng(seed)
     root = Path(dst)
     next_id = 1

@@ -55,7 +55,7 @@ def _check_hdf5_keys(spec, root: Path, warnings: list[str]) -> None:
     from eventkit.errors import EventFileError
     from eventkit.io._h5check import h5_verdict
 
-    for split, fname in spec.layout.params["files"].items():
+    for fname in spec.layout.params["files"].values():
         path = root / fname
         if not path.is_file():
             continue
@@ -70,7 +70,7 @@ def _check_hdf5_keys(spec, root: Path, warnings: list[str]) -> None:
         if len(keys) != len(spec.classes):
             warnings.append(f"{fname}: /extra/keys has {len(keys)} names, the manifest {len(spec.classes)} classes")
             continue
-        for i, (k, c) in enumerate(zip(keys, spec.classes)):
+        for i, (k, c) in enumerate(zip(keys, spec.classes, strict=True)):
             nk, nc = _norm(k), _norm(c)
             if not (nk == nc or nc.endswith(nk) or nk.endswith(nc)):
                 warnings.append(f"{fname}: label {i} is {k!r} in /extra/keys, {c!r} in the manifest "
@@ -93,8 +93,8 @@ def verify_dataset(name: str, root: str | os.PathLike | None = None, *, checksum
     Checks every archive present (``root/<file>``, ``root/download/<file>`` or beside the
     root) against its published checksum, discovers every split with the dataset's layout
     rule and compares the counts with the manifest (``checksums=False`` skips the digests,
-    e.g. for a root written by :mod:`eventkit.testing` under the release's file names). Raises :class:`DatasetNotFound` when
-    the root is missing, when no split has any sample, or on a checksum mismatch.
+    e.g. for a root written by :mod:`eventkit.testing` under the release's file names). Raises
+    :class:`DatasetNotFound` when the root is missing, when no split has any sample, or on a checksum mismatch.
     """
     spec = get_dataset(name)
     path = resolve_root(name, root)

@@ -24,7 +24,8 @@ format name        suffix / header               reader (module)
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 

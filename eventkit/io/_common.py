@@ -42,27 +42,27 @@ def _kind(mode: int) -> str:
     return "not a regular file"
 
 
-def open_regular(path: PathType, what: str):
+def open_regular(path: PathType, what: str, error: type[EventFileError] = EventFileError):
     """Open ``path`` for binary reading, refusing anything but a regular file (after symlinks).
 
     The file is opened non-blocking and checked with ``fstat`` on the open descriptor, so a
     FIFO, socket or device is refused at once (never waits for a writer) and cannot be
     swapped in between the check and the read. Missing, unreadable or non-regular files ->
-    :class:`EventFileError` naming ``what`` the file should be.
+    ``error`` (:class:`EventFileError` or a subclass) naming ``what`` the file should be.
     """
     p = _fs(path)
     try:
         fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
-        raise EventFileError(p, f"file not found (expected {what})") from None
+        raise error(p, f"file not found (expected {what})") from None
     except IsADirectoryError:
-        raise EventFileError(p, f"is a directory, not {what}") from None
+        raise error(p, f"is a directory, not {what}") from None
     except OSError as exc:
-        raise EventFileError(p, f"cannot be read ({exc.strerror or exc})") from None
+        raise error(p, f"cannot be read ({exc.strerror or exc})") from None
     try:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
-            raise EventFileError(p, f"is {_kind(mode)}, not a regular file: refusing to read it as {what}")
+            raise error(p, f"is {_kind(mode)}, not a regular file: refusing to read it as {what}")
         os.set_blocking(fd, True)
         return os.fdopen(fd, "rb")
     except BaseException:

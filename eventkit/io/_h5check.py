@@ -89,9 +89,11 @@ class _Server:
 
     def ask(self, path: Path, cap: int, timeout: float) -> dict:
         request = json.dumps({"path": os.path.abspath(path), "cap": cap, "timeout": timeout}) + "\n"
-        self.proc.stdin.write(request.encode())
-        self.proc.stdin.flush()
-        line = self.proc.stdout.readline()
+        stdin, stdout = self.proc.stdin, self.proc.stdout
+        assert stdin is not None and stdout is not None  # both are pipes (Popen above)
+        stdin.write(request.encode())
+        stdin.flush()
+        line = stdout.readline()
         if not line:
             raise OSError("the HDF5 check helper exited")
         return json.loads(line)
@@ -183,11 +185,11 @@ def _read_everything(path: Path) -> None:
     if kind == "shd":
         with ShdFile(path) as f:
             _emit(at="/labels")
-            f.labels
+            _ = f.labels  # the property reads and checks the label array
             _emit(at="/extra/keys")  # read by `eventkit data verify`
             with h5_errors(path, "an SHD/SSC HDF5 file"):
                 if "extra/keys" in f._file:
-                    f._file["extra/keys"][()]
+                    _ = f._file["extra/keys"][()]
             for i in range(len(f)):
                 _emit(at=f"row {i}")
                 try:
@@ -240,7 +242,7 @@ def _check_in_fork(path: Path, cap: int, timeout: float) -> dict:
         except BaseException as exc:  # noqa: BLE001 - reported, then the child ends
             try:
                 _emit(crash=f"{type(exc).__name__}: {exc}")
-            except BaseException:  # noqa: BLE001
+            except BaseException:  # noqa: BLE001 - the pipe to the parent is gone: nothing left to tell
                 pass
             status = 1
         finally:
@@ -292,8 +294,8 @@ def serve() -> int:
     """The helper's loop: one JSON request per line on stdin, one JSON reply per line on stdout."""
     import h5py  # noqa: F401 - loaded once, before any fork (no file open, no thread started)
 
-    import eventkit.io.ntidigits  # noqa: F401
-    import eventkit.io.shd  # noqa: F401
+    import eventkit.io.ntidigits
+    import eventkit.io.shd  # noqa: F401 - also loaded before any fork
 
     _warm_up()
     out = sys.stdout

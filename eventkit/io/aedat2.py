@@ -26,7 +26,7 @@ reset/wrap them, in which case events are stably sorted by ``t``.
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -69,7 +69,7 @@ def _parse_header(path: PathType, data: bytes) -> tuple[float, int]:
             offset=0,
         )
     pos = 0
-    version_line = None
+    version_line: bytes | None = None
     while pos < n and data[pos] == 0x23:  # '#'
         nl = data.find(b"\n", pos)
         if nl < 0:
@@ -79,7 +79,7 @@ def _parse_header(path: PathType, data: bytes) -> tuple[float, int]:
         if version_line is None:
             version_line = data[pos:nl].rstrip(b"\r")
         pos = nl + 1
-    text = version_line.decode("ascii", errors="replace")[len("#!AER-DAT"):].strip()
+    text = (version_line or b"").decode("ascii", errors="replace")[len("#!AER-DAT"):].strip()
     try:
         version = float(text)
     except ValueError:

@@ -33,8 +33,8 @@ sample (frame binning only uses differences; subtract ``start_us`` if you need r
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -321,13 +321,14 @@ def read_gesture_labels(path: PathType) -> np.ndarray:
     return np.array(rows, dtype=LABEL_DTYPE)
 
 
-def write_gesture_labels(path: PathType, classes: Sequence[int], start_us: Sequence[int], end_us: Sequence[int]) -> None:
+def write_gesture_labels(path: PathType, classes: Sequence[int], start_us: Sequence[int],
+                         end_us: Sequence[int]) -> None:
     """Write a DVS128 Gesture label CSV; ``classes`` are the CSV's 1-based class ids."""
-    classes, start_us, end_us = (np.asarray(v, dtype=np.int64) for v in (classes, start_us, end_us))
-    if not (classes.shape == start_us.shape == end_us.shape) or classes.ndim != 1:
+    c, s, e = (np.asarray(v, dtype=np.int64) for v in (classes, start_us, end_us))
+    if not (c.shape == s.shape == e.shape) or c.ndim != 1:
         raise ValueError("classes, start_us and end_us must be 1-D sequences of equal length")
     lines = ["class,startTime_usec,endTime_usec"]
-    lines += [f"{int(c)},{int(s)},{int(e)}" for c, s, e in zip(classes, start_us, end_us)]
+    lines += [f"{int(ci)},{int(si)},{int(ei)}" for ci, si, ei in zip(c, s, e, strict=True)]
     with open(as_path(path), "w", newline="\n") as fh:
         fh.write("\n".join(lines) + "\n")
 
@@ -356,7 +357,7 @@ def cut_gesture_samples(
             end_us=int(row["end_us"]),
             index=i,
         )
-        for i, row, a, b in zip(index, sel, lo, hi)
+        for i, row, a, b in zip(index, sel, lo, hi, strict=True)
     ]
 
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import struct
 import xml.etree.ElementTree as ElementTree
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -136,7 +136,7 @@ def _lz4_content_size(raw) -> int:
     return -1
 
 
-def _decompress(codec: str, raw: memoryview, limit: int) -> bytes:
+def _decompress(codec: str, raw: memoryview, limit: int) -> bytes | memoryview:
     """Decompress one packet, refusing output beyond ``limit`` bytes (a decompression bomb).
 
     LZ4 cannot expand more than ~255x, and a declared content size is checked before the

@@ -18,7 +18,7 @@ channel/ear/neuron type is ``eventkit.audio``'s job), ``p = 0`` (one polarity, s
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -115,7 +115,8 @@ class NTidigitsFile(H5Reader):
                 self.path, f"utterance {where}: {addr.shape[0]} addresses but {ts.shape[0]} timestamps"
             )
         if ts.dtype.kind != "f":
-            raise EventFileError(self.path, f"utterance {where}: timestamps have dtype {ts.dtype}, expected float seconds")
+            raise EventFileError(self.path,
+                                 f"utterance {where}: timestamps have dtype {ts.dtype}, expected float seconds")
         if not seconds_in_range(ts):
             raise EventFileError(self.path, f"utterance {where}: timestamps must be finite, >= 0 and below "
                                             f"{MAX_SECONDS:.0e} seconds (int64 µs)")
@@ -175,7 +176,8 @@ def write_ntidigits_h5(
                     raise ParameterError(f"write_ntidigits_h5({p}): key {key!r} must be non-empty without '/'")
                 if not isinstance(ev, np.ndarray) or ev.dtype.names is None or not {"t", "x"} <= set(ev.dtype.names):
                     raise InvalidEventsError(f"write_ntidigits_h5({p}): {split}/{key} is not an event array with t, x")
-                if ev.size and (int(ev["x"].min()) < info.min or int(ev["x"].max()) > info.max or int(ev["t"].min()) < 0):
+                x_out = ev.size and (int(ev["x"].min()) < info.min or int(ev["x"].max()) > info.max)
+                if x_out or (ev.size and int(ev["t"].min()) < 0):
                     raise InvalidEventsError(
                         f"write_ntidigits_h5({p}): {split}/{key} has t < 0 or x outside {np.dtype(address_dtype)}"
                     )

@@ -58,7 +58,8 @@ _WHAT = {
 
 def _header_end(data: bytes) -> tuple[int, list[str]]:
     """(offset after the '%' header, header lines). Header = leading lines starting with '%'."""
-    pos, n, lines = 0, len(data), []
+    pos, n = 0, len(data)
+    lines: list[str] = []
     while pos < n and data[pos] == 0x25:  # '%'
         nl = data.find(b"\n", pos)
         if nl < 0:

@@ -18,7 +18,7 @@ only when the stored order is not already sorted).
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

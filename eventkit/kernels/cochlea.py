@@ -38,7 +38,7 @@ def audio_frames_by_time(t, x, p, start, dt, factor, merge, clip, out, maxval):
             if not clip:
                 dropped += 1
                 continue
-            j = 0
+            j = np.int64(0)
         else:
             # the offset from start as a uint64: exact for ti >= start whatever the values
             # (int64 ti - start can overflow when start is far below ti)

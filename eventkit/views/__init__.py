@@ -11,7 +11,7 @@ Each view is an array you can test plus a figure drawn from it:
 * :func:`load_sample` / :func:`render_sample` -- ``eventkit show PATH_OR_DATASET[:index]``.
 
 The spike raster of a network's layers is :mod:`eventkit_train.views`. Install matplotlib
-with ``pip install 'eventkit[plot]'``.
+with ``pip install 'eventkit-snn[plot]'``.
 """
 from eventkit.views.audio import AudioRaster, audio_raster_data, plot_audio_raster
 from eventkit.views.events import EventGrid, event_grid_data, plot_event_grid

@@ -1,7 +1,8 @@
 """Audio raster: cochlea events (SHD, SSC, N-TIDIGITS) as time × channel dots, binned counts below."""
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import numpy as np
 

@@ -1,6 +1,6 @@
 """Colours and figure plumbing shared by the views: polarity -> RGB, a headless figure, saving.
 
-matplotlib is imported inside the functions that draw (``pip install 'eventkit[plot]'``);
+matplotlib is imported inside the functions that draw (``pip install 'eventkit-snn[plot]'``);
 figures are ``matplotlib.figure.Figure`` objects with an Agg canvas, so nothing touches
 pyplot's global state or needs a display.
 """
@@ -52,7 +52,7 @@ def new_figure(width_in: float, height_in: float) -> Any:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError:  # pragma: no cover - matplotlib is in the dev extra
-        raise ParameterError("the views need matplotlib: pip install 'eventkit[plot]'") from None
+        raise ParameterError("the views need matplotlib: pip install 'eventkit-snn[plot]'") from None
     fig = Figure(figsize=(width_in, height_in), layout="constrained")
     FigureCanvasAgg(fig)
     return fig

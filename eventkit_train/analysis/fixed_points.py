@@ -83,7 +83,7 @@ def map_jacobian(system: Any, state: np.ndarray, I: float) -> np.ndarray:
     return np.eye(system.dim) + dt * jac
 
 
-def analyse_point(system: Any, state: Sequence[float], I: float, source: str) -> FixedPoint:
+def analyse_point(system: Any, state: Sequence[float] | np.ndarray, I: float, source: str) -> FixedPoint:
     """Jacobian, eigenvalues (``numpy.linalg.eigvals``), class and map multipliers at ``state``."""
     x = np.asarray(state, dtype=np.float64).reshape(system.dim)
     jac = np.asarray(system.jacobian(x, I), dtype=np.float64)
@@ -234,7 +234,7 @@ def _transient(sig: tuple[str, ...]) -> bool:
 def _event_type(before: tuple[str, ...], after: tuple[str, ...]) -> str:
     if len(before) != len(after):
         return "saddle-node"
-    pairs = [(x, y) for x, y in zip(before, after) if x != y]
+    pairs = [(x, y) for x, y in zip(before, after, strict=True) if x != y]
     if any("focus" in x and "focus" in y for x, y in pairs):
         return "hopf"
     if pairs and all(x.split()[0] == y.split()[0] for x, y in pairs):

@@ -58,7 +58,7 @@ class IzhikevichSystem(NeuronSystem):
                 raise ParameterError(f"{self.name}: {key} must be finite, got {getattr(self, key)}")
 
     @classmethod
-    def vanilla(cls, preset: str | None = "tonic", **params: float) -> "IzhikevichSystem":
+    def vanilla(cls, preset: str | None = "tonic", **params: float) -> IzhikevichSystem:
         """Izhikevich (2003) in mV/ms: ``dv/dt = 0.04v² + 5v + 140 - u + I``, ``du/dt = a(bv - u)``,
         spike at 30 mV: ``v = c``, ``u = u + d``. ``preset`` from :data:`IZHIKEVICH_PRESETS`;
         ``a, b, c, d`` (and ``u_th``) override it."""
@@ -67,7 +67,7 @@ class IzhikevichSystem(NeuronSystem):
             key = preset.strip().lower().replace("-", "_").replace(" ", "_")
             if key not in IZHIKEVICH_PRESETS:
                 raise ParameterError(f"unknown Izhikevich preset {preset!r}; one of {sorted(IZHIKEVICH_PRESETS)}")
-            values = dict(zip("abcd", IZHIKEVICH_PRESETS[key]))
+            values = dict(zip("abcd", IZHIKEVICH_PRESETS[key], strict=True))
         unknown = set(params) - {"a", "b", "c", "d", "u_th"}
         if unknown:
             raise ParameterError(f"izhikevich: unknown parameter(s) {sorted(unknown)}; use a, b, c, d, u_th")
@@ -77,11 +77,11 @@ class IzhikevichSystem(NeuronSystem):
             raise ParameterError(f"izhikevich: give a preset or all of a, b, c, d (missing {missing})")
         name = "izhikevich" if preset is None else f"izhikevich:{preset}"
         return cls(p2=0.04, p1=5.0, p0=140.0, u_b=0.0, tau=1.0, name=name, form="vanilla",
-                   u_th=values.pop("u_th", 30.0), **values)
+                   u_th=values.get("u_th", 30.0), a=values["a"], b=values["b"], c=values["c"], d=values["d"])
 
     @classmethod
     def standardized(cls, *, k: float, a: float, b: float, c: float, d: float, u_r: float, u_c: float,
-                     tau: float = 2.0, u_th: float = 1.0, name: str = "sit") -> "IzhikevichSystem":
+                     tau: float = 2.0, u_th: float = 1.0, name: str = "sit") -> IzhikevichSystem:
         """The standardized form of Eq. 5 (SIT), τ in time steps, spike at ``u_th``."""
         std = dict(k=float(k), a=float(a), b=float(b), c=float(c), d=float(d), u_r=float(u_r), u_c=float(u_c),
                    tau=float(tau), u_th=float(u_th))

@@ -20,6 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from eventkit.errors import ParameterError
+from eventkit.progress import ProgressMode
 
 __all__ = ["InputDistribution", "input_distribution", "feature_maps", "resolve_layer", "load_run_model", "run_loader",
            "QUANTILES"]
@@ -33,8 +34,9 @@ def resolve_layer(model: nn.Module, layer: int | str) -> tuple[str, nn.Module]:
     when exactly one layer has it."""
     from eventkit_train.neurons.module import NeuronModule
 
-    if hasattr(model, "spiking_layers"):
-        layers = list(model.spiking_layers())
+    spiking_layers = getattr(model, "spiking_layers", None)
+    if spiking_layers is not None:
+        layers = list(spiking_layers())
     else:
         layers = [(n, m) for n, m in model.named_modules() if isinstance(m, NeuronModule)]
     if not layers:
@@ -123,7 +125,7 @@ def input_distribution(model: nn.Module, loader, layer: int | str, *, max_batche
         values = rng.choice(values, size=max_values, replace=False)
     qs = np.quantile(values, QUANTILES)
     counts, edges = np.histogram(values, bins=100)
-    return InputDistribution(name, values, int(seen), {f"{q:g}": float(v) for q, v in zip(QUANTILES, qs)},
+    return InputDistribution(name, values, int(seen), {f"{q:g}": float(v) for q, v in zip(QUANTILES, qs, strict=True)},
                              float(values.mean()), float(values.std()),
                              {"counts": counts.astype(float).tolist(), "edges": edges.tolist()})
 
@@ -132,7 +134,8 @@ def feature_maps(model: nn.Module, sample: Tensor, layer: int | str) -> tuple[st
     """``(layer name, F [B, H, W])``: the firing rate of ``layer``'s spikes averaged over time and
     channels, ``F = 1/(T·C) Σ_c Σ_t S_t``, for ``sample [T, B, C, H, W]`` (or ``[T, C, H, W]``)."""
     name, module = resolve_layer(model, layer)
-    want = 2 + len(model.input_shape) if hasattr(model, "input_shape") else 5
+    input_shape = getattr(model, "input_shape", None)
+    want = 2 + len(input_shape) if input_shape is not None else 5
     x = sample.unsqueeze(1) if sample.dim() == want - 1 else sample
     out: list[Tensor] = []
 
@@ -176,7 +179,7 @@ def load_run_model(run: str | Path, *, checkpoint: str = "best.pt", device: str 
 
 
 def run_loader(config: Any, split: str | None = None, *, batch_size: int = 32, root: str | None = None,
-               cache: str | None = None, progress: bool = False) -> tuple[Any, float]:
+               cache: str | None = None, progress: ProgressMode = False) -> tuple[Any, float]:
     """``(loader, input scale)`` over one split (default: the test split) of a run's dataset, in a
     fixed order; the cache is built when missing. The scale is the recipe's ``input_scale`` or the
     store's ``value_scale`` (1 for event frames), as in training."""

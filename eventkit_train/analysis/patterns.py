@@ -57,8 +57,8 @@ class SpikePattern:
                 "isi_ratio": self.isi_ratio, "bursts": list(self.bursts)}
 
 
-def classify_spike_times(times: Sequence[float], duration: float, *, step: float = 1.0, burst_ratio: float = 3.0,
-                         adapt_ratio: float = 1.5) -> SpikePattern:
+def classify_spike_times(times: Sequence[float] | np.ndarray, duration: float, *, step: float = 1.0,
+                         burst_ratio: float = 3.0, adapt_ratio: float = 1.5) -> SpikePattern:
     """Classify spike ``times`` observed over ``[0, duration]`` (rules in the module docstring).
 
     ``step``: the sampling step, used for ``every step``. Times in any unit (steps, ms).
@@ -83,7 +83,7 @@ def classify_spike_times(times: Sequence[float], duration: float, *, step: float
         seq.append(trailing)  # the train stopped: its silence is (at least) one more interval
     early = float(seq[0])
     late = float(np.mean(seq[-max(1, len(seq) // 3):]))
-    trend = float(np.mean([(b - a) / (b + a) for a, b in zip(seq[:-1], seq[1:])])) if len(seq) > 1 else 0.0
+    trend = float(np.mean([(b - a) / (b + a) for a, b in itertools.pairwise(seq)])) if len(seq) > 1 else 0.0
     adaptation = late / early
     if adaptation >= adapt_ratio and late >= max(seq[:2]) and trend > 0:
         stopped = " then stops" if len(seq) > len(isi) else ""

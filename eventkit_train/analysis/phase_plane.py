@@ -1,4 +1,5 @@
-"""``phase_plane(neuron, I)``: vector field, nullclines, fixed points, trajectories, bifurcation (SIT paper, Sect. 2.4, 3.2).
+"""``phase_plane(neuron, I)``: vector field, nullclines, fixed points, trajectories, bifurcation
+(Jin et al. 2022, Sect. 2.4, 3.2).
 
 The four steps of the SIT paper's phase-plane procedure (Sect. 2.4): the vector field, the
 nullclines and their intersections, the eigenvalues at each intersection, the stability.

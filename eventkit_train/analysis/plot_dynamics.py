@@ -21,7 +21,7 @@ def pyplot():
     try:
         import matplotlib
     except ImportError as exc:
-        raise ParameterError("plots need matplotlib: pip install 'eventkit[plot]'") from exc
+        raise ParameterError("plots need matplotlib: pip install 'eventkit-snn[plot]'") from exc
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
 
@@ -132,7 +132,7 @@ def _line_field(ax, pp: Any) -> None:
     ax.plot(fine, [float(pp.system.rhs(np.array([x]), pp.I)[0]) for x in fine], color="tab:blue", lw=1.8,
             label="dU/dt")
     ax.axhline(0, color="k", lw=0.8)
-    for x, d in zip(u, du):
+    for x, d in zip(u, du, strict=True):
         if abs(d) > 1e-12:
             ax.annotate("", (x + 0.4 * np.sign(d) * (u[1] - u[0]), 0), (x, 0),
                         arrowprops=dict(arrowstyle="->", color="0.4"))
@@ -171,7 +171,7 @@ def _bifurcation(ax, pp: Any) -> None:
     for stable, color, label in ((True, STABLE, "stable"), (False, UNSTABLE, "unstable")):
         pts = [(i, s[0]) for i, s, _k, st in rows if st == stable]
         if pts:
-            xs, ys = zip(*pts)
+            xs, ys = zip(*pts, strict=True)
             ax.plot(xs, ys, ".", color=color, ms=4, label=f"{label} fixed point")
     th = getattr(pp.system, "threshold", None)
     lo, hi = ax.get_ylim()

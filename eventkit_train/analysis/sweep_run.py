@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from eventkit.errors import ParameterError
+from eventkit.progress import ProgressMode
 
 from .sweep_spec import Cell, SweepSpec
 
@@ -98,7 +99,7 @@ def run_cell(payload: Mapping[str, Any]) -> dict[str, Any]:
 def run_sweep(spec: SweepSpec, *, out: str | Path | None = None, overrides: Mapping[str, Any] | None = None,
               seeds: list[int] | None = None, workers: int = 1, scheduler: str | None = None,
               cluster: str | None = None, jobs: int = 1, cluster_options: Mapping[str, Any] | None = None,
-              gpus_per_task: int = 0, prepare: bool = True, progress: bool = True) -> SweepResult:
+              gpus_per_task: int = 0, prepare: bool = True, progress: ProgressMode = True) -> SweepResult:
     """Run every unfinished cell of ``spec`` and write the table (see the module docstring)."""
     from .sweep_table import write_table
 
@@ -133,7 +134,8 @@ def run_sweep(spec: SweepSpec, *, out: str | Path | None = None, overrides: Mapp
             if error is None:
                 result.ran.append(name)
                 key, value = spec.value(res["summary"]) if res else (None, None)
-                say(f"[{n}/{len(todo)}] {name}: {key or spec.metric} = {value} ({res['seconds']:.1f} s)")
+                took = f" ({res['seconds']:.1f} s)" if res else ""
+                say(f"[{n}/{len(todo)}] {name}: {key or spec.metric} = {value}{took}")
             else:
                 result.failed[name] = error
                 say(f"[{n}/{len(todo)}] {name} FAILED: {error}")
@@ -195,8 +197,9 @@ def _run_dask(payloads: list[dict[str, Any]], done: Callable, *, workers: int, s
             except TimeoutError:  # nothing finished in 5 s: check the cluster, wait again
                 finished = set()
             for fut in finished:
-                exc = fut.exception() if fut.status != "finished" else None
-                done(futures[fut], None if exc else fut.result(), None if exc is None else f"{type(exc).__name__}: {exc}")
+                failure = fut.exception() if fut.status != "finished" else None
+                error = None if failure is None else f"{type(failure).__name__}: {failure}"
+                done(futures[fut], None if failure else fut.result(), error)
             if health is not None:
                 health.poll()
 
@@ -207,7 +210,7 @@ def _data_key(config: Mapping[str, Any]) -> str:
     return json.dumps({k: config.get(k) for k in (*DATA_KEYS, "seed")}, sort_keys=True, default=str)
 
 
-def _prepare_stores(cells: list[Cell], progress: bool) -> dict[str, dict[str, str]]:
+def _prepare_stores(cells: list[Cell], progress: ProgressMode) -> dict[str, dict[str, str]]:
     """Build (or open) the cache stores once per distinct dataset setting, before the cells run."""
     from eventkit_train.trainer import TrainConfig, prepare_data
 

@@ -55,7 +55,8 @@ __all__ = ["Level", "Axis", "Cell", "SweepSpec", "load_sweep", "apply_setting", 
 #: without a validation split) the best test accuracy over the epochs
 DEFAULT_METRICS = ("test_accuracy_at_best", "best_test_accuracy")
 #: TrainConfig fields that do not change what a cell computes (not part of its hash)
-IDENTITY_EXCLUDED = ("out", "device", "threads", "workers", "build_workers", "root", "cache", "dist_timeout_s", "cache_wait_s")
+IDENTITY_EXCLUDED = ("out", "device", "threads", "workers", "build_workers", "root", "cache", "dist_timeout_s",
+                     "cache_wait_s")
 
 
 @dataclass(frozen=True)
@@ -145,7 +146,7 @@ class SweepSpec:
                         apply_setting(cfg, key, value, where=f"sweep {self.path}, level {lv.label!r}")
                 for key, value in (overrides or {}).items():
                     apply_setting(cfg, key, value, where="override")
-                labels = tuple((axis.name, lv.label) for axis, lv in zip(grid, combo))
+                labels = tuple((axis.name, lv.label) for axis, lv in zip(grid, combo, strict=True))
                 for seed in (self.seeds if seeds is None else tuple(int(s) for s in seeds)):
                     cell_cfg = {**copy.deepcopy(cfg), "seed": int(seed)}
                     where = f"sweep {self.path}, cell {'|'.join(lb for _, lb in labels)} seed {seed}"
@@ -236,14 +237,14 @@ def _axis(raw: Mapping[str, Any], path: Path) -> Axis:
             raise ParameterError(f"sweep spec {path}: axis {name!r} has values but no field")
         levels = tuple(Level(_label(v), tuple((f, v) for f in fields)) for v in raw["values"])
     else:
-        levels = []
+        listed: list[Level] = []
         for lv in raw["levels"]:
             extra = set(lv) - {"label", "set", "recipe"}
             if extra or "label" not in lv:
                 raise ParameterError(f"sweep spec {path}: axis {name!r}: a level is {{label, set, recipe}}, got {lv}")
             settings = tuple(dict(lv.get("set", {})).items())
-            levels.append(Level(str(lv["label"]), settings, lv.get("recipe")))
-        levels = tuple(levels)
+            listed.append(Level(str(lv["label"]), settings, lv.get("recipe")))
+        levels = tuple(listed)
     labels = [lv.label for lv in levels]
     if not levels or len(set(labels)) != len(labels):
         raise ParameterError(f"sweep spec {path}: axis {name!r} needs distinct level labels, got {labels}")

@@ -29,7 +29,7 @@ def aggregate(spec: SweepSpec, cells: Sequence[Cell], out_dir: str | Path) -> li
         key, value = (None, None) if res is None else spec.value(res["summary"])
         if key is not None and key not in g["metric"]:
             g["metric"].append(key)
-        if value is None:
+        if res is None or value is None:
             g["missing_seeds"].append(cell.seed)
             continue
         g["seeds"].append(cell.seed)
@@ -39,7 +39,10 @@ def aggregate(spec: SweepSpec, cells: Sequence[Cell], out_dir: str | Path) -> li
         v = g["values"]
         g["n"] = len(v)
         g["mean"] = sum(v) / len(v) if v else None
-        g["std"] = math.sqrt(sum((x - g["mean"]) ** 2 for x in v) / (len(v) - 1)) if len(v) > 1 else (0.0 if v else None)
+        if len(v) > 1:
+            g["std"] = math.sqrt(sum((x - g["mean"]) ** 2 for x in v) / (len(v) - 1))
+        else:
+            g["std"] = 0.0 if v else None
         g["reference"] = spec.reference.get(g["key"])
     return list(groups.values())
 
@@ -130,7 +133,7 @@ def _plot(spec: SweepSpec, groups: list[dict[str, Any]], path: Path) -> None:
         panels.setdefault(_split(spec, g["labels"])[2], []).append(g)
     n = min(len(panels), 6)
     fig, axes = plt.subplots(1, n, figsize=(6.0 * n, 4.2), squeeze=False)
-    for ax, (rest, gs) in zip(axes[0], list(panels.items())[:n]):
+    for ax, (rest, gs) in zip(axes[0], list(panels.items())[:n], strict=True):
         rows = list(dict.fromkeys(_split(spec, g["labels"])[0] for g in gs))
         series: dict[str, list[dict[str, Any]]] = {}
         for g in gs:
@@ -144,7 +147,7 @@ def _plot(spec: SweepSpec, groups: list[dict[str, Any]], path: Path) -> None:
             refs = [(rows.index(_split(spec, g["labels"])[0]), g["reference"]) for g in items
                     if g["reference"] is not None]
             if refs:
-                ax.plot(*zip(*refs), "x", color=color, ms=8, label=f"{col} (paper)" if col else "paper")
+                ax.plot(*zip(*refs, strict=True), "x", color=color, ms=8, label=f"{col} (paper)" if col else "paper")
         ax.set_xticks(range(len(rows)), rows, rotation=30, ha="right", fontsize=8)
         ax.set_xlabel(", ".join(spec.rows))
         ax.set_ylabel(spec.metric + (" (%)" if _percent(spec) else ""))

@@ -100,7 +100,7 @@ class NeuronSystem:
                     x[j] = self.reset(x[j])
                 points[j].append((t, x[j].copy()))
         return [Trajectory(np.array([p[0] for p in pts]), np.array([p[1] for p in pts]), tuple(f))
-                for pts, f in zip(points, fired)]
+                for pts, f in zip(points, fired, strict=True)]
 
     def discrete_trajectory(self, init: Any, I: float, steps: int, dt: float = 1.0) -> Trajectory:
         """Forward-Euler map ``x ← x + dt·rhs(x)`` with the reset rule (overridden by LIF and SIT)."""

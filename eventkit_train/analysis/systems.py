@@ -140,9 +140,9 @@ class CustomSystem(NeuronSystem):
     """A user system: ``rhs(state [dim], I) -> [dim]``; numeric fixed points and Jacobian."""
 
     rhs_fn: Callable[[np.ndarray, float], np.ndarray]
-    dim: int = 2  # type: ignore[misc]
+    dim: int = 2
     name: str = "custom"
-    threshold: float | None = None  # type: ignore[misc]
+    threshold: float | None = None
     reset_fn: Callable[[np.ndarray], np.ndarray] | None = None
 
     def __post_init__(self) -> None:
@@ -204,12 +204,13 @@ def _from_module(module: Any, params: Mapping[str, Any]) -> NeuronSystem:
     from eventkit_train.neurons import LIF, SIT
 
     if isinstance(module, SIT):
-        vals = dict(k=module.k, a=module.a, b=module.b, c=module.c, d=module.d, u_r=module.u_r, u_c=module.u_c,
-                    tau=module.tau, u_th=module.u_th)
-        vals.update({k: float(v) for k, v in params.items()})
-        return IzhikevichSystem.standardized(name="sit", **vals)
+        sit_vals = dict(k=module.k, a=module.a, b=module.b, c=module.c, d=module.d, u_r=module.u_r, u_c=module.u_c,
+                        tau=module.tau, u_th=module.u_th)
+        sit_vals.update({k: float(v) for k, v in params.items()})
+        return IzhikevichSystem.standardized(name="sit", **sit_vals)
     if isinstance(module, LIF) and not module.soft:
-        vals = dict(tau=module.tau, u_r=module.v_reset, u_th=module.v_threshold, u_reset=module.v_reset)
+        vals: dict[str, Any] = dict(tau=module.tau, u_r=module.v_reset, u_th=module.v_threshold,
+                                    u_reset=module.v_reset)
         vals.update(params)
         return LIFSystem(**vals)
     raise ParameterError(f"no phase-plane model for {type(module).__name__}; use LIF (hard reset), SIT, "

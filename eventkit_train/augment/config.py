@@ -53,7 +53,7 @@ class FrameAugment:
     mix: Mixup | None = None
 
     @classmethod
-    def from_table(cls, items: Sequence[Mapping[str, Any]] | None, *, source: str) -> "FrameAugment":
+    def from_table(cls, items: Sequence[Mapping[str, Any]] | None, *, source: str) -> FrameAugment:
         where = f"{source}: augment.frame"
         if items is None:
             return cls()
@@ -117,7 +117,7 @@ class AugmentConfig:
     frame: FrameAugment = field(default_factory=FrameAugment)
 
     @classmethod
-    def from_table(cls, table: Mapping[str, Any] | None, *, source: str) -> "AugmentConfig":
+    def from_table(cls, table: Mapping[str, Any] | None, *, source: str) -> AugmentConfig:
         """Validate a ``[augment]`` table (``None`` or ``{}``: no augmentation). ``source`` (e.g. the
         recipe's path, or ``"--augment"``) starts every error message."""
         if table is None:
@@ -133,7 +133,7 @@ class AugmentConfig:
                    FrameAugment.from_table(table.get("frame"), source=source))
 
     @classmethod
-    def from_toml(cls, text: str, *, source: str = "--augment") -> "AugmentConfig":
+    def from_toml(cls, text: str, *, source: str = "--augment") -> AugmentConfig:
         """Read the body of an ``[augment]`` table written as TOML, e.g. the CLI value
         ``'event = [{op = "flip_lr"}]'``."""
         import tomllib

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -56,6 +57,15 @@ def gather(x: torch.Tensor, maps: Maps) -> torch.Tensor:
     return out * valid.reshape(1, B, 1, H, W).to(x.dtype)
 
 
+def _op_table(op: Any) -> dict[str, Any]:
+    """The recipe table of a frame op (a dataclass with a class-level ``op`` name)."""
+    out: dict[str, Any] = {"op": op.op}
+    for name in op.__dataclass_fields__:
+        value = getattr(op, name)
+        out[name] = list(value) if isinstance(value, tuple) else value
+    return out
+
+
 @dataclass(frozen=True)
 class FrameOp(ABC):
     """A per-sample op: ``draw`` (NumPy arrays of per-sample parameters) then ``maps`` on the device."""
@@ -64,15 +74,11 @@ class FrameOp(ABC):
 
     @classmethod
     @abstractmethod
-    def from_params(cls, params: Params) -> "FrameOp":
+    def from_params(cls, params: Params) -> FrameOp:
         """Build the op from its recipe table."""
 
     def to_table(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"op": self.op}
-        for name in self.__dataclass_fields__:
-            value = getattr(self, name)
-            out[name] = list(value) if isinstance(value, tuple) else value
-        return out
+        return _op_table(self)
 
     @abstractmethod
     def draw(self, rng: np.random.Generator, B: int, H: int, W: int) -> dict[str, np.ndarray]:
@@ -96,7 +102,7 @@ class FlipLR(FrameOp):
     p: float = 0.5
 
     @classmethod
-    def from_params(cls, params: Params) -> "FlipLR":
+    def from_params(cls, params: Params) -> FlipLR:
         return cls(params.prob("p", 0.5))
 
     def draw(self, rng: np.random.Generator, B: int, H: int, W: int) -> dict[str, np.ndarray]:
@@ -129,7 +135,7 @@ class Roll(FrameOp):
     max_px: tuple[int, int]
 
     @classmethod
-    def from_params(cls, params: Params) -> "Roll":
+    def from_params(cls, params: Params) -> Roll:
         return cls(params.pair("max_px", minimum=0))
 
     def draw(self, rng: np.random.Generator, B: int, H: int, W: int) -> dict[str, np.ndarray]:
@@ -149,7 +155,7 @@ class Translate(Roll):
     op: ClassVar[str] = "translate"
 
     @classmethod
-    def from_params(cls, params: Params) -> "Translate":
+    def from_params(cls, params: Params) -> Translate:
         return cls(params.pair("max_px", minimum=0))
 
     def maps(self, params: dict[str, torch.Tensor], H: int, W: int, device: torch.device) -> Maps:
@@ -168,7 +174,7 @@ class Rotate(FrameOp):
     max_deg: float
 
     @classmethod
-    def from_params(cls, params: Params) -> "Rotate":
+    def from_params(cls, params: Params) -> Rotate:
         return cls(params.number("max_deg", minimum=0.0, maximum=180.0))
 
     def draw(self, rng: np.random.Generator, B: int, H: int, W: int) -> dict[str, np.ndarray]:
@@ -191,7 +197,7 @@ class Shear(FrameOp):
     max_deg: float
 
     @classmethod
-    def from_params(cls, params: Params) -> "Shear":
+    def from_params(cls, params: Params) -> Shear:
         return cls(params.number("max_deg", minimum=0.0, maximum=89.0))
 
     def draw(self, rng: np.random.Generator, B: int, H: int, W: int) -> dict[str, np.ndarray]:
@@ -214,7 +220,7 @@ class Cutout(FrameOp):
     p: float = 1.0
 
     @classmethod
-    def from_params(cls, params: Params) -> "Cutout":
+    def from_params(cls, params: Params) -> Cutout:
         return cls(params.pair("size", minimum=1, names=("w", "h")), params.prob("p", 1.0))
 
     def draw(self, rng: np.random.Generator, B: int, H: int, W: int) -> dict[str, np.ndarray]:
@@ -239,7 +245,7 @@ class OneOf(FrameOp):
     weights: tuple[float, ...] | None = None
 
     @classmethod
-    def from_params(cls, params: Params) -> "OneOf":
+    def from_params(cls, params: Params) -> OneOf:
         choices = params.choices("choices", parse_frame_op)
         for i, c in enumerate(choices):
             if not isinstance(c, FrameOp) or isinstance(c, OneOf):
@@ -258,13 +264,15 @@ class OneOf(FrameOp):
 
     def maps(self, params: dict[str, torch.Tensor], H: int, W: int, device: torch.device) -> Maps:
         choice = params["choice"].view(-1, 1, 1)
-        result = None
+        result: Maps | None = None
         for j, c in enumerate(self.choices):
             sub = {k.split(".", 1)[1]: v for k, v in params.items() if k.startswith(f"{j}.")}
-            m = c.maps(sub, H, W, device)
-            m = tuple(torch.broadcast_to(t, (choice.shape[0], H, W)) for t in m)
-            result = m if result is None else tuple(torch.where(choice == j, a, b) for a, b in zip(m, result))
-        return result  # type: ignore[return-value]
+            m0, m1, m2 = (torch.broadcast_to(t, (choice.shape[0], H, W)) for t in c.maps(sub, H, W, device))
+            if result is not None:
+                m0, m1, m2 = (torch.where(choice == j, a, b) for a, b in zip((m0, m1, m2), result, strict=True))
+            result = (m0, m1, m2)
+        assert result is not None  # a one_of op has at least one choice (checked when parsed)
+        return result
 
 
 @dataclass(frozen=True)
@@ -303,10 +311,11 @@ class Mixup:
     p: float = 1.0
 
     @classmethod
-    def from_params(cls, params: Params) -> "Mixup":
+    def from_params(cls, params: Params) -> Mixup:
         return cls(params.number("alpha", cls.alpha, minimum=0.0, exclusive_min=True), params.prob("p", 1.0))
 
-    to_table = FrameOp.to_table
+    def to_table(self) -> dict[str, Any]:
+        return _op_table(self)
 
     def draw(self, rng: np.random.Generator, B: int, H: int, W: int) -> dict[str, Any]:
         mix = bool(rng.random() < self.p)
@@ -328,7 +337,7 @@ class CutMix(Mixup):
     alpha: float = 1.0
 
     @classmethod
-    def from_params(cls, params: Params) -> "CutMix":
+    def from_params(cls, params: Params) -> CutMix:
         return cls(params.number("alpha", cls.alpha, minimum=0.0, exclusive_min=True), params.prob("p", 1.0))
 
     def draw(self, rng: np.random.Generator, B: int, H: int, W: int) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from typing import Any
 
 from eventkit.errors import ParameterError
 from eventkit.loader import EventkitLoader
+from eventkit.progress import ProgressMode
 from eventkit_train.augment.config import AugmentConfig
 
 __all__ = ["make_augmented_loader", "needs_event_store"]
@@ -38,7 +39,7 @@ def make_augmented_loader(name: str, split: str, *, T: int, batch_size: int,
                           split_by: str = "count", dtype: str = "uint16", merge_polarity: bool = False,
                           n_channels: int | None = None, workers: int = 0, seed: int = 0,
                           rank: int | None = None, world_size: int | None = None, drop_last: bool | None = None,
-                          shuffle: bool | None = None, build: bool = True, progress: bool = False,
+                          shuffle: bool | None = None, build: bool = True, progress: ProgressMode = False,
                           storage_options: Mapping[str, Any] | None = None, **loader_kwargs: Any) -> EventkitLoader:
     """A DataLoader over dataset ``name``'s ``split`` with the event part of ``augment``.
 
@@ -65,14 +66,17 @@ def make_augmented_loader(name: str, split: str, *, T: int, batch_size: int,
 
     if augment is not None and not isinstance(augment, AugmentConfig):
         if not isinstance(augment, Mapping):
-            raise ParameterError(f"augment must be an AugmentConfig or an [augment] table, got {type(augment).__name__}")
+            raise ParameterError(
+                f"augment must be an AugmentConfig or an [augment] table, got {type(augment).__name__}")
         augment = AugmentConfig.from_table(augment, source="augment")
     shuffle = bool(train) if shuffle is None else bool(shuffle)
     drop_last = bool(train) if drop_last is None else bool(drop_last)
-    frames = {"T": T, "split_by": split_by, "dtype": dtype, "merge_polarity": merge_polarity, "n_channels": n_channels}
-    common = {"workers": workers, "shuffle": shuffle, "seed": seed, "drop_last": drop_last, "rank": rank,
-              "world_size": world_size, "storage_options": storage_options, **loader_kwargs}
-    where = {"root": root, "cache": cache, "storage_options": storage_options, "progress": progress}
+    frames: dict[str, Any] = {"T": T, "split_by": split_by, "dtype": dtype, "merge_polarity": merge_polarity,
+                              "n_channels": n_channels}
+    common: dict[str, Any] = {"workers": workers, "shuffle": shuffle, "seed": seed, "drop_last": drop_last,
+                              "rank": rank, "world_size": world_size, "storage_options": storage_options,
+                              **loader_kwargs}
+    where: dict[str, Any] = {"root": root, "cache": cache, "storage_options": storage_options, "progress": progress}
     if needs_event_store(augment, train=train):
         from eventkit.event_stream import make_event_loader
         from eventkit.events_build import build_events_store, events_store_url
@@ -81,7 +85,8 @@ def make_augmented_loader(name: str, split: str, *, T: int, batch_size: int,
             url = build_events_store(name, splits=[split], **where).stores[split]
         else:
             url = events_store_url(name, split, cache=cache)
-        return make_event_loader(url, batch_size, augment=augment.event, train=train, **frames, **common)
+        event_ops = augment.event if augment is not None else None
+        return make_event_loader(url, batch_size, augment=event_ops, train=train, **frames, **common)
     if build:
         url = build_cache(name, splits=[split], **where, **frames).stores[split]
     else:

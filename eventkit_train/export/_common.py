@@ -17,7 +17,7 @@ def require_nir() -> Any:
     try:
         import nir
     except ImportError:  # pragma: no cover - nir is in the dev extra
-        raise ParameterError("NIR export/import needs the 'nir' package: pip install 'eventkit[nir]'") from None
+        raise ParameterError("NIR export/import needs the 'nir' package: pip install 'eventkit-snn[nir]'") from None
     return nir
 
 

@@ -39,6 +39,8 @@ __all__ = ["from_nir", "load_nir", "Gain"]
 class Gain(nn.Module):
     """Multiply ``x [T, B, ...]`` by a constant (NIR ``Scale``, or an input gain of a readout)."""
 
+    scale: Tensor
+
     def __init__(self, scale: Any) -> None:
         super().__init__()
         self.register_buffer("scale", torch.as_tensor(np.asarray(scale, dtype=np.float32)))
@@ -102,17 +104,17 @@ def _ints(v: Any) -> Any:
     return tuple(int(i) for i in np.atleast_1d(np.asarray(v)))
 
 
-def _weights(module: nn.Module, node: Any, bias: bool) -> nn.Module:
+def _weights(module: nn.Conv1d | nn.Conv2d | nn.Linear, node: Any, bias: bool) -> nn.Module:
     with torch.no_grad():
         module.weight.copy_(torch.as_tensor(np.asarray(node.weight)))
         if bias:
+            assert module.bias is not None  # the layer was made with bias=True
             module.bias.copy_(torch.as_tensor(np.asarray(node.bias)))
     return module
 
 
 def _neuron(nir: Any, name: str, node: Any, dt: float) -> list[nn.Module]:
     from eventkit_train.neurons import CUBALIF, IF, LIF, PLIF
-    from eventkit_train.neurons.readout import LeakyReadout
 
     meta = _meta(node)
     kind = meta.get(MODULE_KEY)
@@ -128,13 +130,15 @@ def _neuron(nir: Any, name: str, node: Any, dt: float) -> list[nn.Module]:
             raise ParameterError(f"from_nir: LIF node {name!r} leaks towards v_leak != v_reset; eventkit's LIF "
                                  "leaks towards v_reset")
         if kind == "PLIF":
-            mod = PLIF(v_threshold=thr, v_reset=reset)
+            plif = PLIF(v_threshold=thr, v_reset=reset)
             with torch.no_grad():
-                mod.a.fill_(float(meta["a"]))
-            return [mod]
+                plif.a.fill_(float(meta["a"]))
+            return [plif]
         tau = float(meta["tau_steps"]) if kind == "LIF" else _uniform(node.tau, name, "tau") / dt
         return [LIF(tau=tau, v_threshold=thr, v_reset=reset)]
     if isinstance(node, nir.CubaLIF):
+        alpha: float | np.ndarray
+        beta: float | np.ndarray
         if kind == "CUBALIF":
             alpha, beta, gain = np.asarray(meta["alpha"]), np.asarray(meta["beta"]), 1.0
         else:
@@ -162,7 +166,14 @@ def _neuron(nir: Any, name: str, node: Any, dt: float) -> list[nn.Module]:
                 mod.alpha_logit.copy_(torch.as_tensor(np.asarray(meta["alpha_logit"])))
                 mod.beta_logit.copy_(torch.as_tensor(np.asarray(meta["beta_logit"])))
         return [mod]
-    # readouts: LI, CubaLI, I
+    return _readout(nir, name, node, meta, dt)
+
+
+def _readout(nir: Any, name: str, node: Any, meta: dict[str, Any], dt: float) -> list[nn.Module]:
+    """A non-spiking readout from an LI, CubaLI or I node (and a :class:`Gain` for its input gain)."""
+    from eventkit_train.neurons.readout import LeakyReadout
+
+    kind = meta.get(MODULE_KEY)
     if kind == "LeakyReadout":
         alpha, beta, gain = float(meta["alpha"]), float(meta["beta"]), 1.0
     elif isinstance(node, nir.I):

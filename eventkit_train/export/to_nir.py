@@ -27,9 +27,11 @@ readers use the continuous parameters.
 """
 from __future__ import annotations
 
+import itertools
 import math
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -37,6 +39,9 @@ from torch import nn
 
 from eventkit.errors import ParameterError
 from eventkit_train.export._common import DEFAULT_DT, MODULE_KEY, check_dt, require_nir
+
+if TYPE_CHECKING:
+    from eventkit_train.neurons.readout import LeakyReadout
 
 __all__ = ["to_nir", "save_nir", "DEFAULT_DT"]
 
@@ -88,7 +93,7 @@ def _full(shape: tuple, value: Any) -> np.ndarray:
     return np.broadcast_to(v, shape).astype(np.float64)
 
 
-def _bn_scale(bn: nn.Module, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+def _bn_scale(bn: nn.BatchNorm1d | nn.BatchNorm2d, name: str) -> tuple[torch.Tensor, torch.Tensor]:
     """(scale, shift) of an eval-mode BatchNorm: ``y = scale·x + shift`` (float64)."""
     if bn.running_mean is None or bn.running_var is None:
         raise ParameterError(f"to_nir: BatchNorm layer {name!r} keeps no running statistics; it cannot be folded")
@@ -139,33 +144,39 @@ def _neuron_node(nir: Any, name: str, module: nn.Module, shape: tuple, dt: float
         if module.learnable:
             meta.update(alpha_logit=_meta_value(_np(module.alpha_logit)),
                         beta_logit=_meta_value(_np(module.beta_logit)))
-        a, b = _full(shape, alpha), _full(shape, beta)
-        return nir.CubaLIF(tau_syn=dt / (1.0 - a), tau_mem=dt / (1.0 - b), r=1.0 / (1.0 - b),
+        syn, mem = _full(shape, alpha), _full(shape, beta)
+        return nir.CubaLIF(tau_syn=dt / (1.0 - syn), tau_mem=dt / (1.0 - mem), r=1.0 / (1.0 - mem),
                            v_leak=np.zeros(shape), v_threshold=_full(shape, module.v_threshold),
-                           v_reset=_full(shape, module.v_reset), w_in=1.0 / (1.0 - a), metadata=meta)
+                           v_reset=_full(shape, module.v_reset), w_in=1.0 / (1.0 - syn), metadata=meta)
     if isinstance(module, LeakyReadout):
-        p = module.params()
-        alpha, beta = float(p.alpha.detach()), float(p.beta.detach())
-        meta.update(alpha=alpha, beta=beta)
-        if module.learnable:
-            meta.update(alpha_logit=float(module.alpha_logit.detach()), beta_logit=float(module.beta_logit.detach()))
-        if beta >= 1.0:
-            if alpha > 0.0:
-                raise ParameterError(f"to_nir: readout {name!r} has beta = 1 and alpha > 0: NIR's CubaLI needs a "
-                                     "finite tau_mem")
-            return nir.I(r=_full(shape, 1.0 / dt), metadata=meta)
-        if alpha == 0.0:
-            return nir.LI(tau=_full(shape, dt / (1.0 - beta)), r=_full(shape, 1.0 / (1.0 - beta)),
-                          v_leak=np.zeros(shape), metadata=meta)
-        return nir.CubaLI(tau_syn=_full(shape, dt / (1.0 - alpha)), tau_mem=_full(shape, dt / (1.0 - beta)),
-                          r=_full(shape, 1.0 / (1.0 - beta)), v_leak=np.zeros(shape),
-                          w_in=_full(shape, 1.0 / (1.0 - alpha)), metadata=meta)
+        return _readout_node(nir, name, module, shape, dt, meta)
     raise ParameterError(
         f"to_nir: layer {name!r} is a {kind} neuron, which NIR cannot express (its nodes are IF, LIF, CubaLIF, "
         "LI, CubaLI); SIT (Izhikevich, two state variables) and SRM (kernel responses) have no NIR node")
 
 
-def _weight_node(nir: Any, name: str, inner: nn.Module, bn: tuple[str, nn.Module] | None, in_shape: tuple) -> Any:
+def _readout_node(nir: Any, name: str, module: LeakyReadout, shape: tuple, dt: float, meta: dict[str, Any]) -> Any:
+    """``LI`` (α = 0), ``CubaLI`` (α > 0) or ``I`` (β = 1, α = 0) of a non-spiking readout."""
+    p = module.params()
+    alpha, beta = float(p.alpha.detach()), float(p.beta.detach())
+    meta.update(alpha=alpha, beta=beta)
+    if module.learnable:
+        meta.update(alpha_logit=float(module.alpha_logit.detach()), beta_logit=float(module.beta_logit.detach()))
+    if beta >= 1.0:
+        if alpha > 0.0:
+            raise ParameterError(f"to_nir: readout {name!r} has beta = 1 and alpha > 0: NIR's CubaLI needs a "
+                                 "finite tau_mem")
+        return nir.I(r=_full(shape, 1.0 / dt), metadata=meta)
+    if alpha == 0.0:
+        return nir.LI(tau=_full(shape, dt / (1.0 - beta)), r=_full(shape, 1.0 / (1.0 - beta)),
+                      v_leak=np.zeros(shape), metadata=meta)
+    return nir.CubaLI(tau_syn=_full(shape, dt / (1.0 - alpha)), tau_mem=_full(shape, dt / (1.0 - beta)),
+                      r=_full(shape, 1.0 / (1.0 - beta)), v_leak=np.zeros(shape),
+                      w_in=_full(shape, 1.0 / (1.0 - alpha)), metadata=meta)
+
+
+def _weight_node(nir: Any, name: str, inner: nn.Conv2d | nn.Linear,
+                 bn: tuple[str, nn.BatchNorm1d | nn.BatchNorm2d] | None, in_shape: tuple) -> Any:
     """Conv2d / Linear node, with a following eval-mode BatchNorm folded into weight and bias."""
     w = inner.weight.detach().double()
     b = inner.bias.detach().double() if inner.bias is not None else torch.zeros(w.shape[0], dtype=torch.float64)
@@ -200,8 +211,14 @@ def _voting_weight(n_in: int, k: int, s: int) -> np.ndarray:
 def _node(nir: Any, name: str, module: nn.Module, nxt: tuple[str, nn.Module] | None, shapes: tuple, dt: float
           ) -> tuple[Any, bool]:
     """The NIR node of one layer (None: skipped) and whether it consumed the next layer (a folded BN)."""
-    from eventkit_train.models.layers import AvgPool2d, SpikeMaxPool2d, SpikingDropout, SumPool2d, TimeFolded
-    from eventkit_train.models.layers import VotingLayer
+    from eventkit_train.models.layers import (
+        AvgPool2d,
+        SpikeMaxPool2d,
+        SpikingDropout,
+        SumPool2d,
+        TimeFolded,
+        VotingLayer,
+    )
     from eventkit_train.neurons import NeuronModule
     from eventkit_train.neurons.readout import LeakyReadout
 
@@ -224,9 +241,13 @@ def _node(nir: Any, name: str, module: nn.Module, nxt: tuple[str, nn.Module] | N
     inner = module.module if isinstance(module, TimeFolded) else None
     if isinstance(module, AvgPool2d) or isinstance(inner, nn.AvgPool2d):
         pool = module.module
+        assert isinstance(pool, nn.AvgPool2d)  # both forms wrap torch's AvgPool2d
         if pool.ceil_mode:
             raise ParameterError(f"to_nir: pooling layer {name!r} uses ceil_mode=True, which NIR cannot express")
-        pair = lambda v: np.array(v if isinstance(v, (tuple, list)) else (v, v))  # noqa: E731
+
+        def pair(v: int | tuple[int, int]) -> np.ndarray:
+            return np.array(v if isinstance(v, (tuple, list)) else (v, v))
+
         return nir.AvgPool2d(kernel_size=pair(pool.kernel_size), stride=pair(pool.stride),
                              padding=pair(pool.padding), metadata={MODULE_KEY: "AvgPool2d"}), False
     if isinstance(inner, (nn.Conv2d, nn.Linear)):
@@ -293,7 +314,7 @@ def to_nir(model: nn.Module, input_shape: Sequence[int], *, dt: float = DEFAULT_
     spec = getattr(model, "spec", None)
     if isinstance(spec, str):
         meta["spec"] = spec
-    return nir.NIRGraph(nodes=nodes, edges=list(zip(names[:-1], names[1:])), metadata=meta)
+    return nir.NIRGraph(nodes=nodes, edges=list(itertools.pairwise(names)), metadata=meta)
 
 
 def save_nir(model: nn.Module, path: str | Path, input_shape: Sequence[int], *, dt: float = DEFAULT_DT) -> Any:

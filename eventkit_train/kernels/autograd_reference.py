@@ -9,8 +9,9 @@ separately written ``*_step`` function.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from types import FunctionType
-from typing import Any, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -38,7 +39,8 @@ def definition_scan(d: NeuronDefinition, x: Tensor, state: Sequence[Tensor], par
     p = broadcast_params([q if isinstance(q, Tensor) else torch.tensor(float(q), dtype=x.dtype, device=x.device)
                           for q in params], x)
     st = list(state)
-    spikes, saved = [], [[] for _ in d.saved]
+    spikes: list[Tensor] = []
+    saved: list[list[Tensor]] = [[] for _ in d.saved]
     for t in range(x.shape[0]):
         out = step(x[t], *st, *p, *flags)
         spikes.append(out[0])

@@ -22,9 +22,9 @@ import os
 import sys
 import tempfile
 import textwrap
+from collections.abc import Iterable
 from pathlib import Path
 from types import FunctionType, ModuleType, SimpleNamespace
-from typing import Iterable
 
 __all__ = ["function_source", "module_functions", "write_and_import", "cache_dir", "numbered", "kernel_names"]
 
@@ -38,8 +38,8 @@ class _WrapFloats(ast.NodeTransformer):
 
 def _strip_docstring(fn: ast.FunctionDef) -> None:
     body = fn.body
-    if body and isinstance(body[0], ast.Expr) and isinstance(getattr(body[0], "value", None), ast.Constant) \
-            and isinstance(body[0].value.value, str):
+    first = body[0].value if body and isinstance(body[0], ast.Expr) else None
+    if isinstance(first, ast.Constant) and isinstance(first.value, str):
         fn.body = body[1:] or [ast.Pass()]
 
 

@@ -33,9 +33,9 @@ from __future__ import annotations
 
 import importlib
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Callable
 
 __all__ = ["NeuronDefinition", "register_definition", "get_definition", "DEFINITIONS"]
 

@@ -29,7 +29,7 @@ def contiguous_strides(shape: tuple[int, ...]) -> tuple[int, ...]:
 
 def _dense(shape: tuple[int, ...], strides: tuple[int, ...]) -> bool:
     """The elements fill ``prod(shape)`` consecutive slots: no gaps, no overlaps (size-1 dims ignored)."""
-    dims = sorted((st, size) for size, st in zip(shape, strides) if size != 1)
+    dims = sorted((st, size) for size, st in zip(shape, strides, strict=True) if size != 1)
     step = 1
     for st, size in dims:
         if st != step:

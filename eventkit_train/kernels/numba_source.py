@@ -102,7 +102,8 @@ def _forward_source(d: NeuronDefinition) -> str:
              "    T = x.shape[0]", "    n = x.shape[1]"]
     lines += [f"    {s} = np.empty({BLOCK}, dtype=F)" for s in st]
     lines += _block_prologue(P)
-    lines += ["        for jj in range(m):"] + [f"            {s}[jj] = {si}[j0 + jj]" for s, si in zip(st, st_in)]
+    lines += ["        for jj in range(m):"]
+    lines += [f"            {s}[jj] = {si}[j0 + jj]" for s, si in zip(st, st_in, strict=True)]
     lines += ["        for t in range(T):", "            x_t = x[t, j0:j0 + m]",
               "            sp_t = spikes[t, j0:j0 + m]"]
     lines += [f"            {a}_t = {a}[t, j0:j0 + m]" for a in sv]
@@ -110,9 +111,10 @@ def _forward_source(d: NeuronDefinition) -> str:
               f"                s_, {', '.join(svv + stv)} = step(_ld(x_t[jj]), "
               f"{', '.join([f'{s}[jj]' for s in st] + pv + fl)})",
               "                _put(sp_t, jj, s_)"]
-    lines += [f"                {a}_t[jj] = {b}" for a, b in zip(sv, svv)]
-    lines += [f"                {a}[jj] = {b}" for a, b in zip(st, stv)]
-    lines += ["        for jj in range(m):"] + [f"            {so}[j0 + jj] = {s}[jj]" for so, s in zip(st_out, st)]
+    lines += [f"                {a}_t[jj] = {b}" for a, b in zip(sv, svv, strict=True)]
+    lines += [f"                {a}[jj] = {b}" for a, b in zip(st, stv, strict=True)]
+    lines += ["        for jj in range(m):"]
+    lines += [f"            {so}[j0 + jj] = {s}[jj]" for so, s in zip(st_out, st, strict=True)]
     return "\n".join(lines) + "\n"
 
 
@@ -139,7 +141,8 @@ def _backward_source(d: NeuronDefinition, kind: int) -> str:
     lines += [f"    {a} = np.empty({BLOCK}, dtype=F)" for a in g + acc + r]
     lines += _block_prologue(P)
     lines += _grad_rows("gs_b", "gs_mode", "g_spikes") + _grad_rows("gm_b", "gm_mode", "g_membrane")
-    lines += ["        for jj in range(m):"] + [f"            {a}[jj] = {b}[j0 + jj]" for a, b in zip(g, g_out)]
+    lines += ["        for jj in range(m):"]
+    lines += [f"            {a}[jj] = {b}[j0 + jj]" for a, b in zip(g, g_out, strict=True)]
     lines += [f"            {a}[jj] = F(0.0)" for a in acc]
     lines += ["        for tt in range(T):", "            t = T - 1 - tt"]
     if R:
@@ -149,7 +152,7 @@ def _backward_source(d: NeuronDefinition, kind: int) -> str:
                   f"{', '.join([f'{s}_p[jj]' for s in sv] + pv + fl)})"]
         lines += [f"                    {a}[jj] = {a}_" for a in r]
         lines += ["            else:", "                for jj in range(m):"]
-        lines += [f"                    {a}[jj] = {b}[j0 + jj]" for a, b in zip(r, r_in)]
+        lines += [f"                    {a}[jj] = {b}[j0 + jj]" for a, b in zip(r, r_in, strict=True)]
     for name, mode, src in (("gs_b", "gs_mode", "g_spikes"), ("gm_b", "gm_mode", "g_membrane")):
         lines += [f"            if {mode} == 3:", f"                {src}_t = {src}[t, j0:j0 + m]",
                   "                for jj in range(m):", f"                    {name}[jj] = _ld({src}_t[jj])"]
@@ -160,9 +163,10 @@ def _backward_source(d: NeuronDefinition, kind: int) -> str:
     lines += ["            for jj in range(m):",
               f"                {', '.join(['gx_', *gv, *lv])} = step_vjp({', '.join(call_args)})",
               "                _put(gx_t, jj, gx_)"]
-    lines += [f"                {a}[jj] = {b}" for a, b in zip(g, gv)]
-    lines += [f"                {a}[jj] += {b}" for a, b in zip(acc, lv)]
-    lines += ["        for jj in range(m):"] + [f"            {a}[j0 + jj] = {b}[jj]" for a, b in zip(g_in, g)]
+    lines += [f"                {a}[jj] = {b}" for a, b in zip(g, gv, strict=True)]
+    lines += [f"                {a}[jj] += {b}" for a, b in zip(acc, lv, strict=True)]
+    lines += ["        for jj in range(m):"]
+    lines += [f"            {a}[j0 + jj] = {b}[jj]" for a, b in zip(g_in, g, strict=True)]
     lines += [f"            g_par[{i}, j0 + jj] = {a}[jj]" for i, a in enumerate(acc)]
     return "\n".join(lines) + "\n"
 

@@ -9,7 +9,8 @@ end. Saved: the definition's SAVED tensors (the spikes are recomputed by ``resto
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor

@@ -14,7 +14,8 @@ variable ``EVENTKIT_NEURON_BACKEND`` (``auto``, ``torch``, ``numba``, ``triton``
 from __future__ import annotations
 
 import os
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -89,7 +90,7 @@ def _backward_op(neuron: str, backend: str, g_spikes: Tensor | None, g_membrane:
     g_x, g_in, partials = _MODULES[backend].backward(d, g_spikes, g_membrane, g_state, saved, restored0, params,
                                                      flags, surrogate, param_grads, **extra)
     grads = [torch_backend.reduce_param_grad(p, params[d.params.index(name)])
-             for p, name in zip(partials, d.learnable)]
+             for p, name in zip(partials, d.learnable, strict=True)]
     return [g_x, *g_in, *grads]
 
 
@@ -175,7 +176,7 @@ def neuron_sequence(neuron: str, x: Tensor, state: Sequence[Tensor], params: Seq
         st = [s.contiguous() for s in st]
     ps = [p.to(cd) if isinstance(p, Tensor) else torch.full((), float(p), dtype=cd, device=x.device)
           for p in params]
-    for name, p in zip(d.params, ps):
+    for name, p in zip(d.params, ps, strict=True):
         if p.dim() > 1 or (p.dim() == 1 and (x.dim() < 3 or p.shape[0] != x.shape[2])):
             raise ParameterError(f"neuron_sequence({neuron!r}): parameter {name} must be a scalar or a vector over "
                                  f"dimension 2 of x {tuple(x.shape)}, got shape {tuple(p.shape)}")

@@ -9,7 +9,7 @@ or a vector ``[C]`` over dimension 2 of ``x`` (the channel axis).
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor
@@ -99,6 +99,7 @@ def backward(defn: NeuronDefinition, g_spikes: Tensor | None, g_membrane: Tensor
         if n_restored == 0:
             prev: tuple = ()
         elif t > 0:
+            assert defn.restore is not None  # a definition with RESTORED state defines restore
             r = defn.restore(*(s[t - 1] for s in saved), *p, *flags)
             prev = r if n_restored > 1 else (r,)
         else:

@@ -11,7 +11,7 @@ the tests check it without a GPU.
 from __future__ import annotations
 
 import os
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor
@@ -56,14 +56,14 @@ def _forward_source(d: NeuronDefinition) -> str:
     args = ["x", *st_in, "spikes", *sv, *st_out, "params", "T", "n", "C", "inner",
             *(f"{f}: tl.constexpr" for f in fl), "BLOCK: tl.constexpr"]
     lines = ["@triton.jit", f"def forward({', '.join(args)}):", *_prologue(P)]
-    lines += [f"    {s} = tl.load({si} + offs, mask=mask, other=0.0)" for s, si in zip(st, st_in)]
+    lines += [f"    {s} = tl.load({si} + offs, mask=mask, other=0.0)" for s, si in zip(st, st_in, strict=True)]
     lines += ["    xp = x + offs", "    sp = spikes + offs"] + [f"    {a}p = {a} + offs" for a in sv]
     lines += ["    for t in range(T):", "        x_t = tl.load(xp, mask=mask, other=0.0)",
               f"        s_, {', '.join(svv + st)} = step(x_t, {', '.join(st + pv + fl)})",
               "        tl.store(sp, s_, mask=mask)"]
-    lines += [f"        tl.store({a}p, {b}, mask=mask)" for a, b in zip(sv, svv)]
+    lines += [f"        tl.store({a}p, {b}, mask=mask)" for a, b in zip(sv, svv, strict=True)]
     lines += ["        xp += n", "        sp += n"] + [f"        {a}p += n" for a in sv]
-    lines += [f"    tl.store({so} + offs, {s}, mask=mask)" for so, s in zip(st_out, st)]
+    lines += [f"    tl.store({so} + offs, {s}, mask=mask)" for so, s in zip(st_out, st, strict=True)]
     return "\n".join(lines) + "\n"
 
 
@@ -76,8 +76,8 @@ def _backward_source(d: NeuronDefinition) -> str:
             "GS_T: tl.constexpr", "GS_J: tl.constexpr", "GM_T: tl.constexpr", "GM_J: tl.constexpr",
             "PARAM_GRADS: tl.constexpr", "SK: tl.constexpr", "BLOCK: tl.constexpr"]
     lines = ["@triton.jit", f"def backward({', '.join(args)}):", *_prologue(P, extra_rows=2)]
-    lines += [f"    {a} = tl.load({b} + offs, mask=mask, other=0.0)" for a, b in zip(g, g_out)]
-    lines += [f"    {a}0 = tl.load({b} + offs, mask=mask, other=0.0)" for a, b in zip(r, r_in)]
+    lines += [f"    {a} = tl.load({b} + offs, mask=mask, other=0.0)" for a, b in zip(g, g_out, strict=True)]
+    lines += [f"    {a}0 = tl.load({b} + offs, mask=mask, other=0.0)" for a, b in zip(r, r_in, strict=True)]
     lines += ["    last = (T - 1).to(tl.int64) * n"] + [f"    {a}p = {a} + offs + last" for a in sv]
     lines += ["    gsp = g_spikes + offs * GS_J + last * GS_T", "    gmp = g_membrane + offs * GM_J + last * GM_T",
               "    gxp = g_x + offs + last"]
@@ -96,10 +96,10 @@ def _backward_source(d: NeuronDefinition) -> str:
     call_args = ["gs_", "gm_", *g, *cur, *r, *pv, *fl, "PARAM_GRADS", "SK", f"p{P}", f"p{P + 1}"]
     lines += [f"        {', '.join(['gx_', *g, *lv])} = step_vjp({', '.join(call_args)})",
               "        tl.store(gxp, gx_, mask=mask)"]
-    lines += [f"        {a} += {b}" for a, b in zip(acc, lv)]
+    lines += [f"        {a} += {b}" for a, b in zip(acc, lv, strict=True)]
     lines += ["        gsp -= n * GS_T", "        gmp -= n * GM_T", "        gxp -= n"]
     lines += [f"        {a}p -= n" for a in sv]
-    lines += [f"    tl.store({a} + offs, {b}, mask=mask)" for a, b in zip(g_in, g)]
+    lines += [f"    tl.store({a} + offs, {b}, mask=mask)" for a, b in zip(g_in, g, strict=True)]
     lines += [f"    tl.store(g_par + {i} * n + offs, {a}, mask=mask)" for i, a in enumerate(acc)]
     return "\n".join(lines) + "\n"
 

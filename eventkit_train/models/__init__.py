@@ -17,7 +17,7 @@ from eventkit_train.models.slayer import (
 )
 from eventkit_train.models.spec import NEURON_TOKENS, LayerSpec, parse_spec
 
-#: Table 1 of 000_90ffbd64bbf58f12.txt, exactly as printed (dataset -> (spec, input shape, classes)).
+#: Table 1 of Jin et al. 2022, exactly as printed (dataset -> (spec, input shape, classes)).
 TABLE1_SPECS: dict[str, tuple[str, tuple[int, ...], int]] = {
     "mnist": ("c128k3s1-BN-LIF-MPk2s2-c128k3s1-BN -SIT-MPk2s2-DP-FC2048-LIF-DP-FC100-LIF-APk10s10",
               (1, 28, 28), 10),

@@ -2,8 +2,8 @@
 
 ``build(spec, input_shape, neuron=...)`` -> :class:`SpikingNet` taking ``[T, B, *input_shape]``
 float input and returning ``[T, B, n_classes]`` (spikes, or the readout membrane when the
-network ends in a non-spiking readout). Also the PLIF generic network of ``001_…``
-(:func:`plif_net`) and the FSNN/RSNN of ``002_…`` (:func:`fsnn`).
+network ends in a non-spiking readout). Also the PLIF generic network of Fang et al. 2021
+(:func:`plif_net`) and the FSNN/RSNN of Bouanane et al. 2023 (:func:`fsnn`).
 """
 from __future__ import annotations
 
@@ -170,8 +170,8 @@ def build(spec: str, input_shape: Sequence[int], neuron: str = "lif", *, readout
     Parameters
     ----------
     spec : str
-        e.g. ``"c128k3s1-BN-LIF-MPk2s2-…-FC100-LIF-APk10s10"`` (``000_…`` Table 1) or
-        ``"34x34x2-16c5-2a-32c3-2a-64c3-512-10"`` (SLAYER, ``004_…``) or ``"700-200-20"``.
+        e.g. ``"c128k3s1-BN-LIF-MPk2s2-…-FC100-LIF-APk10s10"`` (Jin et al. 2022, Table 1) or
+        ``"34x34x2-16c5-2a-32c3-2a-64c3-512-10"`` (SLAYER, Shrestha et al. 2022) or ``"700-200-20"``.
     input_shape : sequence of int
         one sample per time step, channels first: ``(2, 34, 34)``, ``(2, 128, 128)``, ``(700,)``.
     neuron : str
@@ -224,7 +224,8 @@ def build(spec: str, input_shape: Sequence[int], neuron: str = "lif", *, readout
     if readout not in ("spikes", "membrane"):
         raise ParameterError(f"readout must be 'spikes' or 'membrane', got {readout!r}")
     if has_li and readout == "spikes":
-        raise ParameterError(f"network spec {spec!r} ends in a non-spiking 'LI' readout; readout='spikes' contradicts it")
+        raise ParameterError(
+            f"network spec {spec!r} ends in a non-spiking 'LI' readout; readout='spikes' contradicts it")
     if neuron.lower() not in _NEURON_NAMES:
         raise ParameterError(f"unknown neuron {neuron!r}; one of {sorted(_NEURON_NAMES)}")
 
@@ -288,14 +289,17 @@ def build(spec: str, input_shape: Sequence[int], neuron: str = "lif", *, readout
             add("bn", TimeFolded(nn.BatchNorm2d(shape[0]) if len(shape) == 3 else nn.BatchNorm1d(shape[0])))
         elif kind in ("maxpool", "avgpool", "sumpool"):
             if len(shape) == 3:
-                mod = {"maxpool": SpikeMaxPool2d, "avgpool": AvgPool2d}.get(kind)
-                module = SumPool2d(a["k"]) if kind == "sumpool" else mod(a["k"], a["s"])
+                if kind == "sumpool":
+                    module: nn.Module = SumPool2d(a["k"])
+                else:
+                    module = (SpikeMaxPool2d if kind == "maxpool" else AvgPool2d)(a["k"], a["s"])
                 add(kind, module)
                 shape = (shape[0], _conv_out(shape[1], a["k"], a["s"], 0, tok, spec),
                          _conv_out(shape[2], a["k"], a["s"], 0, tok, spec))
             elif len(shape) == 1 and kind == "avgpool":
                 if shape[0] < a["k"]:
-                    raise ParameterError(f"network spec {spec!r}: voting {tok!r} needs >= {a['k']} neurons, got {shape[0]}")
+                    raise ParameterError(
+                        f"network spec {spec!r}: voting {tok!r} needs >= {a['k']} neurons, got {shape[0]}")
                 add("voting", VotingLayer(a["k"], a["s"]))
                 shape = ((shape[0] - a["k"]) // a["s"] + 1,)
             else:
@@ -341,7 +345,7 @@ def build(spec: str, input_shape: Sequence[int], neuron: str = "lif", *, readout
 def plif_spec(N_conv: int, N_down: int, N_fc: int, channels: int, n_classes: int, input_shape: Sequence[int],
               *, voting: int = 10, neuron: str = "PLIF", dropout: float = 0.5,
               fc_features: Sequence[int] | None = None) -> str:
-    """Notation string of the PLIF generic network (``001_…`` Fig. 4, Sect. 4.1, Tab. 1)::
+    """Notation string of the PLIF generic network (Fang et al. 2021, Fig. 4, Sect. 4.1, Tab. 1)::
 
         {{c<ch>k3s1-BN-PLIF}*N_conv-MPk2s2}*N_down-{DP-FC<h>-PLIF}*(N_fc-1)-DP-FC<M·C>-PLIF-APk<M>s<M>
 
@@ -385,7 +389,7 @@ def plif_spec(N_conv: int, N_down: int, N_fc: int, channels: int, n_classes: int
 def plif_net(N_conv: int, N_down: int, N_fc: int, channels: int, n_classes: int, input_shape: Sequence[int],
              *, voting: int = 10, neuron: str = "plif", dropout: float = 0.5,
              fc_features: Sequence[int] | None = None, **neuron_kwargs) -> SpikingNet:
-    """The PLIF generic network of ``001_…`` (see :func:`plif_spec`), e.g. N-MNIST
+    """The PLIF generic network of Fang et al. 2021 (see :func:`plif_spec`), e.g. N-MNIST
     ``plif_net(1, 2, 2, 128, 10, (2, 34, 34))``; ``neuron_kwargs`` go to the neurons
     (``tau_init=2.0``, ``surrogate=...``)."""
     if neuron.upper() not in NEURON_TOKENS:
@@ -398,14 +402,15 @@ def plif_net(N_conv: int, N_down: int, N_fc: int, channels: int, n_classes: int,
 def fsnn(n_in: int = 700, n_hidden: int = 200, n_out: int = 20, *, neuron: str = "cubalif",
          recurrent: bool = False, input_shape: Sequence[int] | None = None,
          readout_kwargs: Mapping | None = None, **neuron_kwargs) -> SpikingNet:
-    """The FSNN / RSNN ``<n_in>-<n_hidden>-<n_out>`` of ``002_…`` (Table I: ``700-200-20``
+    """The FSNN / RSNN ``<n_in>-<n_hidden>-<n_out>`` of Bouanane et al. 2023 (Table I: ``700-200-20``
     SHD, ``2312-200-10`` N-MNIST): one hidden spiking layer (CUBA-LIF / LIF / IF, with
     explicit recurrence when ``recurrent``) and a non-spiking leaky-integrator readout whose
     membrane ``[T, B, n_out]`` feeds ``max_over_time_ce``."""
     name = neuron.lower()
     if recurrent:
         if name not in ("cubalif", "rcubalif"):
-            raise ParameterError(f"fsnn: recurrent=True needs neuron='cubalif' (set alpha/beta for LIF or IF), got {neuron!r}")
+            raise ParameterError(
+                f"fsnn: recurrent=True needs neuron='cubalif' (set alpha/beta for LIF or IF), got {neuron!r}")
         name = "rcubalif"
     shape = tuple(input_shape) if input_shape is not None else (n_in,)
     return build(f"{n_in}-{n_hidden}-{n_out}", shape, name, readout="membrane",

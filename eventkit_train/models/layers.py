@@ -13,8 +13,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from eventkit.errors import ParameterError
+
 # the readout is a neuron-like layer and lives with the neurons; re-exported here
-from eventkit_train.neurons.readout import LeakyReadout, ReadoutParams, ReadoutState, readout_step
+from eventkit_train.neurons.readout import LeakyReadout as LeakyReadout
+from eventkit_train.neurons.readout import ReadoutParams as ReadoutParams
+from eventkit_train.neurons.readout import ReadoutState as ReadoutState
+from eventkit_train.neurons.readout import readout_step as readout_step
 
 
 class TimeFolded(nn.Module):
@@ -37,7 +41,7 @@ class TimeFolded(nn.Module):
 
 
 class SpikeMaxPool2d(TimeFolded):
-    """Spike max-pooling (PLIF, ``001_…`` Sect. 3): max over each ``k×k`` window of the
+    """Spike max-pooling (PLIF, Fang et al. 2021, Sect. 3): max over each ``k×k`` window of the
     binary spike map, per time step. ``[T, B, C, H, W] -> [T, B, C, H', W']``."""
 
     def __init__(self, kernel_size: int, stride: int | None = None):
@@ -75,6 +79,8 @@ class SumPool2d(TimeFolded):
     that layer fire (:func:`eventkit_train.models.slayer.apply_slayer_conventions` does
     this); the plain sum (``weight=1``) is the default."""
 
+    module: _SumPool
+
     def __init__(self, kernel_size: int, weight: float = 1.0):
         weight = float(weight)
         if not math.isfinite(weight):
@@ -96,7 +102,7 @@ class SumPool2d(TimeFolded):
 
 class SpikingDropout(nn.Module):
     """Dropout with one Bernoulli mask per sample and neuron, shared by all time steps
-    (``000_…`` Sect. 4.2, after Lee et al.). Kept units are scaled by ``1/(1-p)``.
+    (Jin et al. 2022, Sect. 4.2, after Lee et al.). Kept units are scaled by ``1/(1-p)``.
 
     ``x [T, B, ...] -> [T, B, ...]``; identity in eval mode or when ``p == 0``.
     """
@@ -119,8 +125,8 @@ class SpikingDropout(nn.Module):
 
 
 class VotingLayer(nn.Module):
-    """Average pooling over groups of output neurons (the voting layer of ``001_…``
-    Sect. 4.1 and ``APk10s10`` of ``000_…`` Table 1): ``[T, B, N] -> [T, B, N'']`` with
+    """Average pooling over groups of output neurons (the voting layer of Fang et al. 2021
+    Sect. 4.1 and ``APk10s10`` of Jin et al. 2022, Table 1): ``[T, B, N] -> [T, B, N'']`` with
     ``N' = floor((N - k) / s) + 1``; with ``k == s == M`` each class is the mean of its
     ``M`` neurons. Half / bfloat16 input (AMP) is averaged in float32: bf16 would turn a
     vote of 7/10 into 0.6992 and feed that error to the rate losses."""

@@ -2,7 +2,7 @@
 
 Two notations share one grammar, layers separated by ``-`` (whitespace ignored):
 
-* Table 1 of ``000_…`` / PLIF (``001_…``)::
+* Table 1 of Jin et al. 2022 / PLIF (Fang et al. 2021)::
 
       c128k3s1-BN-LIF-MPk2s2-{c128k3s1-BN-LIF-MPk2s2}*2-DP-FC512-LIF-DP-FC100-LIF-APk10s10
 
@@ -13,7 +13,7 @@ Two notations share one grammar, layers separated by ``-`` (whitespace ignored):
   ``SITB`` = ``SIT-Bursting``, ``CUBALIF``, ``RCUBALIF``, ``SRM``) and ``LI`` (non-spiking
   leaky-integrator readout).
 
-* SLAYER (``004_…`` Sect. IV)::
+* SLAYER (Shrestha et al. 2022, Sect. IV)::
 
       34x34x2-16c5-2a-32c3-2a-64c3-512-10
 
@@ -88,7 +88,9 @@ def normalize(spec: str) -> str:
 
 def _split_top(body: str, spec: str) -> list[str]:
     """Split ``body`` on ``-`` at brace depth 0."""
-    parts, depth, cur = [], 0, []
+    parts: list[str] = []
+    cur: list[str] = []
+    depth = 0
     for ch in body:
         if ch == "{":
             depth += 1

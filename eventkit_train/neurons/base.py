@@ -12,8 +12,9 @@ exact in any float dtype); membrane traces come back in the compute dtype.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import nullcontext
-from typing import Any, Callable, NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor
@@ -64,7 +65,7 @@ def parse_reset(reset: str, v_reset: float | None, who: str) -> tuple[bool, floa
 
 
 def hard_reset(h: Tensor, s: Tensor, v_reset: float | Tensor) -> Tensor:
-    """``V = H(1 - S) + V_reset·S`` (``001_…`` eq. 4)."""
+    """``V = H(1 - S) + V_reset·S`` (Fang et al. 2021, eq. 4)."""
     if isinstance(v_reset, (int, float)) and v_reset == 0:
         return h * (1.0 - s)  # the same values and gradients without the V_reset·S pass
     return h * (1.0 - s) + v_reset * s

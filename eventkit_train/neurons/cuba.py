@@ -1,4 +1,4 @@
-"""Current-based LIF (CUBA-LIF) with optional explicit recurrence (``002_…`` eqs. 3–6).
+"""Current-based LIF (CUBA-LIF) with optional explicit recurrence (Bouanane et al. 2023, eqs. 3–6).
 
 Discrete dynamics as implemented (``X_t`` the feed-forward current entering at step t,
 i.e. ``Σ_j W_ij S_j^{(l-1)}`` of eq. 3 — any synaptic delay is the network's business)::
@@ -14,29 +14,29 @@ the hard reset. ``detach_reset`` detaches the ``S_{t-1}`` of the reset factor (n
 recurrent term). Initial state ``I_0 = 0``, ``U_0 = V_reset``, ``S_0 = 0``.
 
 Decays: ``alpha``/``beta`` directly, or ``tau_syn``/``tau_mem`` with ``α = exp(-dt/τ_syn)``,
-``β = exp(-dt/τ_mem)`` (τ and dt in the same unit; ``002_…`` uses dt = 14 ms,
+``β = exp(-dt/τ_mem)`` (τ and dt in the same unit; Bouanane et al. 2023 uses dt = 14 ms,
 τ_syn = 28 ms → α ≈ 0.6, τ_mem = 140 ms → β ≈ 0.9, the defaults). ``learnable=True`` trains
-them through the logit (float32 parameters ``alpha_logit``, ``beta_logit``): ``α = sigmoid(ρ_α)``, ``β = sigmoid(ρ_β)``, which keeps both in
-(0, 1) whatever the optimiser does (τ = -dt/log α stays positive and finite).
+them through the logit (float32 parameters ``alpha_logit``, ``beta_logit``): ``α = sigmoid(ρ_α)``,
+``β = sigmoid(ρ_β)``, which keeps both in (0, 1) whatever the optimiser does (τ = -dt/log α stays positive and finite).
 ``heterogeneous=True`` gives every neuron its own α, β (vectors ``[n_features]`` broadcast
 over dimension 2 of ``x [T, B, N, ...]``, i.e. the feature / channel axis).
 ``recurrent=True`` adds an ``n_features × n_features`` learnable matrix V (``V_ij`` weights
 the spike of neuron j onto neuron i; nn.Linear-style uniform init ±1/sqrt(N)); the input
 must then be ``[T, B, n_features]``.
 
-A non-spiking readout (``002_…``: "the readout layer consists of neurons that do not
+A non-spiking readout (Bouanane et al. 2023: "the readout layer consists of neurons that do not
 spike") is ``CUBALIF(v_threshold=math.inf, return_membrane=True)``.
 """
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, NamedTuple, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
 
 from eventkit.errors import ParameterError
-
 from eventkit_train.kernels.recurrent import recurrent_sequence
 
 from .base import check_sequence, compute_dtype, parse_reset
@@ -102,14 +102,14 @@ def _decay(value: Any, tau: Any, dt: float, name: str, tau_name: str, default: f
         out = torch.exp(-dt / t)
     if out.dim() > 1:
         raise ParameterError(f"CUBALIF: {name} must be a scalar or a vector [n_features], got shape {tuple(out.shape)}")
-    # [0, 1]: α = 0 is a plain LIF synapse and β = 1 an IF membrane (002_… Tables II/III)
+    # [0, 1]: α = 0 is a plain LIF synapse and β = 1 an IF membrane (Bouanane et al. 2023 Tables II/III)
     if not bool(torch.all((out >= 0) & (out <= 1))):
         raise ParameterError(f"CUBALIF: {name} must lie in [0, 1], got {out.tolist()}")
     return out
 
 
 class CUBALIF(NeuronModule):
-    """CUBA-LIF neuron (``002_…`` eqs. 3–6), optionally recurrent and with learnable, per-neuron decays.
+    """CUBA-LIF neuron (Bouanane et al. 2023, eqs. 3–6), optionally recurrent and with learnable, per-neuron decays.
 
     ``x [T, B, ...]`` → spikes ``[T, B, ...]`` (and ``U`` ``[T, B, ...]`` with ``return_membrane``).
     """
@@ -143,6 +143,7 @@ class CUBALIF(NeuronModule):
         self.n_features = None if n_features is None else int(n_features)
         self.heterogeneous = bool(heterogeneous)
         if self.heterogeneous:
+            assert self.n_features is not None  # checked above
             shape = (self.n_features,)
             for name, v in (("alpha", a), ("beta", b)):
                 if v.dim() == 1 and v.shape[0] != self.n_features:
@@ -190,6 +191,9 @@ class CUBALIF(NeuronModule):
         return recurrent_sequence("cubalif", x, self.recurrent_weight, state, params, flags, self.surrogate,
                                   spike_state=2)
 
+    alpha_value: Tensor  # buffers of fixed heterogeneous decays
+    beta_value: Tensor
+
     def _decay_values(self, dtype: torch.dtype) -> tuple[Tensor | float, Tensor | float]:
         if self.learnable:
             return torch.sigmoid(self.alpha_logit.to(dtype)), torch.sigmoid(self.beta_logit.to(dtype))
@@ -227,7 +231,8 @@ class CUBALIF(NeuronModule):
             )
         if self.heterogeneous and x.shape[2] != self.n_features:
             raise ParameterError(
-                f"CUBALIF(heterogeneous): dimension 2 of x must be n_features = {self.n_features}, got shape {tuple(x.shape)}"
+                f"CUBALIF(heterogeneous): dimension 2 of x must be n_features = {self.n_features}, "
+                f"got shape {tuple(x.shape)}"
             )
 
     @staticmethod
@@ -252,4 +257,5 @@ class CUBALIF(NeuronModule):
         fb = f"{b.item():.4g}" if b.dim() == 0 else f"[{b.shape[0]}]"
         return (f"alpha={fa}, beta={fb}, learnable={self.learnable}, heterogeneous={self.heterogeneous}, "
                 f"recurrent={self.recurrent_weight is not None}, n_features={self.n_features}, "
-                f"v_threshold={self.v_threshold}, reset={'soft' if self.soft else 'hard'}, surrogate={self.surrogate!r}")
+                f"v_threshold={self.v_threshold}, reset={'soft' if self.soft else 'hard'}, "
+                f"surrogate={self.surrogate!r}")

@@ -1,8 +1,8 @@
-"""Integrate-and-fire family: IF, LIF, PLIF (``001_…`` Sect. 3.3, eqs. 2–6).
+"""Integrate-and-fire family: IF, LIF, PLIF (Fang et al. 2021, Sect. 3.3, eqs. 2–6).
 
 Discrete dynamics as implemented (time step t = 1..T, ``X_t`` the input current):
 
-* charge (eq. 5 / 6 of ``001_…``; the extracted text lost the minus sign of the leak,
+* charge (eq. 5 / 6 of Fang et al. 2021; the extracted text lost the minus sign of the leak,
   the standard form ``-(V - V_reset)`` of eq. 1 is used)::
 
       LIF :  H_t = V_{t-1} + (1/τ)·(-(V_{t-1} - V_reset) + X_t)
@@ -14,14 +14,15 @@ Discrete dynamics as implemented (time step t = 1..T, ``X_t`` the input current)
   With ``detach_reset`` the ``S_t`` inside the reset is detached from the graph.
 
 With ``v_reset=None`` the reset is soft and the leak pulls towards 0. The initial state
-is ``V_0 = V_reset`` (``001_…``: "V_{t-1} = V_reset" at the first step; 0 when ``v_reset=None``).
+is ``V_0 = V_reset`` (Fang et al. 2021: "V_{t-1} = V_reset" at the first step; 0 when ``v_reset=None``).
 PLIF: one learnable scalar ``a`` per layer, initialised to ``a = -log(tau_init - 1)`` so that
 ``k(a) = 1/tau_init``; ``τ = 1/k(a) ∈ (1, ∞)`` always.
 """
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
@@ -103,7 +104,8 @@ class _LIFBase(NeuronModule):
 
     def extra_repr(self) -> str:
         return (f"v_threshold={self.v_threshold}, v_reset={None if self.soft and self.v_reset == 0 else self.v_reset}, "
-                f"reset={'soft' if self.soft else 'hard'}, detach_reset={self.detach_reset}, surrogate={self.surrogate!r}")
+                f"reset={'soft' if self.soft else 'hard'}, detach_reset={self.detach_reset}, "
+                f"surrogate={self.surrogate!r}")
 
 
 class IF(_LIFBase):
@@ -121,11 +123,11 @@ class IF(_LIFBase):
 
 
 class LIF(_LIFBase):
-    """Leaky integrate-and-fire (``001_…`` eq. 5):
+    """Leaky integrate-and-fire (Fang et al. 2021, eq. 5):
     ``H_t = V_{t-1} + (1/τ)(-(V_{t-1} - V_reset) + X_t)``, ``S_t = Θ(H_t - V_th)``,
     hard ``V_t = H_t(1 - S_t) + V_reset S_t`` or soft ``V_t = H_t - V_th S_t`` reset.
 
-    ``tau`` in time steps (> 1 for a valid Euler step, ``001_…`` Sect. 3.3; must be > 0).
+    ``tau`` in time steps (> 1 for a valid Euler step, Fang et al. 2021, Sect. 3.3; must be > 0).
     """
 
     def __init__(self, tau: float = 2.0, v_threshold: float = 1.0, v_reset: float | None = 0.0, reset: str = "hard",
@@ -144,7 +146,7 @@ class LIF(_LIFBase):
 
 
 class PLIF(_LIFBase):
-    """Parametric LIF (``001_…`` eq. 6): ``H_t = V_{t-1} + k(a)(-(V_{t-1} - V_reset) + X_t)``,
+    """Parametric LIF (Fang et al. 2021, eq. 6): ``H_t = V_{t-1} + k(a)(-(V_{t-1} - V_reset) + X_t)``,
     ``k(a) = sigmoid(a)``, one learnable scalar ``a`` per layer, ``a_0 = -log(tau_init - 1)``.
     """
 

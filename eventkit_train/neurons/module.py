@@ -10,7 +10,8 @@ no separate one), which is also the reference the fused path is tested against.
 """
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -73,9 +74,10 @@ class NeuronModule(nn.Module):
         if state is None:
             state = self.initial_state(x)
         want = self.return_membrane if return_membrane is None else bool(return_membrane)
-        if not self.uses_fused_path() and type(self).step_fn is not None:
-            return scan(type(self).step_fn, x, state, self.make_params(x), return_membrane=want)
+        step = type(self).step_fn
         fused = self.uses_fused_path()
+        if not fused and step is not None:
+            return scan(step, x, state, self.make_params(x), return_membrane=want)
         # the fused node takes bfloat16 as it is (computed in float32; the CPU kernels read and write it directly)
         xc = x if fused and x.dtype == torch.bfloat16 else x.to(compute_dtype(x))
         with no_autocast(x.device.type):

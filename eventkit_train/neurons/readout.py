@@ -1,4 +1,5 @@
-"""Non-spiking leaky-integrator readout (``002_…`` Sect. III-A): the CUBA-LIF equations without spike and reset.
+"""Non-spiking leaky-integrator readout (Bouanane et al. 2023, Sect. III-A): the CUBA-LIF equations
+without spike and reset.
 
 ``x [T, B, N] -> U [T, B, N]``; see :class:`LeakyReadout`. ``readout_step`` is the step-by-step
 reference; the module runs the fused CUBA-LIF node with an infinite threshold.
@@ -35,7 +36,7 @@ class ReadoutState(NamedTuple):
 
 
 def readout_step(x_t: Tensor, state: ReadoutState, params: ReadoutParams) -> tuple[Tensor, ReadoutState]:
-    """One step of the non-spiking readout (``002_…`` Sect. III-A, Eqs. 5-6 without
+    """One step of the non-spiking readout (Bouanane et al. 2023, Sect. III-A, Eqs. 5-6 without
     spike and reset)::
 
         I[t] = alpha * I[t-1] + x[t]
@@ -84,6 +85,9 @@ class LeakyReadout(nn.Module):
         else:
             self.register_buffer("alpha", torch.tensor(float(alpha)))
             self.register_buffer("beta", torch.tensor(float(beta)))
+
+    alpha: Tensor  # buffers of a fixed readout
+    beta: Tensor
 
     def params(self) -> ReadoutParams:
         """The decays as tensors."""

@@ -1,4 +1,4 @@
-"""Standardized Izhikevich Tonic (SIT) and SIT-Bursting neurons (``000_…`` Eq. 18, Table 2).
+"""Standardized Izhikevich Tonic (SIT) and SIT-Bursting neurons (Jin et al. 2022, Eq. 18, Table 2).
 
 Discrete dynamics as implemented (``I_t`` the input current, τ = 2 by default)::
 
@@ -34,7 +34,8 @@ point ``U_r`` of Fig. 6 at I = 0), or pass a full state to ``forward``.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 from torch import Tensor
 
@@ -45,7 +46,7 @@ from .module import NeuronModule
 
 __all__ = ["SITParams", "SITState", "sit_step", "sit_step_full", "SIT", "SIT_TONIC", "SIT_BURSTING"]
 
-#: Table 2 of ``000_…`` (with U_th = 1 and tau = 2 from Sect. 4.3).
+#: Table 2 of Jin et al. 2022 (with U_th = 1 and tau = 2 from Sect. 4.3).
 SIT_TONIC = dict(a=0.002, b=0.02, c=0.0, d=0.2, k=1.0, u_c=1.0, u_r=-0.05, u_th=1.0, tau=2.0)
 SIT_BURSTING = dict(a=0.35, b=0.6, c=0.0, d=0.5, k=1.0, u_c=1.0, u_r=-0.05, u_th=1.0, tau=2.0)
 
@@ -94,7 +95,7 @@ def sit_step(x: Tensor, state: SITState, p: SITParams) -> tuple[Tensor, SITState
 
 
 class SIT(NeuronModule):
-    """SIT neuron (``000_…`` Eq. 18). Use :meth:`tonic` / :meth:`bursting` for the Table 2 presets.
+    """SIT neuron (Jin et al. 2022, Eq. 18). Use :meth:`tonic` / :meth:`bursting` for the Table 2 presets.
 
     ``x [T, B, ...]`` → spikes ``[T, B, ...]`` (and ``Y`` ``[T, B, ...]`` with ``return_membrane``).
     """
@@ -124,7 +125,7 @@ class SIT(NeuronModule):
                 [self.soft, self.detach_reset])
 
     @classmethod
-    def tonic(cls, **kw: Any) -> "SIT":
+    def tonic(cls, **kw: Any) -> SIT:
         """SIT with Table 2's tonic parameters (a=0.002, b=0.02, c=0, d=0.2, k=1, U_c=1, U_r=-0.05), τ = 2.
 
         What these values do (``docs/analysis.md``): at I = 0 the continuous system (Eq. 5) has a
@@ -137,7 +138,7 @@ class SIT(NeuronModule):
         return cls(**{**SIT_TONIC, **kw})
 
     @classmethod
-    def bursting(cls, **kw: Any) -> "SIT":
+    def bursting(cls, **kw: Any) -> SIT:
         """SIT-Bursting with Table 2's parameters (a=0.35, b=0.6, c=0, d=0.5, k=1, U_c=1, U_r=-0.05), τ = 2.
 
         Despite the name, these values (and the d = 0.6 of Sect. 4.3) do not fire in bursts

@@ -1,6 +1,6 @@
-"""Spike Response Model as in SLAYER (``004_…`` Sect. II-A, eqs. 1–2), computed in O(T).
+"""Spike Response Model as in SLAYER (Shrestha et al. 2022, Sect. II-A, eqs. 1–2), computed in O(T).
 
-Continuous model (``004_…``)::
+Continuous model (Shrestha et al. 2022)::
 
     u(t) = (ε * x)(t) + (ν * s)(t),  s(t) = f_s(u(t))  (spike where u(t) >= ϑ)
     ε(t) = t/τ_s · exp(1 - t/τ_s) · Θ(t)               spike-response (alpha) kernel
@@ -32,7 +32,8 @@ feed the refractory filter inside the graph; ``detach_reset=True`` detaches them
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 from torch import Tensor
 
@@ -89,7 +90,7 @@ def srm_step(x: Tensor, state: SRMState, p: SRMParams) -> tuple[Tensor, SRMState
 
 
 class SRM(NeuronModule):
-    """SLAYER spike-response-model neuron (``004_…`` Sect. II-A); τ_s, τ_r and dt in the same unit.
+    """SLAYER spike-response-model neuron (Shrestha et al. 2022, Sect. II-A); τ_s, τ_r and dt in the same unit.
 
     ``x [T, B, ...]`` → spikes ``[T, B, ...]`` (and ``u`` ``[T, B, ...]`` with ``return_membrane``).
     """

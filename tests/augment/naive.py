@@ -176,7 +176,8 @@ def time_jitter(events, std, key):
     seed_global(*key)
     shifts = np.random.normal(0, std, len(events))
     t0 = int(events["t"][0])
-    out = [(t0 + math.trunc((t - t0) + float(s)), x, y, p) for (t, x, y, p), s in zip(rows(events), shifts)]
+    out = [(t0 + math.trunc((t - t0) + float(s)), x, y, p)
+           for (t, x, y, p), s in zip(rows(events), shifts, strict=True)]
     return stable_by_t(out)
 
 
@@ -208,7 +209,7 @@ def spatial_jitter(events, sensor, var_x, var_y, sigma_xy, key):
     seed_global(*key)
     shifts = np.random.multivariate_normal([0, 0], [[var_x, sigma_xy], [sigma_xy, var_y]], len(events))
     out = []
-    for (t, x, y, p), (sx, sy) in zip(rows(events), shifts):
+    for (t, x, y, p), (sx, sy) in zip(rows(events), shifts, strict=True):
         nx, ny = math.trunc(x + float(sx)), math.trunc(y + float(sy))
         if inside(nx, ny, sensor):
             out.append((t, nx, ny, p))

@@ -106,7 +106,8 @@ def test_same_seed_epoch_sample_same_events_other_epochs_differ(events):
     state = np.random.get_state()
     b = aug(events, SENSOR, seed=1, epoch=4, index=9)
     assert np.array_equal(a, b)
-    assert all(np.array_equal(x, y) for x, y in zip(state, np.random.get_state())), "global RNG state restored"
+    restored = all(np.array_equal(x, y) for x, y in zip(state, np.random.get_state(), strict=True))
+    assert restored, "global RNG state restored"
     others = [aug(events, SENSOR, seed=1, epoch=e, index=9) for e in (0, 1, 2, 3, 5)]
     assert all(not np.array_equal(a, o) for o in others)
     assert not np.array_equal(a, aug(events, SENSOR, seed=1, epoch=4, index=10))

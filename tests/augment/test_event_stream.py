@@ -40,7 +40,7 @@ def items(ds, worker=None, n_workers=None, monkeypatch=None):
 
 def assert_same_items(a, b):
     assert [x[2] for x in a] == [y[2] for y in b]
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=True):
         assert x[0].dtype == y[0].dtype and torch.equal(x[0], y[0]) and x[1] == y[1]
 
 
@@ -121,7 +121,7 @@ def test_dataloader_workers_give_the_same_augmented_batches(stores):
             loader.set_epoch(epoch)
             batches.append(list(loader))
         assert len(batches[0]) == len(batches[1]) == 8
-        for (x0, y0), (x1, y1) in zip(*batches):
+        for (x0, y0), (x1, y1) in zip(*batches, strict=True):
             assert torch.equal(x0, x1) and torch.equal(y0, y1)
 
 

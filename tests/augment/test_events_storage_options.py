@@ -159,7 +159,7 @@ def test_pickles_and_loader_workers_keep_the_options(built):
                                multiprocessing_context="fork")  # the workers open the store themselves
     want, got = list(local), list(remote)
     assert len(got) == len(want) == 5
-    for (xg, yg), (xw, yw) in zip(got, want):
+    for (xg, yg), (xw, yw) in zip(got, want, strict=True):
         assert torch.equal(xg, xw) and torch.equal(yg, yw)
 
 

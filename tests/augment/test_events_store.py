@@ -171,7 +171,7 @@ def test_a_flipped_byte_in_any_chunk_is_a_cache_error_never_other_events(tmp_pat
                 assert str(damaged) in str(exc)
                 outcomes["CacheError"] += 1
                 continue
-            assert all(np.array_equal(g[0], e[0]) and g[1] == e[1] for g, e in zip(got, expected)), \
+            assert all(np.array_equal(g[0], e[0]) and g[1] == e[1] for g, e in zip(got, expected, strict=True)), \
                 f"{column} chunk, byte {offset}: other events or labels served without an error"
             outcomes["same"] += 1
     assert outcomes["CacheError"] > 0

@@ -10,21 +10,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from eventkit import testing
 from eventkit.build import (
     BuildError,
     BuildResult,
     build_cache,
-    store_order,
     default_shard_size,
     encode_cache,
     encode_store_url,
     frames_store_url,
+    store_order,
     verify_store,
 )
 from eventkit.cache import CacheStore
 from eventkit.datasets import get_dataset
 from eventkit.errors import CacheError, DatasetNotFound, ParameterError
-from eventkit import testing
 from tests.build.helpers import (
     flip_bytes,
     frames_shard_file,
@@ -387,7 +387,7 @@ def test_cluster_factory_errors(monkeypatch):
         with pytest.raises(ParameterError, match="sbatch"):
             make_cluster("slurm", jobs=2)
     monkeypatch.setitem(sys.modules, "dask_jobqueue", None)
-    with pytest.raises(ParameterError, match=r"pip install 'eventkit\[hpc\]'"):
+    with pytest.raises(ParameterError, match=r"pip install 'eventkit-snn\[hpc\]'"):
         make_cluster("slurm")
 
 
@@ -548,7 +548,6 @@ def test_verify_refuses_a_negative_draw(nmnist_fake, tmp_path):
 
 def test_a_foreign_task_failure_is_one_line_naming_the_shard():
     import eventkit.build.runner as build
-
     from eventkit.build.tasks import ShardTask, StoreRef
 
     task = ShardTask(StoreRef("/c/s.zarr", {}), 3, 6, 2,

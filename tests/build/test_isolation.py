@@ -12,12 +12,11 @@ import pytest
 from click.testing import CliRunner
 
 from eventkit import testing
-from eventkit.build import BuildError, build_cache, store_order, verify_store
-from eventkit.build import isolation
+from eventkit.build import BuildError, build_cache, isolation, store_order, verify_store
 from eventkit.cache import CacheStore
 from eventkit.cli.main import cli
 from eventkit.datasets import get_dataset
-from eventkit.datasets.spec import DatasetSpec
+from eventkit.datasets.access import Dataset
 from eventkit.errors import CacheError
 
 pytestmark = pytest.mark.skipif(not isolation.can_isolate(), reason="isolation needs os.fork")
@@ -32,7 +31,7 @@ def raw(tmp_path_factory):
 def bad_sample(raw, monkeypatch):
     """Make one sample's read crash (SIGSEGV), hang or raise, in the isolated task processes."""
     sample = store_order(get_dataset("nmnist").samples(raw, "test"))[4]  # shard 1 of 3-sample shards
-    real = DatasetSpec.iter_events
+    real = Dataset.iter_events
     behaviour = {}
 
     def iter_events(self, samples):
@@ -47,7 +46,7 @@ def bad_sample(raw, monkeypatch):
                     raise ValueError("a decoder refused the file")
             yield from real(self, [s])
 
-    monkeypatch.setattr(DatasetSpec, "iter_events", iter_events)
+    monkeypatch.setattr(Dataset, "iter_events", iter_events)
 
     def arm(how: str):
         behaviour["how"] = how

@@ -1,6 +1,7 @@
 """The executor-shaped runner: cluster health polled while waiting, failures reported once, in-process retries."""
 from __future__ import annotations
 
+import itertools
 import time
 
 import pytest
@@ -19,7 +20,7 @@ class LostError(EventkitError):
 class FakeHealth:
     """Records when poll() is called; raises LostError from the ``fail_at``-th call on."""
 
-    instances: list["FakeHealth"] = []
+    instances: list[FakeHealth] = []
 
     def __init__(self, client=None, cluster=None, *, grace_s: float = 300.0, fail_at: int | None = None):
         self.client, self.cluster, self.times, self.fail_at = client, cluster, [], fail_at
@@ -48,7 +49,7 @@ def test_health_is_polled_at_most_every_5_s_while_waiting(cluster):
         futures = [executor.submit(time.sleep, 5.5)]
         t0 = time.monotonic()
         assert list(executor.as_completed(futures)) == futures
-    steps = [b - a for a, b in zip([t0, *health.times], health.times)]
+    steps = [b - a for a, b in itertools.pairwise([t0, *health.times])]
     assert len(health.times) >= 3 and max(steps) <= 5.0, steps
 
 

@@ -42,8 +42,8 @@ class S3Server:
     """A running moto server: ``endpoint``, ``storage_options`` for s3fs, ``bucket()``, request counting."""
 
     def __init__(self, log: Path):
-        pytest.importorskip("moto.server", reason="moto[server] is not installed (pip install 'eventkit[dev]')")
-        pytest.importorskip("s3fs", reason="s3fs is not installed (pip install 'eventkit[s3]')")
+        pytest.importorskip("moto.server", reason="moto[server] is not installed (pip install 'eventkit-snn[dev]')")
+        pytest.importorskip("s3fs", reason="s3fs is not installed (pip install 'eventkit-snn[s3]')")
         self.port = _free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.log = log
@@ -57,7 +57,7 @@ class S3Server:
                     break
             except OSError:
                 if self.proc.poll() is not None:
-                    raise RuntimeError(f"moto server exited: {log.read_text()[-2000:]}")
+                    raise RuntimeError(f"moto server exited: {log.read_text()[-2000:]}") from None
                 time.sleep(0.2)
         else:
             self.close()

@@ -13,7 +13,7 @@ from eventkit.build import build_cache
 from eventkit.cli.main import cli
 
 
-def run(*args) -> "object":
+def run(*args) -> object:
     return CliRunner().invoke(cli, [str(a) for a in args])
 
 

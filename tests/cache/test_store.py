@@ -303,7 +303,8 @@ def test_corrupt_shard_files_raise_cache_error(tmp_path):
     short = bytes(Zstd(level=3).encode(np.ascontiguousarray(frames[3].reshape(-1)[:10])))
     _rewrite_shard(shard1, [short, good[1], good[2]], 3)  # sample 3 decodes to 20 of 240 bytes
     for read in (lambda: store.read_sample(3), lambda: store.read_shard(1), lambda: store.read_range(2, 5)):
-        with pytest.raises(CacheError, match=r"shard 1 sample 3 is damaged \(zstd frame declares 20 bytes, expected 240\)"):
+        with pytest.raises(CacheError,
+                           match=r"shard 1 sample 3 is damaged \(zstd frame declares 20 bytes, expected 240\)"):
             read()
     assert np.array_equal(store.read_sample(4)[0], frames[4])  # the other chunks still read
     _rewrite_shard(shard1, [good[0], good[1], b"\x00" * 7], 3)  # not a zstd frame
@@ -416,7 +417,8 @@ def test_shard_data_fsynced_before_marker(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("damaged", ["zarr.json", "label/zarr.json"])
 def test_cut_metadata_is_a_cache_error_for_open_create_and_loaders(tmp_path, damaged):
-    """A group or array zarr.json cut short (a killed write) is a CacheError naming the store, never a JSONDecodeError."""
+    """A group or array zarr.json cut short (a killed write) is a CacheError naming the store,
+    never a JSONDecodeError."""
     from eventkit.loader import FrameDataset, FrameStream
 
     url = tmp_path / "toy.zarr"

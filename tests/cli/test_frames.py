@@ -18,11 +18,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from eventkit import testing
 from eventkit.cache import CacheStore
 from eventkit.cli.main import cli
 from eventkit.cli.options import parse_cluster_options, parse_key_value
 from eventkit.io import read_events
-from eventkit import testing
 from tests.build.helpers import flip_bytes, frames_shard_file, ref_count_frames, store_files
 from tests.conftest import shared_file
 
@@ -40,7 +40,7 @@ def train1k_labels() -> dict[int, int]:
     return dict(testing.read_nmnist_small_labels(shared_file("nmnist/NMNISTsmall/train1K.txt")))
 
 
-def run(*args: str) -> "click.testing.Result":
+def run(*args: str) -> click.testing.Result:
     return CliRunner().invoke(cli, [str(a) for a in args], catch_exceptions=False)
 
 
@@ -304,7 +304,8 @@ def test_quiet_flag_hides_progress(tmp_path):
     root = make_nmnist_root(tmp_path / "raw", per_class_train=1, per_class_test=1, seed=0)
     runner = CliRunner()
     loud = runner.invoke(cli, ["frames", "--T", "3", "--root", str(root), "--cache", str(tmp_path / "a"), "nmnist"])
-    quiet = runner.invoke(cli, ["-q", "frames", "--T", "3", "--root", str(root), "--cache", str(tmp_path / "b"), "nmnist"])
+    quiet = runner.invoke(cli, ["-q", "frames", "--T", "3", "--root", str(root), "--cache", str(tmp_path / "b"),
+                                "nmnist"])
     assert loud.exit_code == 0 and quiet.exit_code == 0, (loud.output, quiet.output)
     assert "samples/s" in loud.stderr
     assert "samples/s" not in quiet.stderr and "nmnist: " in quiet.stdout

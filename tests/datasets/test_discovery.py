@@ -39,7 +39,8 @@ def test_fake_root_counts_ids_events(tmp_path, name):
         # the free functions are the API; the methods of what get_dataset returns are aliases
         plain = DatasetSpec(**{f: getattr(spec, f) for f in DatasetSpec.__dataclass_fields__})
         assert list_samples(plain, root, split) == samples
-        assert all(np.array_equal(a, b) for a, b in zip(iter_events(plain, samples[:2]), spec.iter_events(samples[:2])))
+        pairs = zip(iter_events(plain, samples[:2]), spec.iter_events(samples[:2]), strict=True)
+        assert all(np.array_equal(a, b) for a, b in pairs)
         assert len({s.sample_id for s in samples}) == len(samples)
         for s in samples:
             assert not s.sample_id.startswith("/") and "\\" not in s.sample_id
@@ -169,7 +170,7 @@ def test_dvsgesture_real_labels_csv(tmp_path):
     assert [s.label for s in samples].count(7) == 2  # class 8 twice -> two samples
     assert [s.sample_id for s in samples] == [f"DvsGesture/user01_natural.aedat#{k}" for k in range(12)]
     got = list(spec.iter_events(samples))
-    for (c, start, end), g in zip(rows, got):
+    for (_, start, end), g in zip(rows, got, strict=True):
         ref = ev[(ev["t"] >= start) & (ev["t"] < end)]  # direct reference cut
         assert np.array_equal(g["t"], ref["t"]) and np.array_equal(g["x"], ref["x"])
     assert rows[7][1] in got[7]["t"] and rows[7][2] not in got[7]["t"]
@@ -205,7 +206,7 @@ def test_shd_rows_against_written(tmp_path):
     assert [(s.sample_id, s.label, s.index) for s in got] == [("shd_train.h5#0", 19, 0), ("shd_train.h5#1", 0, 1),
                                                                ("shd_train.h5#2", 7, 2)]
     evs = list(spec.iter_events(got))
-    for ref, ev in zip(samples, evs):
+    for ref, ev in zip(samples, evs, strict=True):
         assert np.array_equal(ev["t"], ref["t"]) and np.array_equal(ev["x"], ref["x"])
         assert not ev["p"].any()
     with pytest.raises(DatasetNotFound, match="data folder .*nothing does not exist"):
@@ -321,7 +322,7 @@ def test_each_sample_is_validated_once(tmp_path, monkeypatch, name):
     monkeypatch.setattr(cifar10dvs, "validate_events", counting)  # the flip checks the raw addresses
     events = list(spec.iter_events(samples))
     assert len(events) == len(samples) == len(calls)
-    assert all(s.sample_id in c for s, c in zip(samples, calls))
+    assert all(s.sample_id in c for s, c in zip(samples, calls, strict=True))
 
 
 @pytest.mark.parametrize("name", ["cifar10dvs", "nmnist"])
@@ -356,7 +357,7 @@ def test_dvsgesture_stale_sample_list_names_the_sample(tmp_path):
     # a subset of one recording's rows, as one shard would ask for, equals the full cut
     sub = [test[5], test[6]]
     full = list(spec.iter_events(test))
-    for s, ev in zip(sub, spec.iter_events(sub)):
+    for s, ev in zip(sub, spec.iter_events(sub), strict=True):
         np.testing.assert_array_equal(ev, full[s.index])
     csv = root / "DvsGesture" / "user24_lab_labels.csv"
     rows = read_gesture_labels(csv)

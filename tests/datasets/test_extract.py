@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from eventkit.datasets.extract import safe_extract
-from eventkit.errors import EventFileError
+from eventkit.errors import ArchiveError
 
 
 def _zip(path: Path, members: dict[str, bytes], symlinks: dict[str, str] | None = None) -> Path:
@@ -64,7 +64,7 @@ def test_single_gz(tmp_path):
 @pytest.mark.parametrize("name", ["../evil.txt", "a/../../evil.txt", "/tmp/evil_abs.txt", "..\\evil.txt"])
 def test_zip_escape_refused(tmp_path, name):
     z = _zip(tmp_path / "bad.zip", {"ok.txt": b"fine", name: b"pwned"})
-    with pytest.raises(EventFileError, match="refusing member"):
+    with pytest.raises(ArchiveError, match="refusing member"):
         safe_extract(z, tmp_path / "dest")
     assert not (tmp_path / "dest" / "ok.txt").exists(), "nothing is written when one member is bad"
     assert not (tmp_path / "evil.txt").exists()
@@ -72,7 +72,7 @@ def test_zip_escape_refused(tmp_path, name):
 
 def test_zip_symlink_refused(tmp_path):
     z = _zip(tmp_path / "bad.zip", {"ok.txt": b"fine"}, symlinks={"link": "/etc/passwd"})
-    with pytest.raises(EventFileError, match="link"):
+    with pytest.raises(ArchiveError, match="link"):
         safe_extract(z, tmp_path / "dest")
 
 
@@ -89,7 +89,7 @@ def test_zip_symlink_refused(tmp_path):
 ])
 def test_tar_escape_refused(tmp_path, members, match):
     t = _tar(tmp_path / "bad.tar.gz", [("ok.txt", "file", b"fine")] + members)
-    with pytest.raises(EventFileError, match=match):
+    with pytest.raises(ArchiveError, match=match):
         safe_extract(t, tmp_path / "dest")
     assert not (tmp_path / "dest" / "ok.txt").exists()
     assert not (tmp_path / "evil.txt").exists()
@@ -102,7 +102,7 @@ def test_existing_symlink_in_dest_not_followed(tmp_path):
     dest.mkdir()
     (dest / "Train").symlink_to(outside)
     z = _zip(tmp_path / "a.zip", {"Train/x.bin": b"x"})
-    with pytest.raises(EventFileError, match="outside the target folder"):
+    with pytest.raises(ArchiveError, match="outside the target folder"):
         safe_extract(z, dest)
     assert not (outside / "x.bin").exists()
 
@@ -110,9 +110,9 @@ def test_existing_symlink_in_dest_not_followed(tmp_path):
 def test_not_an_archive(tmp_path):
     p = tmp_path / "x.zip"
     p.write_bytes(b"hello world")
-    with pytest.raises(EventFileError, match="not a zip, tar or gzip"):
+    with pytest.raises(ArchiveError, match="not a zip, tar or gzip"):
         safe_extract(p, tmp_path / "d")
-    with pytest.raises(EventFileError, match="not found"):
+    with pytest.raises(ArchiveError, match="not found"):
         safe_extract(tmp_path / "missing.zip", tmp_path / "d")
 
 
@@ -126,7 +126,7 @@ def test_truncated_compressed_tar_is_an_event_file_error(tmp_path, mode):
     cut = tmp_path / "cut.tar"
     cut.write_bytes(raw[: len(raw) // 2])
     dest = tmp_path / "out"
-    with pytest.raises(EventFileError, match="cut.tar") as info:
+    with pytest.raises(ArchiveError, match="cut.tar") as info:
         safe_extract(cut, dest)
     assert info.value.path == str(cut)
     assert not (dest / "data" / "a.bin").exists()
@@ -140,17 +140,17 @@ def test_corrupt_zip_member_leaves_no_partial_file(tmp_path):
     raw[1000] ^= 0xFF  # inside a.bin's stored data: a CRC error while it is copied
     arc.write_bytes(bytes(raw))
     dest = tmp_path / "out"
-    with pytest.raises(EventFileError, match="a.bin"):
+    with pytest.raises(ArchiveError, match="a.bin"):
         safe_extract(arc, dest)
     assert not (dest / "a.bin").exists()
 
 
 def test_tar_hard_link_to_a_missing_member_is_an_event_file_error(tmp_path):
     """A (corrupt) tar whose hard link names a member that is not there, or comes later:
-    EventFileError naming the archive, not a bare FileNotFoundError."""
+    ArchiveError naming the archive, not a bare FileNotFoundError."""
     t = _tar(tmp_path / "bad.tar.gz", [("ok.txt", "file", b"fine"), ("hard", "hard", "later.txt"),
                                        ("later.txt", "file", b"late")])
-    with pytest.raises(EventFileError, match=r"bad\.tar\.gz.*hard link 'hard' -> 'later.txt'"):
+    with pytest.raises(ArchiveError, match=r"bad\.tar\.gz.*hard link 'hard' -> 'later.txt'"):
         safe_extract(t, tmp_path / "dest")
     assert not (tmp_path / "dest" / "ok.txt").exists()  # refused before anything is written
     good = _tar(tmp_path / "good.tar.gz", [("a/ok.txt", "file", b"fine"), ("a/hard", "hard", "a/ok.txt")])
@@ -188,7 +188,7 @@ def test_two_archives_cannot_build_an_escaping_link(tmp_path):
     safe_extract(_tar(tmp_path / "a.tar", [("deep", "dir", b""), ("deep/link", "sym", "..")], mode="w"), dest)
     assert (dest / "deep" / "link").resolve() == dest.resolve()  # a harmless link to the root
     b = _tar(tmp_path / "b.tar", [("deep/link/up", "sym", "../..")], mode="w")  # textually inside the root
-    with pytest.raises(EventFileError, match=r"refusing link 'deep/link/up' -> '../..': in the real folder .* "
+    with pytest.raises(ArchiveError, match=r"refusing link 'deep/link/up' -> '../..': in the real folder .* "
                                              r"outside the target folder"):
         safe_extract(b, dest)
     assert not (dest / "up").is_symlink()
@@ -197,7 +197,7 @@ def test_two_archives_cannot_build_an_escaping_link(tmp_path):
 def test_dotdot_after_a_name_is_refused_in_link_targets(tmp_path):
     """'m/..' means the root today, but a later archive may make 'm' a link: refused."""
     t = _tar(tmp_path / "a.tar", [("l", "sym", "m/..")], mode="w")
-    with pytest.raises(EventFileError, match=r"'\.\.' after a name"):
+    with pytest.raises(ArchiveError, match=r"'\.\.' after a name"):
         safe_extract(t, tmp_path / "root")
     ok = _tar(tmp_path / "ok.tar", [("d", "dir", b""), ("d/x", "file", b"1"), ("d/l", "sym", "../d/x")], mode="w")
     safe_extract(ok, tmp_path / "root2")
@@ -212,20 +212,20 @@ def test_dotdot_after_a_name_is_refused_in_link_targets(tmp_path):
 ])
 def test_conflicting_tar_members(tmp_path, members, match):
     t = _tar(tmp_path / "c.tar", [("ok.txt", "file", b"fine")] + members, mode="w")
-    with pytest.raises(EventFileError, match=r"c\.tar: conflicting members: " + match if "'" in match else match):
+    with pytest.raises(ArchiveError, match=r"c\.tar: conflicting members: " + match if "'" in match else match):
         safe_extract(t, tmp_path / "dest")
     assert not (tmp_path / "dest" / "ok.txt").exists()  # refused before anything is written
 
 
 def test_conflicting_zip_members_and_content_already_on_disk(tmp_path):
     z = _zip(tmp_path / "c.zip", {"a": b"1", "a/b": b"2"})
-    with pytest.raises(EventFileError, match="conflicting members"):
+    with pytest.raises(ArchiveError, match="conflicting members"):
         safe_extract(z, tmp_path / "dest")
     dest = tmp_path / "dest2"
     dest.mkdir()
     (dest / "Train").write_bytes(b"a file where the archive has a folder")
     z2 = _zip(tmp_path / "d.zip", {"Train/0/1.bin": b"x"})
-    with pytest.raises(EventFileError, match=r"d\.zip: cannot write member 'Train/0/1.bin' to .*Not a directory"):
+    with pytest.raises(ArchiveError, match=r"d\.zip: cannot write member 'Train/0/1.bin' to .*Not a directory"):
         safe_extract(z2, dest)
 
 
@@ -243,13 +243,13 @@ def test_full_disk_is_one_error_naming_archive_and_member(tmp_path, monkeypatch)
     monkeypatch.setattr(extract, "open", lambda p, mode="r", *a, **k: FullDisk(real_open(p, "wb", buffering=0))
                         if "w" in mode else real_open(p, mode, *a, **k), raising=False)
     z = _zip(tmp_path / "a.zip", {"Train/0/1.bin": os.urandom(5000)})
-    with pytest.raises(EventFileError, match=r"a\.zip: cannot write member 'Train/0/1.bin' to .*1\.bin: "
+    with pytest.raises(ArchiveError, match=r"a\.zip: cannot write member 'Train/0/1.bin' to .*1\.bin: "
                                              r"No space left on device; free some space and run again"):
         safe_extract(z, tmp_path / "d")
     assert not (tmp_path / "d" / "Train" / "0" / "1.bin").exists()  # no partial file
     g = tmp_path / "x.gz"
     g.write_bytes(gzip.compress(b"abc" * 1000))
-    with pytest.raises(EventFileError, match="No space left on device"):
+    with pytest.raises(ArchiveError, match="No space left on device"):
         safe_extract(g, tmp_path / "g")
     assert not (tmp_path / "g" / "x").exists()
 
@@ -281,9 +281,9 @@ def test_full_disk_in_data_unpack_is_one_line(tmp_path, monkeypatch):
 
 def test_file_size_limit_reached_mid_member_is_an_event_file_error(tmp_path):
     """A real write failure from the kernel (RLIMIT_FSIZE -> EFBIG), in a child process."""
+    import os
     import subprocess
     import sys
-    import os
 
     z = _zip(tmp_path / "big.zip", {"a.bin": os.urandom(300_000)})
     code = (
@@ -306,7 +306,7 @@ def test_a_fifo_is_not_an_archive(tmp_path):
     import os
 
     os.mkfifo(tmp_path / "Train.zip")
-    with pytest.raises(EventFileError, match="not a regular file"):
+    with pytest.raises(ArchiveError, match="not a regular file"):
         safe_extract(tmp_path / "Train.zip", tmp_path / "d")
 
 
@@ -324,7 +324,7 @@ def test_unsupported_zip_features_are_event_file_errors(tmp_path, field, value, 
     struct.pack_into("<H", raw, local + at[0], value)
     struct.pack_into("<H", raw, central + at[1], value)
     (tmp_path / "b.zip").write_bytes(bytes(raw))
-    with pytest.raises(EventFileError, match=r"b\.zip: corrupt or unsupported zip archive \(" + match):
+    with pytest.raises(ArchiveError, match=r"b\.zip: corrupt or unsupported zip archive \(" + match):
         safe_extract(tmp_path / "b.zip", tmp_path / "d")
 
 
@@ -342,7 +342,7 @@ def test_zip_symlink_member_is_refused_without_reading_it(tmp_path):
     assert z.stat().st_size < 1 << 20
     tracemalloc.start()
     try:
-        with pytest.raises(EventFileError, match="symbolic link member 'link'"):
+        with pytest.raises(ArchiveError, match="symbolic link member 'link'"):
             safe_extract(z, tmp_path / "dest")
         peak = tracemalloc.get_traced_memory()[1]
     finally:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import json
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -146,17 +147,46 @@ def test_dropped_connection_resumes_with_a_range_request(tmp_path, server):
     assert server.bytes_sent["/m0/Train.zip"] == len(data) // 2 + len(data) - resumed_at
 
 
-def test_part_left_by_an_interrupted_run_is_continued(tmp_path, server):
+def _test_zip_with_a_part(tmp_path: Path, server: _Server):
+    """nmnist's Test.zip archive, its bytes, and a download folder holding its first 1000 bytes as a part."""
     spec, archives = _local_nmnist(tmp_path, server)
     data = archives["Test.zip"].read_bytes()
     download = tmp_path / "nmnist" / "download"
     download.mkdir(parents=True)
     (download / "Test.zip.part").write_bytes(data[:1000])
     (a,) = [a for a in spec.archives if a.file == "Test.zip"]
+    return a, data, download
+
+
+def test_part_left_by_an_interrupted_run_is_continued(tmp_path, server):
+    a, data, download = _test_zip_with_a_part(tmp_path, server)
     path = download_archive(a, download, retries=0)
     assert path.read_bytes() == data
     assert server.requests == [("/m0/Test.zip", "bytes=1000-")]
     assert server.bytes_sent["/m0/Test.zip"] == len(data) - 1000
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_lines_in_bytes_and_no_bar_with_lines_mode(tmp_path, server):
+    """Progress goes through eventkit.progress: plain lines off a terminal (bytes with SI prefixes,
+    the resumed part named, a final line); ``progress="lines"`` keeps a terminal free of bars."""
+    a, data, download = _test_zip_with_a_part(tmp_path, server)
+    log = io.StringIO()
+    download_archive(a, download, retries=0, stream=log, interval_s=1e-9)
+    lines = log.getvalue().splitlines()
+    assert lines[0] == "Test.zip: resuming at 0.0 MB"
+    assert lines[-1].startswith(f"Test.zip: {len(data) / 1e3:.1f} kB/{len(data) / 1e3:.1f} kB (1.0 kB done before), ")
+    assert lines[-1].endswith(", done") and "\r" not in log.getvalue()
+    tty = _Terminal()
+    download_archive(a, tmp_path / "again", retries=0, stream=tty, interval_s=1e-9, progress="lines")
+    assert "\r" not in tty.getvalue() and tty.getvalue().rstrip().endswith(", done")
+    quiet = io.StringIO()
+    download_archive(a, tmp_path / "quiet", retries=0, stream=quiet, progress=False)
+    assert quiet.getvalue() == ""
 
 
 def test_wrong_checksum_is_refused_and_nothing_is_kept(tmp_path, server):
@@ -188,7 +218,8 @@ def test_a_truncated_part_with_a_wrong_digest_is_not_reused(tmp_path, server):
 def test_every_url_failing_names_each(tmp_path, server):
     spec, _ = _local_nmnist(tmp_path, server, mirrors=2)
     server.missing = {"/m0/Train.zip", "/m1/Train.zip"}
-    with pytest.raises(DatasetNotFound, match=r"could not download Train.zip: .*m0/Train.zip: HTTP 404; .*m1/Train.zip: HTTP 404"):
+    with pytest.raises(DatasetNotFound,
+                       match=r"could not download Train.zip: .*m0/Train.zip: HTTP 404; .*m1/Train.zip: HTTP 404"):
         fetch_dataset(spec, tmp_path / "nmnist", retries=1)
 
 
@@ -203,8 +234,8 @@ def test_form_gated_dataset_says_where_to_get_it(tmp_path, server):
 
 
 def test_cli_fetch_plain_progress_and_json(tmp_path, server, monkeypatch):
-    from eventkit.cli.main import cli
     import eventkit.datasets.fetch as fetch_module
+    from eventkit.cli.main import cli
 
     spec, _ = _local_nmnist(tmp_path, server)
     monkeypatch.setattr(fetch_module, "get_dataset", lambda name: spec)
@@ -220,8 +251,8 @@ def test_cli_fetch_plain_progress_and_json(tmp_path, server, monkeypatch):
 
 def test_cli_mirror_option_is_tried_first(tmp_path, server, monkeypatch):
     """``--mirror BASE`` is asked for ``BASE/<file>`` before the manifest's URLs."""
-    from eventkit.cli.main import cli
     import eventkit.datasets.fetch as fetch_module
+    from eventkit.cli.main import cli
 
     spec, archives = _local_nmnist(tmp_path, server)
     for name, src in archives.items():

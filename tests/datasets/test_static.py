@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from eventkit.datasets import get_dataset
 from eventkit.datasets.static import read_cifar10_bin, read_idx, write_cifar10_bin, write_idx
-from eventkit.errors import EventFileError
+from eventkit.errors import EventFileError, ImageFileError
 from eventkit.testing import make_cifar10_root, make_fashionmnist_root, make_mnist_root
 
 
@@ -55,7 +55,7 @@ def test_idx_corrupt(tmp_path, mutate, match):
     good = _idx_bytes(np.zeros((3, 4, 4), np.uint8))
     p = tmp_path / "x"
     p.write_bytes(mutate(good))
-    with pytest.raises(EventFileError, match=match) as e:
+    with pytest.raises(ImageFileError, match=match) as e:
         read_idx(p, expect_ndim=3 if "dimension" not in match else None)
     assert str(p) in str(e.value)
 
@@ -63,11 +63,11 @@ def test_idx_corrupt(tmp_path, mutate, match):
 def test_idx_wrong_kind_and_bad_gzip(tmp_path):
     p = tmp_path / "labels"
     p.write_bytes(_idx_bytes(np.zeros(3, np.uint8)))
-    with pytest.raises(EventFileError, match="1 dimension.*expected 3"):
+    with pytest.raises(ImageFileError, match="1 dimension.*expected 3"):
         read_idx(p, expect_ndim=3)
     g = tmp_path / "x.gz"
     g.write_bytes(gzip.compress(_idx_bytes(np.zeros(10, np.uint8)))[:-8])
-    with pytest.raises(EventFileError, match="corrupt or truncated gzip"):
+    with pytest.raises(ImageFileError, match="corrupt or truncated gzip"):
         read_idx(g)
 
 
@@ -75,7 +75,7 @@ def test_cifar_round_trip_hand_built(tmp_path):
     rng = np.random.default_rng(2)
     imgs = rng.integers(0, 256, (4, 3, 32, 32), dtype=np.uint8)
     labels = np.array([3, 0, 9, 5])
-    raw = b"".join(bytes([int(l)]) + imgs[i].tobytes() for i, l in enumerate(labels))
+    raw = b"".join(bytes([int(label)]) + imgs[i].tobytes() for i, label in enumerate(labels))
     (tmp_path / "b.bin").write_bytes(raw)
     got_i, got_l = read_cifar10_bin([tmp_path / "b.bin", tmp_path / "b.bin"])
     assert got_i.shape == (8, 3, 32, 32) and got_l.dtype == np.int64
@@ -89,12 +89,12 @@ def test_cifar_round_trip_hand_built(tmp_path):
 def test_cifar_corrupt(tmp_path):
     p = tmp_path / "b.bin"
     p.write_bytes(bytes(3073 * 2 - 5))
-    with pytest.raises(EventFileError, match="not a positive multiple of the 3073-byte"):
+    with pytest.raises(ImageFileError, match="not a positive multiple of the 3073-byte"):
         read_cifar10_bin([p])
     rec = bytearray(3073 * 2)
     rec[3073] = 12
     p.write_bytes(bytes(rec))
-    with pytest.raises(EventFileError, match="record 1 has label 12") as e:
+    with pytest.raises(ImageFileError, match="record 1 has label 12") as e:
         read_cifar10_bin([p])
     assert e.value.offset == 3073
 
@@ -147,7 +147,7 @@ def test_idx_header_sizes_that_overflow_or_exceed_the_file(tmp_path, gz, shape):
     need = 1
     for s in shape:
         need *= s
-    with pytest.raises(EventFileError, match=rf"IDX sizes .* need {need} data bytes") as e:
+    with pytest.raises(ImageFileError, match=rf"IDX sizes .* need {need} data bytes") as e:
         read_idx(p)
     assert e.value.offset in (4, len(header))
 
@@ -157,7 +157,7 @@ def test_idx_gzip_bomb_is_refused_before_inflating(tmp_path):
     shape = (1 << 28,)
     p = tmp_path / "bomb.gz"
     p.write_bytes(gzip.compress(b"\x00\x00\x08\x01" + struct.pack(">I", shape[0])))  # header only: 30 bytes
-    with pytest.raises(EventFileError, match="more than ~1032x the"):
+    with pytest.raises(ImageFileError, match="more than ~1032x the"):
         read_idx(p)
 
 
@@ -170,7 +170,14 @@ def test_static_readers_refuse_a_fifo(tmp_path, name):
     os.mkfifo(fifo)
     signal.alarm(20)  # a blocking open would hang the test run: fail it instead (SIGALRM ends it)
     try:
-        with pytest.raises(EventFileError, match="is a FIFO"):
+        with pytest.raises(ImageFileError, match="is a FIFO"):
             read_cifar10_bin([fifo]) if name.endswith(".bin") else read_idx(fifo)
     finally:
         signal.alarm(0)
+
+
+def test_image_errors_are_still_event_file_errors(tmp_path):
+    """Code written before the image error had its own type (``except EventFileError``) still catches it."""
+    with pytest.raises(EventFileError, match="file not found") as e:
+        read_idx(tmp_path / "missing-idx3-ubyte")
+    assert type(e.value) is ImageFileError

@@ -13,9 +13,9 @@ import pytest
 dask = pytest.importorskip("dask")
 pytest.importorskip("dask_jobqueue")  # a dev dependency: registers the jobqueue.* defaults
 
-from eventkit.cluster import ClusterLostError, default_log_directory, local_cluster, make_cluster  # noqa: E402
-from eventkit.cluster.jobqueue import _rejected  # noqa: E402
-from eventkit.errors import ParameterError  # noqa: E402
+from eventkit.cluster import ClusterLostError, default_log_directory, local_cluster, make_cluster  # noqa: E402 - after the importorskip above
+from eventkit.cluster.jobqueue import _rejected  # noqa: E402 - after the importorskip above
+from eventkit.errors import ParameterError  # noqa: E402 - after the importorskip above
 
 EXPORTS = ["export NUMBA_NUM_THREADS=1", "export OMP_NUM_THREADS=1", "export MKL_NUM_THREADS=1",
            "export OPENBLAS_NUM_THREADS=1"]

@@ -20,6 +20,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
@@ -55,10 +56,11 @@ def commands(text: str) -> list[list[str]]:
 
 
 def rendered(code: str, tmp_path: Path) -> str:
-    """Run a Python block that prints a job script; machine-specific parts replaced by the doc's."""
+    """Run a Python block that prints a job script (with ``$EVENTKIT_CACHE`` = the doc's cache root,
+    moved to ``tmp_path``); machine-specific parts replaced by the doc's."""
     out = io.StringIO()
     scope: dict = {}
-    with contextlib.redirect_stdout(out):
+    with contextlib.redirect_stdout(out), mock.patch.dict(os.environ, {"EVENTKIT_CACHE": str(tmp_path)}):
         exec(code.replace(SCRATCH, str(tmp_path)), scope)  # noqa: S102 - the doc's own example
     text = out.getvalue().replace(sys.executable, SHOWN_PYTHON).replace(str(tmp_path), SCRATCH)
     return re.sub(r"tcp://[0-9.]+:\d+", SHOWN_SCHEDULER, text)
@@ -97,7 +99,7 @@ def test_slurm_walkthrough_yaml_and_job_script(tmp_path):
 
     (site,) = blocks("Walk-through: SLURM", "yaml")
     code, = blocks("Walk-through: SLURM", "python")
-    shown = blocks("Walk-through: SLURM", "bash")[1]
+    (shown,) = blocks("Walk-through: SLURM", "text")
     merged = copy.deepcopy(dask.config.config)
     dask.config.update(merged, yaml.safe_load(site))  # merged as dask merges a jobqueue.yaml it reads
     with dask.config.set(merged):
@@ -106,7 +108,7 @@ def test_slurm_walkthrough_yaml_and_job_script(tmp_path):
 
 def test_pbs_walkthrough_job_script(tmp_path):
     code, = blocks("Walk-through: PBS (the rendered job script)", "python")
-    shown = blocks("Walk-through: PBS (the rendered job script)", "bash")[0]
+    (shown,) = blocks("Walk-through: PBS (the rendered job script)", "text")
     assert rendered(code, tmp_path).strip() == shown.strip()
 
 

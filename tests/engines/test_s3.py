@@ -71,7 +71,7 @@ def test_the_loader_reads_an_s3_store_like_the_local_one(s3_store, small_root, l
         got = [(x.numpy(), y.numpy()) for x, y in make_loader(s3_store["train"], 4, shuffle=False, workers=workers)]
         want = [(x.numpy(), y.numpy()) for x, y in make_loader(local["train"], 4, shuffle=False)]
         assert len(got) == len(want)
-        for (xg, yg), (xw, yw) in zip(got, want):
+        for (xg, yg), (xw, yw) in zip(got, want, strict=True):
             assert np.array_equal(xg, xw) and np.array_equal(yg, yw)
 
 

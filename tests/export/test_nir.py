@@ -10,13 +10,13 @@ from torch import nn
 
 nir = pytest.importorskip("nir")
 
-from eventkit.errors import ParameterError  # noqa: E402
-from eventkit_train.export import from_nir, load_nir, save_nir, to_nir  # noqa: E402
-from eventkit_train.models import build, fsnn  # noqa: E402
-from eventkit_train.models.layers import TimeFolded  # noqa: E402
-from eventkit_train.neurons import CUBALIF, IF, LIF, PLIF, SIT, SRM, NeuronModule  # noqa: E402
-from eventkit_train.neurons.readout import LeakyReadout  # noqa: E402
-from eventkit_train.views import record_spikes  # noqa: E402
+from eventkit.errors import ParameterError  # noqa: E402 - after the importorskip above
+from eventkit_train.export import from_nir, load_nir, save_nir, to_nir  # noqa: E402 - after the importorskip above
+from eventkit_train.models import build, fsnn  # noqa: E402 - after the importorskip above
+from eventkit_train.models.layers import TimeFolded  # noqa: E402 - after the importorskip above
+from eventkit_train.neurons import CUBALIF, IF, LIF, PLIF, SIT, SRM, NeuronModule  # noqa: E402 - after the importorskip above
+from eventkit_train.neurons.readout import LeakyReadout  # noqa: E402 - after the importorskip above
+from eventkit_train.views import record_spikes  # noqa: E402 - after the importorskip above
 
 
 def _scaled(net: nn.Module, factor: float, seed: int = 0) -> nn.Module:
@@ -63,10 +63,10 @@ def test_file_round_trip_gives_identical_spikes(tmp_path, key):
     x = _input(shape)
     ours, theirs = layer_spikes(net, x), layer_spikes(back, x)
     assert len(ours) == len(theirs) >= 2
-    for i, (a, b) in enumerate(zip(ours, theirs)):
+    for i, (a, b) in enumerate(zip(ours, theirs, strict=True)):
         assert torch.equal(a, b), f"layer {i} differs"
-    spiking = [s for s, m in zip(ours, [m for m in net.modules() if isinstance(m, (NeuronModule, LeakyReadout))])
-               if isinstance(m, NeuronModule)]
+    recorded = [m for m in net.modules() if isinstance(m, (NeuronModule, LeakyReadout))]
+    spiking = [s for s, m in zip(ours, recorded, strict=True) if isinstance(m, NeuronModule)]
     for i, s in enumerate(spiking):  # not a vacuous comparison: every spiking layer fires, none saturates
         assert 0.01 < float(s.mean()) < 0.9, f"spiking layer {i} rate {float(s.mean())}"
     assert torch.equal(net(x), load_nir(path)(x)) and back.output == net.output
@@ -168,7 +168,7 @@ def test_graph_without_eventkit_metadata_is_read_from_the_continuous_parameters(
     else:
         back = from_nir(graph).double()
     x = _input(shape).double()
-    for a, b in zip(layer_spikes(net, x), layer_spikes(back, x)):
+    for a, b in zip(layer_spikes(net, x), layer_spikes(back, x), strict=True):
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-9)
 
 

@@ -1,6 +1,6 @@
 """Slow, independent references for the frame kernels: one Python step per event, plain ints.
 
-Written from the rules (Eq. 22 of 000_90ffbd64bbf58f12.txt, SpikingJelly's time edges,
+Written from the rules (Eq. 22 of Jin et al. 2022, SpikingJelly's time edges,
 fixed-duration and tonic-style event-count windows), not from the kernels: the slice of an
 event is found by a per-event division, where the kernels use precomputed index bounds.
 """

@@ -46,7 +46,8 @@ def test_uint32_frames_keep_every_event(se, T, split_by):
     sensor, ev = se
     got = to_frames(ev, sensor, T=T, split_by=split_by, dtype=np.uint32)
     assert int(got.sum()) == len(ev)
-    np.testing.assert_array_equal(got.astype(np.int64), naive.frames_numpy(ev["t"], ev["x"], ev["y"], ev["p"], T, sensor, split_by))
+    want = naive.frames_numpy(ev["t"], ev["x"], ev["y"], ev["p"], T, sensor, split_by)
+    np.testing.assert_array_equal(got.astype(np.int64), want)
 
 
 @SETTINGS
@@ -390,18 +391,6 @@ def test_bad_event_count_parameters(kwargs, match):
         to_frames_by_event_count(GOOD, sensor_size=SENSOR, **kwargs)
 
 
-def test_docs_example_runs():
-    """The first example of docs/frames.md is runnable as written."""
-    import re
-    from pathlib import Path
-
-    doc = Path(__file__).resolve().parents[2] / "docs" / "frames.md"
-    if not doc.exists():
-        pytest.skip("docs/frames.md not found")
-    code = re.findall(r"```python\n(.*?)```", doc.read_text(), re.S)[0]
-    exec(compile(code, str(doc), "exec"), {})  # noqa: S102 - our own documentation
-
-
 def test_recarray_and_memmap_events(tmp_path):
     rng = np.random.default_rng(5)
     n = 500
@@ -417,8 +406,8 @@ def test_recarray_and_memmap_events(tmp_path):
 @pytest.mark.parametrize("shape", [(), (2, 3)])
 def test_non_1d_event_arrays_raise_invalid_events(shape):
     """A 0-d or 2-D structured array is refused with InvalidEventsError (0-d used to raise IndexError)."""
-    from eventkit.frames import to_frames_many
     from eventkit.events import validate_events
+    from eventkit.frames import to_frames_many
 
     ev = np.zeros(shape, dtype=VISION_DTYPE)
     for call in (lambda: to_frames(ev, (4, 4, 2), T=2), lambda: to_frames_by_duration(ev, (4, 4, 2), duration_us=10),

@@ -46,7 +46,7 @@ def histogram(ev: np.ndarray, sensor) -> np.ndarray:
     p = ev["p"].astype(np.int64)
     p = (p > 0).astype(np.int64) if p.size and p.min() < 0 else p
     out = np.zeros((P, H, W), np.int64)
-    for pi, yi, xi in zip(p, ev["y"].astype(np.int64), ev["x"].astype(np.int64)):
+    for pi, yi, xi in zip(p, ev["y"].astype(np.int64), ev["x"].astype(np.int64), strict=True):
         out[pi, yi, xi] += 1
     return out
 
@@ -74,7 +74,8 @@ def test_tonic_audio_dataset_dtypes_frame_like_the_contract(name):
     assert theirs.dtype != AUDIO_DTYPE
     validate_events(theirs, (700, 1, 1))
     for kw in ({"dt_us": 14_000, "T": 80, "n_channels": 140}, {"T": 6, "split_by": "count"}):
-        np.testing.assert_array_equal(to_audio_frames(theirs, (700, 1, 1), **kw), to_audio_frames(ev, (700, 1, 1), **kw))
+        np.testing.assert_array_equal(to_audio_frames(theirs, (700, 1, 1), **kw),
+                                      to_audio_frames(ev, (700, 1, 1), **kw))
 
 
 @pytest.mark.parametrize("p_dtype", ["i1", "<i2", "<i8"])

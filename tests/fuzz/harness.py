@@ -50,7 +50,7 @@ class Case:
         return f"{self.target}:{self.kind}:{self.offset}:{self.value}"
 
     @staticmethod
-    def parse(text: str) -> "Case":
+    def parse(text: str) -> Case:
         t, k, o, v = text.split(":")
         return Case(t, k, int(o), int(v))
 
@@ -84,11 +84,11 @@ def plan(target: str, size: int, *, truncations, flips: int, extremes: int, seed
     cases = [Case(target, "truncate", o) for o in sorted(offs)]
     head = min(size, 4096)
     pos = np.concatenate([rng.integers(0, head, flips // 2), rng.integers(0, size, flips - flips // 2)])
-    cases += [Case(target, "byte", int(p), int(v)) for p, v in zip(pos, rng.integers(1, 256, flips))]
+    cases += [Case(target, "byte", int(p), int(v)) for p, v in zip(pos, rng.integers(1, 256, flips), strict=True)]
     if size >= 4:
         aligned = rng.integers(0, (head - 4) // 4 + 1, extremes) * 4
         cases += [Case(target, "int32", int(p), int(EXTREMES[i])) for p, i in
-                  zip(aligned, rng.integers(0, len(EXTREMES), extremes))]
+                  zip(aligned, rng.integers(0, len(EXTREMES), extremes), strict=True)]
     return cases
 
 
@@ -128,8 +128,8 @@ def worker(cap: int) -> int:
     faulthandler.disable()
     resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    import eventkit.datasets.extract
     import eventkit.io  # noqa: F401 - imported before "ready": not timed as part of a case
-    import eventkit.datasets.extract  # noqa: F401
 
     originals: dict[str, bytes] = {}
     with tempfile.TemporaryDirectory(prefix="eventkit-fuzz-") as tmp:
@@ -311,7 +311,7 @@ def main(argv: list[str] | None = None) -> int:
               f"RLIMIT_AS {args.cap_gib:g} GiB, {cfg['timeout']:.0f} s per case; load {os.getloadavg()[0]:.1f}")
     text = markdown(table, header)
     print(text)
-    for name, row in table.items():
+    for row in table.values():
         for key, detail in row["failures"][:10]:
             print(f"FAIL {key}: {detail}")
     if args.json:

@@ -8,14 +8,14 @@ the reader returned; ``check`` says what is wrong with that result (None: fine).
 """
 from __future__ import annotations
 
-import gzip
 import io
 import os
 import tarfile
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -77,7 +77,7 @@ def _read_shd(path: Path, _: Path) -> list:
 
     detect_format(path)
     with ShdFile(path) as f:
-        f.labels
+        _ = f.labels  # the property reads and checks the label array
         return [f.read(i) for i in range(len(f))]
 
 

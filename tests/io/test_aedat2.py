@@ -5,7 +5,8 @@ import struct
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from eventkit.errors import EventFileError, InvalidEventsError
 from eventkit.events import VISION_DTYPE, make_events

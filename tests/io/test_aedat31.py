@@ -5,7 +5,8 @@ import struct
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from eventkit.errors import EventFileError
 from eventkit.events import VISION_DTYPE, make_events
@@ -201,7 +202,7 @@ def test_gesture_samples_cut_the_recording(tmp_path):
     write_aedat31(f, ev, packet_size=4096)
     samples = read_gesture_samples(f, shared_file(LABELS_CSV))
     assert len(samples) == 12 and all(isinstance(s, GestureSample) for s in samples)
-    for i, (s, row) in enumerate(zip(samples, labels)):
+    for i, (s, row) in enumerate(zip(samples, labels, strict=True)):
         assert s.index == i and s.label == int(row["label"])
         assert (s.start_us, s.end_us) == (int(row["start_us"]), int(row["end_us"]))
         mask = (ev["t"] >= row["start_us"]) & (ev["t"] < row["end_us"])  # reference: a direct mask

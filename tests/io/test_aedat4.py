@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from eventkit.errors import EventFileError
 from eventkit.events import VISION_DTYPE, make_events
-from eventkit.io import read_aedat4, read_events
 from eventkit.io import _flatbuffers as fb
+from eventkit.io import read_aedat4, read_events
 from eventkit.io.aedat4 import MAGIC, write_aedat4
 from tests.conftest import shared_file
 from tests.io._strategies import stable_sorted, vision_events
@@ -97,7 +97,8 @@ def _with_header(header: bytes, packets: bytes = b"") -> bytes:
     return MAGIC + struct.pack("<I", len(header)) + header + packets
 
 
-_DESC = b'<dv version="2.0"><node name="outInfo"><node name="0"><attr key="typeIdentifier">EVTS</attr></node></node></dv>'
+_DESC = (b'<dv version="2.0"><node name="outInfo"><node name="0">'
+         b'<attr key="typeIdentifier">EVTS</attr></node></node></dv>')
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,8 @@ from __future__ import annotations
 import h5py
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from eventkit.errors import EventFileError, ParameterError
 from eventkit.events import AUDIO_DTYPE, make_audio_events

@@ -66,7 +66,7 @@ def test_sit_fixed_points_at_zero_input_closed_form_numeric_and_fig6():
         assert kind_by_hand(*hand) == p.kind
     numeric = find_fixed_points(system, 0.0, default_window(system, 0.0))
     assert len(numeric) == 2
-    for p, q in zip(closed, numeric):
+    for p, q in zip(closed, numeric, strict=True):
         assert np.allclose(p.state, q, atol=1e-10)
     assert [p.kind for p in fixed_points(system, 0.0, method="numeric")] == ["stable node", "saddle"]
 
@@ -124,7 +124,7 @@ def test_numeric_solver_agrees_with_closed_form_for_random_parameters(seed):
         closed = system.closed_form_fixed_points(I)
         numeric = find_fixed_points(system, I, default_window(system, I))
         assert len(numeric) == len(closed)
-        for p, q in zip(closed, numeric):
+        for p, q in zip(closed, numeric, strict=True):
             assert np.allclose(p, q, atol=1e-9)
         # the closed form really zeroes the vector field (Eq. 5)
         for p in closed:
@@ -181,7 +181,8 @@ def test_discrete_map_stability_is_checked_by_iterating_eq18():
         I = (b + 1) / 20  # puts the fixed point at U = 0, V = 0.05 b
         neuron = SIT(k=1, a=0.35, b=b, c=0.0, d=0.0, u_r=-0.05, u_c=1.0, u_th=1e9)  # never fires
         x = torch.full((16, 1, 1), I, dtype=torch.float64)  # multipliers 1.925 (b = 40) and 0.658 (b = 10)
-        start = SITState(torch.full((1, 1), 1e-6, dtype=torch.float64), torch.full((1, 1), 0.05 * b, dtype=torch.float64))
+        start = SITState(torch.full((1, 1), 1e-6, dtype=torch.float64),
+                         torch.full((1, 1), 0.05 * b, dtype=torch.float64))
         res = neuron.forward_with_state(x, start)
         assert float(res.spikes.sum()) == 0
         assert (not abs(float(res.state.u)) < 1e-4) == grows  # nan/inf (blown up) counts as grown

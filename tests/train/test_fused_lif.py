@@ -45,7 +45,7 @@ def test_fused_equals_step_path(cls, kw):
     loss_r = (ref.spikes * gs).sum() + (ref.membrane * gh).sum() + (ref.state.v * gv).sum()
     grads_f = torch.autograd.grad(loss_f, params)
     grads_r = torch.autograd.grad(loss_r, params)
-    for a, b in zip(grads_f, grads_r):
+    for a, b in zip(grads_f, grads_r, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
 
 

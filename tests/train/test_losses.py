@@ -9,7 +9,16 @@ import torch
 
 from eventkit.errors import ParameterError
 from eventkit_train.losses import (
-    LOSS_INPUT, LOSSES, get_loss, max_over_time_ce, rate_ce, rate_mse, spike_rate, spikemax, spikemax_g, spikemax_s,
+    LOSS_INPUT,
+    LOSSES,
+    get_loss,
+    max_over_time_ce,
+    rate_ce,
+    rate_mse,
+    spike_rate,
+    spikemax,
+    spikemax_g,
+    spikemax_s,
 )
 
 T, B, C = 12, 4, 5
@@ -179,7 +188,7 @@ def test_gradcheck(name, masked):
 
 
 def test_spikemax_gradients_match_paper_eq12_eq14():
-    """004_… eq. 12: dL/ds_i(t) = (p_i - y_i)/c_i (spikemax_g, with the eps in c);
+    """Shrestha et al. 2022, eq. 12: dL/ds_i(t) = (p_i - y_i)/c_i (spikemax_g, with the eps in c);
     eq. 14: dL/ds_i(t) = p^s_i - y_i (spikemax_s); per sample (reduction='sum')."""
     s = _spikes(5, p=0.5).requires_grad_()
     y = _target(5)

@@ -85,7 +85,7 @@ def test_parse_errors(bad):
 
 @pytest.mark.parametrize("dataset", sorted(TABLE1_SPECS))
 def test_table1_builds_and_trains(dataset):
-    """Every Table 1 string of 000_… at full size: forward + backward (T=2, B=1)."""
+    """Every Table 1 string of Jin et al. 2022 at full size: forward + backward (T=2, B=1)."""
     spec, shape, n_classes = TABLE1_SPECS[dataset]
     torch.manual_seed(0)
     net = build(spec, shape, n_classes=n_classes)
@@ -186,7 +186,7 @@ def test_input_dims_checked():
      "{c128k3s1-BN-PLIF-MPk2s2}*5-DP-FC512-PLIF-DP-FC110-PLIF-APk10s10"),
 ])
 def test_plif_spec_table1(dataset, args, shape, expected):
-    """Tab. 1 of 001_…: N_conv, N_down, N_fc; first FC = in/4, second FC = 10 * classes."""
+    """Tab. 1 of Fang et al. 2021: N_conv, N_down, N_fc; first FC = in/4, second FC = 10 * classes."""
     assert plif_spec(*args, shape) == expected
 
 

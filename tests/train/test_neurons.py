@@ -1,11 +1,12 @@
 """Neurons vs. their equations stepped in plain float64 Python (written here, independently).
 
 Every reference below is a direct transcription of the equations in the papers
-(``001_…`` eq. 4–6, ``002_…`` eq. 3–6, ``000_…`` Eq. 18 / Table 2, ``004_…`` eq. 1 with the
-O(T²) convolution of ε and ν), looping over neurons and steps with Python floats.
+(Fang et al. 2021, eq. 4–6, Bouanane et al. 2023, eq. 3–6, Jin et al. 2022, Eq. 18 / Table 2,
+Shrestha et al. 2022, eq. 1 with the O(T²) convolution of ε and ν), looping over neurons and steps with Python floats.
 """
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -17,8 +18,23 @@ from hypothesis import strategies as st
 from eventkit.errors import ParameterError
 from eventkit_train.losses import rate_mse
 from eventkit_train.neurons import (
-    CUBALIF, IF, LIF, NEURON_NAMES, PLIF, SIT, SRM, CUBALIFParams, CUBALIFState, LIFParams, LIFState, SITParams,
-    SITState, SRMState, lif_step, make_neuron, scan,
+    CUBALIF,
+    IF,
+    LIF,
+    NEURON_NAMES,
+    PLIF,
+    SIT,
+    SRM,
+    CUBALIFParams,
+    CUBALIFState,
+    LIFParams,
+    LIFState,
+    SITParams,
+    SITState,
+    SRMState,
+    lif_step,
+    make_neuron,
+    scan,
 )
 from eventkit_train.neurons.cuba import cubalif_step_full
 from eventkit_train.neurons.lif import lif_step_full
@@ -93,7 +109,7 @@ def ref_cuba(xs_by_step, alpha, beta, vth=1.0, vr=0.0, soft=False, V=None):
 
 
 def ref_sit(xs, k, a, b, c, d, u_r, u_c, u_th=1.0, tau=2.0, u0=None):
-    """000_… Eq. 18 with reset U <- c, V <- H + d; H driven by Y (before reset)."""
+    """Jin et al. 2022, Eq. 18 with reset U <- c, V <- H + d; H driven by Y (before reset)."""
     u = c if u0 is None else u0
     v = 0.0
     spikes, ys = [], []
@@ -171,7 +187,7 @@ def test_plif_init_and_tau():
 
 
 def test_lif_fires_every_step_for_input_at_least_tau():
-    """000_… Prop. 1: with V_th = 1, V_reset = 0, any I >= tau > 1 makes LIF fire every step."""
+    """Jin et al. 2022, Prop. 1: with V_th = 1, V_reset = 0, any I >= tau > 1 makes LIF fire every step."""
     for tau in (1.5, 2.0, 3.0):
         for level in (tau, tau + 0.5, 3 * tau):
             x = torch.full((30, 1, 1), level, dtype=torch.float64)
@@ -290,11 +306,11 @@ def test_sit_table2_presets():
 
 def _isis(spikes: list[float]) -> list[int]:
     times = [i for i, s in enumerate(spikes) if s]
-    return [b - a for a, b in zip(times, times[1:])]
+    return [b - a for a, b in itertools.pairwise(times)]
 
 
 def test_sit_spike_frequency_adaptation_and_prop1():
-    """000_… Sect. 4.6 / Fig. 12 / Prop. 1 with tau = 2, computed from the float64 reference:
+    """Jin et al. 2022, Sect. 4.6 / Fig. 12 / Prop. 1 with tau = 2, computed from the float64 reference:
     SIT's inter-spike intervals grow under a constant input (SFA), and inputs 2 and 3 give
     different SIT spike trains, while LIF fires on every step for both."""
     steps = 60
@@ -305,7 +321,7 @@ def test_sit_spike_frequency_adaptation_and_prop1():
         assert ours == ref
         isi = _isis(ref)
         assert len(isi) >= 5
-        assert all(b >= a for a, b in zip(isi, isi[1:])), f"ISIs not non-decreasing for input {level}: {isi}"
+        assert all(b >= a for a, b in itertools.pairwise(isi)), f"ISIs not non-decreasing for input {level}: {isi}"
         assert isi[-1] > isi[0], f"no adaptation for input {level}: {isi}"
         trains[level] = ref
         lif_ref, _ = ref_lif([level] * steps, 0.5)
@@ -438,7 +454,7 @@ def _train(neuron, params_of_interest, steps=15):
             assert p.grad is not None and torch.all(torch.isfinite(p.grad)) and p.grad.abs().sum() > 0
         opt.step()
         losses.append(loss.item())
-    for b, p in zip(before, params_of_interest):
+    for b, p in zip(before, params_of_interest, strict=True):
         assert not torch.allclose(b, p.detach()), "parameter did not move"
     return losses
 
@@ -516,7 +532,7 @@ def test_bad_input_raises():
 
 
 def test_non_spiking_readout():
-    """v_threshold = inf: never spikes, the membrane is a leaky integrator (002_… readout)."""
+    """v_threshold = inf: never spikes, the membrane is a leaky integrator (Bouanane et al. 2023 readout)."""
     x = _inputs("random", 3.0)
     spikes, mem = CUBALIF(v_threshold=math.inf, return_membrane=True)(x)
     assert spikes.sum() == 0
@@ -549,7 +565,7 @@ def test_cubalif_property_random_parameters(alpha, beta, vth, soft, seed):
 
 
 def test_cubalif_accepts_the_lif_and_if_corners_of_002_tables():
-    """α = 0 (no synaptic memory) and β = 1 (no leak) are the LIF / IF cells of 002_… Tables II/III."""
+    """α = 0 (no synaptic memory) and β = 1 (no leak) are the LIF / IF cells of Bouanane et al. 2023 Tables II/III."""
     import torch
 
     from eventkit_train.neurons import CUBALIF
@@ -569,7 +585,7 @@ def test_cubalif_accepts_the_lif_and_if_corners_of_002_tables():
         CUBALIF(alpha=0.0, beta=0.9, learnable=True)
 
 
-# --------------------------------------------------------------------------- ALIF (the worked example of docs/adding-a-neuron.md)
+# ---------------------------------------------------------------- ALIF (the worked example of docs/adding-a-neuron.md)
 def ref_alif(xs, tau, tau_a, beta_a, vth=1.0, vr=0.0, soft=False):
     v, a, rho = vr, 0.0, math.exp(-1.0 / tau_a)
     spikes, hs = [], []

@@ -9,8 +9,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from eventkit_train.runlog import (RunLog, epoch_record, flatten_record, read_metrics, silent_layers, summary_fields,
-                                   warn_silent_layers)
+from eventkit_train.runlog import (
+    RunLog,
+    epoch_record,
+    flatten_record,
+    read_metrics,
+    silent_layers,
+    summary_fields,
+    warn_silent_layers,
+)
 
 TINY_ARCH = "APk2s2-c4k3s1-BN-PLIF-MPk2s2-DP-FC20-PLIF-APk2s2"
 

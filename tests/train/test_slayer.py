@@ -1,4 +1,4 @@
-"""SLAYER's conventions for the spikemax networks (Shrestha, Zhu, Sun 2022; ``004_…``):
+"""SLAYER's conventions for the spikemax networks (Shrestha et al. 2022):
 weight scaling of PyTorch's initialisation, aggregate pooling weighted 1.1·ϑ, no gradient
 through the refractory response -- checked against hand-computed values -- and the shipped
 recipes' networks on real recordings: every spiking layer fires at initialisation and the
@@ -17,12 +17,10 @@ from eventkit_train.losses import get_loss
 from eventkit_train.models import (
     CONV_WEIGHT_SCALE,
     DENSE_WEIGHT_SCALE,
-    POOL_WEIGHT_PER_THETA,
     SumPool2d,
     TimeFolded,
     build,
 )
-from eventkit_train.neurons import SRM
 from eventkit_train.trainer import load_config
 from tests.conftest import shared_file
 
@@ -97,7 +95,7 @@ def test_weight_scaling_of_default_init():
     torch.manual_seed(3)
     plain = build(NMNIST, (2, 34, 34), "srm", theta=10.0, conventions="plain")
     for kind, scale in ((torch.nn.Conv2d, CONV_WEIGHT_SCALE), (torch.nn.Linear, DENSE_WEIGHT_SCALE)):
-        for w, w0 in zip(weights(slayer, kind), weights(plain, kind)):
+        for w, w0 in zip(weights(slayer, kind), weights(plain, kind), strict=True):
             torch.testing.assert_close(w, scale * w0, rtol=1e-6, atol=0)
     # U(-s/√fan_in, s/√fan_in), fan_in = C_in·k·k (conv) or the input features (dense)
     bounds = [100 / math.sqrt(2 * 5 * 5), 100 / math.sqrt(16 * 3 * 3), 100 / math.sqrt(32 * 3 * 3),
@@ -105,7 +103,7 @@ def test_weight_scaling_of_default_init():
     assert bounds == pytest.approx([14.142135623730951, 8.333333333333334, 5.892556509887896, 0.15625,
                                     0.44194173824159216])
     ws = weights(slayer, torch.nn.Conv2d) + weights(slayer, torch.nn.Linear)
-    for w, bound in zip(ws, bounds):
+    for w, bound in zip(ws, bounds, strict=True):
         assert 0.95 * bound < float(w.abs().max()) <= bound * (1 + 1e-6)
         assert float(w.std()) == pytest.approx(bound / math.sqrt(3), rel=0.1)
 

@@ -8,7 +8,14 @@ import torch
 
 from eventkit.errors import ParameterError
 from eventkit_train.surrogate import (
-    SURROGATES, ArcTan, Exponential, FastSigmoid, Sigmoid, Surrogate, Triangle, get_surrogate,
+    SURROGATES,
+    ArcTan,
+    Exponential,
+    FastSigmoid,
+    Sigmoid,
+    Surrogate,
+    Triangle,
+    get_surrogate,
 )
 
 CASES = [
@@ -53,7 +60,8 @@ def test_closed_forms_at_points() -> None:
     torch.testing.assert_close(ArcTan(2.0).smooth(x), torch.atan(math.pi * x) / math.pi + 0.5)
     assert FastSigmoid(100.0).derivative(x).tolist() == [1.0, 1 / 51.0 ** 2]
     assert Triangle(1.0).derivative(x).tolist() == [1.0, 0.5]
-    torch.testing.assert_close(Exponential(1.0, 2.0).derivative(x), torch.tensor([0.5, 0.5 * math.exp(-0.25)], dtype=torch.float64))
+    torch.testing.assert_close(Exponential(1.0, 2.0).derivative(x),
+                               torch.tensor([0.5, 0.5 * math.exp(-0.25)], dtype=torch.float64))
     torch.testing.assert_close(Sigmoid(4.0).derivative(x)[0], torch.tensor(1.0, dtype=torch.float64))
     # triangle's smooth function goes 0 -> 1 across [-w, w]
     assert Triangle(0.5).smooth(torch.tensor([-1.0, 0.0, 1.0])).tolist() == [0.0, 0.5, 1.0]
@@ -80,7 +88,10 @@ def test_get_surrogate() -> None:
     assert get_surrogate("fast_sigmoid", slope=25.0).slope == 25.0
     obj = ArcTan(3.0)
     assert get_surrogate(obj) is obj
-    f = lambda x: (x >= 0).float()  # noqa: E731
+
+    def f(x):
+        return (x >= 0).float()
+
     assert get_surrogate(f) is f
     with pytest.raises(ParameterError, match="unknown surrogate"):
         get_surrogate("relu")

@@ -69,7 +69,8 @@ field = ["neuron_kwargs.tau_mem", "readout_kwargs.tau_mem"]
 values = [14, 700]
 [[grid.axis]]
 name = "tau_syn"
-levels = [{ label = "0", set = { "neuron_kwargs.alpha" = 0.0 } }, { label = "14", set = { "neuron_kwargs.tau_syn" = 14.0 } }]
+levels = [{ label = "0", set = { "neuron_kwargs.alpha" = 0.0 } },
+          { label = "14", set = { "neuron_kwargs.tau_syn" = 14.0 } }]
 [[grid]]
 [[grid.axis]]
 name = "tau_mem"
@@ -265,4 +266,5 @@ levels = [{ label = "ok", set = {} }, { label = "broken", set = { "neuron_kwargs
     assert "no_such_option" in next(iter(result.failed.values()))
     assert cell_result(tmp_path / "out" / "cells" / result.cells[1].dirname) is None
     res = CliRunner().invoke(cli, ["sweep", str(spec_path), "--out", str(tmp_path / "out")])
-    assert res.exit_code == 2 and "1 cell(s) failed" in res.output  # the finished cell is skipped, the broken one retried
+    # the finished cell is skipped, the broken one retried
+    assert res.exit_code == 2 and "1 cell(s) failed" in res.output

@@ -34,11 +34,11 @@ def test_recipes_load_and_build():
 
 
 def test_paper_hyperparameters_in_recipes():
-    hnn = load_config(REPO / "configs" / "hnn-nmnist.toml")  # 000_… Sect. 4.3
+    hnn = load_config(REPO / "configs" / "hnn-nmnist.toml")  # Jin et al. 2022, Sect. 4.3
     assert (hnn.optimizer, hnn.lr, hnn.t_max, hnn.batch_size, hnn.T) == ("adam", 0.01, 64, 16, 10)
-    shd = load_config(REPO / "configs" / "fsnn-shd.toml")  # 002_… Table I
+    shd = load_config(REPO / "configs" / "fsnn-shd.toml")  # Bouanane et al. 2023, Table I
     assert (shd.arch, shd.lr, shd.batch_size, shd.epochs, shd.optimizer) == ("700-200-20", 2e-4, 128, 200, "adamax")
-    slayer = load_config(REPO / "configs" / "slayer-nmnist.toml")  # 004_… Sect. IV-A
+    slayer = load_config(REPO / "configs" / "slayer-nmnist.toml")  # Shrestha et al. 2022, Sect. IV-A
     assert slayer.neuron_kwargs["theta"] == 10.0 and slayer.loss_kwargs == {"true_rate": 0.2, "false_rate": 0.04}
 
 
@@ -89,7 +89,8 @@ def test_voting_ties_consistent():
     counts = spikes.reshape(10, 64, 3, 10).sum(dim=(0, 3))  # exact integer votes
     ref = [max(range(3), key=lambda c: (counts[b, c].item(), -c)) for b in range(64)]
     assert predict(out, "spikes").tolist() == ref
-    assert latency_correct(out, y, "spikes")[-1].item() == sum(int(r == t) for r, t in zip(ref, y.tolist()))
+    n_right = sum(int(r == t) for r, t in zip(ref, y.tolist(), strict=True))
+    assert latency_correct(out, y, "spikes")[-1].item() == n_right
 
 
 def test_latency_curve_against_loop():

@@ -177,8 +177,8 @@ def test_eval_T_frames_the_evaluation_window_at_its_own_steps(fake, tmp_path):
         got = torch.cat([x for x, _ in loaders[split]])
         assert got.shape[1] == 12
         ds = loaders[split].dataset
-        ref = EventFrameStream(stores[EVENTS + key], T=12, split_by="time", augment=ds.augment, train=False, shuffle=False,
-                               samples=ds.indices)
+        ref = EventFrameStream(stores[EVENTS + key], T=12, split_by="time", augment=ds.augment, train=False,
+                               shuffle=False, samples=ds.indices)
         assert torch.equal(got, torch.stack([f for f, _ in ref]))
     summary = train(cfg.replace(epochs=1), progress=False, stores=stores)
     assert len(summary["latency_accuracy"]) == 12

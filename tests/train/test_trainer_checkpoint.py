@@ -225,7 +225,7 @@ def test_killed_training_resumes_to_the_same_weights(fake_nmnist, uninterrupted,
     resumed = train(cfg, resume=True, progress=False, stores=fake_nmnist["stores"])
     assert resumed["epochs"] == 3 and resumed["best_epoch"] == full["best_epoch"]
     a, b = load_run(full_dir, weights="last").model, load_run(tmp_path / "killed", weights="last").model
-    for (name, x), y in zip(a.state_dict().items(), b.state_dict().values()):
+    for (name, x), y in zip(a.state_dict().items(), b.state_dict().values(), strict=True):
         assert torch.equal(x, y), name
     assert json.loads((tmp_path / "killed" / "summary.json").read_text())["best_epoch"] == \
         load_checkpoint(tmp_path / "killed" / "best.pt")["epoch"]

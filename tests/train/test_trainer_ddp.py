@@ -104,7 +104,7 @@ def _worker(rank: int, world: int, ports: list[int], jobs: list, stores: dict, o
     ("train", name, config, resume)."""
     from eventkit_train.trainer import TrainConfig, train
 
-    for port, job in zip(ports, jobs):
+    for port, job in zip(ports, jobs, strict=True):
         _join(rank, world, port)
         if job[0] == "step":
             _step(TrainConfig(**job[1]), stores, out, rank)
@@ -194,8 +194,8 @@ def test_ddp_resume_continues_where_it_stopped(ddp_runs):
     assert json.loads((out / "resume0.json").read_text())["epochs"] == 3
     part, full = read_metrics(out / "part"), read_metrics(out / "full")
     assert [r["epoch"] for r in part] == [0, 1, 2]
-    for a, b in zip(part, full):
+    for a, b in zip(part, full, strict=True):
         assert {k: v for k, v in a.items() if k != "seconds"} == {k: v for k, v in b.items() if k != "seconds"}
     wa, wb = load_run(out / "part", weights="last").model, load_run(out / "full", weights="last").model
-    for (name, a), b in zip(wa.state_dict().items(), wb.state_dict().values()):
+    for (name, a), b in zip(wa.state_dict().items(), wb.state_dict().values(), strict=True):
         assert torch.equal(a, b), name

@@ -7,9 +7,9 @@ import torch
 
 pytest.importorskip("matplotlib")
 
-from eventkit.errors import ParameterError  # noqa: E402
-from eventkit_train.models import build, fsnn  # noqa: E402
-from eventkit_train.views import plot_spike_raster, record_spikes, spike_raster_data  # noqa: E402
+from eventkit.errors import ParameterError
+from eventkit_train.models import build, fsnn
+from eventkit_train.views import plot_spike_raster, record_spikes, spike_raster_data
 
 
 def _net():
@@ -33,7 +33,7 @@ def test_records_are_the_layer_outputs_in_order():
             h = layer(h)
             if name.endswith("lif"):
                 expected.append(h)
-    for rec, want in zip(records, expected):
+    for rec, want in zip(records, expected, strict=True):
         assert rec.spiking and torch.equal(rec.output, want)
     assert torch.equal(net(x), expected[-1])  # the hooks left the model's output alone
 
@@ -43,7 +43,7 @@ def test_raster_dots_are_the_spikes_of_one_sample():
     x = (torch.rand(12, 3, 2, 8, 8, generator=torch.Generator().manual_seed(1)) < 0.4).float()
     records = record_spikes(net, x)
     bands = spike_raster_data(records, sample=2)
-    for band, rec in zip(bands, records):
+    for band, rec in zip(bands, records, strict=True):
         s = rec.output[:, 2].reshape(12, -1)
         assert band.n_neurons == s.shape[1] == band.shown
         assert len(band.steps) == int(s.sum()) and band.rate == pytest.approx(float(s.mean()))

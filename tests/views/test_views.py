@@ -11,17 +11,26 @@ from click.testing import CliRunner
 
 pytest.importorskip("matplotlib")
 
-from eventkit import testing  # noqa: E402
-from eventkit.cli.main import cli  # noqa: E402
-from eventkit.errors import InvalidEventsError, ParameterError  # noqa: E402
-from eventkit.events import make_audio_events, make_events  # noqa: E402
-from eventkit.io import read_events  # noqa: E402
-from eventkit.views import (  # noqa: E402
-    audio_raster_data, event_grid_data, frames_rgb, load_sample, plot_audio_raster, plot_event_grid,
-    plot_frame_strip, polarity_rgb, render_sample, save_figure, write_frames_gif,
+from eventkit import testing
+from eventkit.cli.main import cli
+from eventkit.errors import InvalidEventsError, ParameterError
+from eventkit.events import make_audio_events, make_events
+from eventkit.io import read_events
+from eventkit.views import (
+    audio_raster_data,
+    event_grid_data,
+    frames_rgb,
+    load_sample,
+    plot_audio_raster,
+    plot_event_grid,
+    plot_frame_strip,
+    polarity_rgb,
+    render_sample,
+    save_figure,
+    write_frames_gif,
 )
-from eventkit.views.render import OFF_RGB, ON_RGB  # noqa: E402
-from tests.conftest import shared_file  # noqa: E402
+from eventkit.views.render import OFF_RGB, ON_RGB
+from tests.conftest import shared_file
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

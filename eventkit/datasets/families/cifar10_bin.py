@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from eventkit.datasets.spec import DatasetSpec
 
 
-def cifar10_folder(spec: "DatasetSpec", root: Path) -> Path:
+def cifar10_folder(spec: DatasetSpec, root: Path) -> Path:
     """``root/cifar-10-batches-bin`` or ``root`` itself when it holds the batch files."""
     folder = root / spec.layout.params.get("folder", "cifar-10-batches-bin")
     if folder.is_dir():
@@ -27,7 +27,7 @@ def cifar10_folder(spec: "DatasetSpec", root: Path) -> Path:
     return folder
 
 
-def _present_files(spec: "DatasetSpec", root: Path, split: str) -> list[Path]:
+def _present_files(spec: DatasetSpec, root: Path, split: str) -> list[Path]:
     folder = cifar10_folder(spec, root)
     files = [folder / n for n in spec.layout.params["files"][split]]
     present = [f for f in files if f.is_file()]
@@ -36,7 +36,7 @@ def _present_files(spec: "DatasetSpec", root: Path, split: str) -> list[Path]:
     return present
 
 
-def discover(spec: "DatasetSpec", root: Path, split: str) -> list[Sample]:
+def discover(spec: DatasetSpec, root: Path, split: str) -> list[Sample]:
     from eventkit.datasets.static import CIFAR10_RECORD_BYTES
 
     out: list[Sample] = []
@@ -51,7 +51,7 @@ def discover(spec: "DatasetSpec", root: Path, split: str) -> list[Sample]:
     return out
 
 
-def load_images(spec: "DatasetSpec", root: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+def load_images(spec: DatasetSpec, root: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     from eventkit.datasets.static import read_cifar10_bin
 
     return read_cifar10_bin(_present_files(spec, root, split))

@@ -8,8 +8,9 @@ absolute epoch µs), no flip.
 """
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -43,7 +44,7 @@ def cifar10dvs_flip(events: np.ndarray, size: int = 128, *, name: str = "events"
     return sort_events(out)
 
 
-def discover(spec: "DatasetSpec", root: Path, split: str) -> list[Sample]:
+def discover(spec: DatasetSpec, root: Path, split: str) -> list[Sample]:
     params = spec.layout.params
     suffixes = tuple(params.get("suffixes", (".aedat",)))
     below = int(params.get("test_index_below", 100))
@@ -71,7 +72,7 @@ def discover(spec: "DatasetSpec", root: Path, split: str) -> list[Sample]:
     return out
 
 
-def iter_events(spec: "DatasetSpec", samples: Sequence[Sample]) -> Iterator[np.ndarray]:
+def iter_events(spec: DatasetSpec, samples: Sequence[Sample]) -> Iterator[np.ndarray]:
     from eventkit.io.aedat2 import read_aedat2
     from eventkit.io.aedat4 import read_aedat4
 

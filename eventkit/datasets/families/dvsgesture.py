@@ -9,8 +9,9 @@ timestamps stay absolute µs. Layout parameters: ``split_lists`` (split -> list 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
     from eventkit.datasets.spec import DatasetSpec
 
 
-def _gesture_folder(spec: "DatasetSpec", root: Path) -> Path:
+def _gesture_folder(spec: DatasetSpec, root: Path) -> Path:
     params = spec.layout.params
     folder = root / params.get("folder", "DvsGesture")
     lists = params["split_lists"]
@@ -32,7 +33,7 @@ def _gesture_folder(spec: "DatasetSpec", root: Path) -> Path:
     raise spec.not_found(root, f"neither {folder / lists['train']} nor {folder / lists['test']} exists")
 
 
-def discover(spec: "DatasetSpec", root: Path, split: str) -> list[Sample]:
+def discover(spec: DatasetSpec, root: Path, split: str) -> list[Sample]:
     from eventkit.io.aedat31 import read_gesture_labels
 
     folder = _gesture_folder(spec, root)
@@ -61,7 +62,7 @@ def discover(spec: "DatasetSpec", root: Path, split: str) -> list[Sample]:
     return out
 
 
-def iter_events(spec: "DatasetSpec", samples: Sequence[Sample]) -> Iterator[np.ndarray]:
+def iter_events(spec: DatasetSpec, samples: Sequence[Sample]) -> Iterator[np.ndarray]:
     from eventkit.io.aedat31 import cut_gesture_samples, read_aedat31, read_gesture_labels
 
     for path, grouped in itertools.groupby(samples, key=lambda s: s.path):
@@ -78,7 +79,7 @@ def iter_events(spec: "DatasetSpec", samples: Sequence[Sample]) -> Iterator[np.n
                                              f"{s.label + 1} (file changed since discovery?)")
         # one read per recording; only this group's rows are cut out of it
         cut = cut_gesture_samples(read_aedat31(path), labels, [s.index for s in group])
-        for s, row in zip(group, cut):
+        for s, row in zip(group, cut, strict=True):
             yield checked_events(spec, row.events, s)
 
 

@@ -6,8 +6,9 @@ Layout parameter: ``files`` (split -> file name).
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
     from eventkit.datasets.spec import DatasetSpec
 
 
-def discover(spec: "DatasetSpec", root: Path, split: str) -> list[Sample]:
+def discover(spec: DatasetSpec, root: Path, split: str) -> list[Sample]:
     from eventkit.io.shd import ShdFile
 
     path = root / spec.layout.params["files"][split]
@@ -37,7 +38,7 @@ def discover(spec: "DatasetSpec", root: Path, split: str) -> list[Sample]:
     return [Sample(f"{rel}#{k}", path, int(labels[k]), k) for k in range(labels.shape[0])]
 
 
-def iter_events(spec: "DatasetSpec", samples: Sequence[Sample]) -> Iterator[np.ndarray]:
+def iter_events(spec: DatasetSpec, samples: Sequence[Sample]) -> Iterator[np.ndarray]:
     from eventkit.io.shd import ShdFile
 
     for path, group in itertools.groupby(samples, key=lambda s: s.path):

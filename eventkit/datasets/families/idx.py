@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from eventkit.datasets.spec import DatasetSpec
 
 
-def idx_files(spec: "DatasetSpec", root: Path, split: str) -> tuple[Path, Path]:
+def idx_files(spec: DatasetSpec, root: Path, split: str) -> tuple[Path, Path]:
     """The (images, labels) IDX files of a split (``.gz`` or not), or the dataset's not-found error."""
     from eventkit.datasets.static import find_idx_file
 
@@ -30,7 +30,7 @@ def idx_files(spec: "DatasetSpec", root: Path, split: str) -> tuple[Path, Path]:
     return images, labels
 
 
-def discover(spec: "DatasetSpec", root: Path, split: str) -> list[Sample]:
+def discover(spec: DatasetSpec, root: Path, split: str) -> list[Sample]:
     from eventkit.datasets.static import read_idx
 
     images, labels = idx_files(spec, root, split)
@@ -41,7 +41,7 @@ def discover(spec: "DatasetSpec", root: Path, split: str) -> list[Sample]:
     return [Sample(f"{rel}#{i}", images, int(v), i) for i, v in enumerate(lab)]
 
 
-def load_images(spec: "DatasetSpec", root: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
+def load_images(spec: DatasetSpec, root: Path, split: str) -> tuple[np.ndarray, np.ndarray]:
     from eventkit.datasets.static import read_idx
 
     W, H, _ = spec.sensor_size

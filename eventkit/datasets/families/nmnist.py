@@ -5,8 +5,9 @@ Order: label, then numeric id (``9.bin`` before ``10.bin``). Layout parameters:
 """
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
     from eventkit.datasets.spec import DatasetSpec
 
 
-def discover(spec: "DatasetSpec", root: Path, split: str) -> list[Sample]:
+def discover(spec: DatasetSpec, root: Path, split: str) -> list[Sample]:
     params = spec.layout.params
     folder = root / params["split_dirs"][split]
     suffix = params.get("suffix", ".bin")
@@ -34,7 +35,7 @@ def discover(spec: "DatasetSpec", root: Path, split: str) -> list[Sample]:
     return out
 
 
-def iter_events(spec: "DatasetSpec", samples: Sequence[Sample]) -> Iterator[np.ndarray]:
+def iter_events(spec: DatasetSpec, samples: Sequence[Sample]) -> Iterator[np.ndarray]:
     from eventkit.io.nmnist import read_nmnist
 
     for s in samples:

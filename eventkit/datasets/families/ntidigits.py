@@ -7,8 +7,9 @@ Only keys whose digit part is a single class symbol (isolated digits) are sample
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 __all__ = ["FAMILY", "ntidigits_split_and_row"]
 
 
-def discover(spec: "DatasetSpec", root: Path, split: str) -> list[Sample]:
+def discover(spec: DatasetSpec, root: Path, split: str) -> list[Sample]:
     from eventkit.io.ntidigits import NTidigitsFile, label_of_key
 
     path = root / spec.layout.params.get("file", "n-tidigits.hdf5")
@@ -44,10 +45,11 @@ def ntidigits_split_and_row(sample: Sample) -> tuple[str, int]:
         split, row = sample.sample_id.rsplit("#", 1)[1].split("/")
         return split, int(row)
     except (ValueError, IndexError):
-        raise ParameterError(f"not an N-TIDIGITS sample id (want '<file>#<split>/<row>'): {sample.sample_id!r}") from None
+        raise ParameterError(
+            f"not an N-TIDIGITS sample id (want '<file>#<split>/<row>'): {sample.sample_id!r}") from None
 
 
-def iter_events(spec: "DatasetSpec", samples: Sequence[Sample]) -> Iterator[np.ndarray]:
+def iter_events(spec: DatasetSpec, samples: Sequence[Sample]) -> Iterator[np.ndarray]:
     from eventkit.io.ntidigits import NTidigitsFile
 
     for path, group in itertools.groupby(samples, key=lambda s: s.path):

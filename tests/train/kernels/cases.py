@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -84,7 +84,7 @@ def random_state(module: torch.nn.Module, x: torch.Tensor, seed: int = 1):
     g = torch.Generator().manual_seed(seed)
     st = module.initial_state(x)
     out = []
-    for name, v in zip(type(st)._fields, st):
+    for name, v in zip(type(st)._fields, st, strict=True):
         if name == "s":
             r = (torch.rand(v.shape, generator=g) < 0.5).double()
         else:

@@ -32,7 +32,8 @@ DEFS = {  # definition: (state count, float32 params, flags, input scale)
 }
 
 
-def _run(name, backend, dtype=torch.float32, T=20, shape=(4, 300), sur=ArcTan()):
+def _run(name, backend, dtype=torch.float32, T=20, shape=(4, 300), sur=None):
+    sur = ArcTan() if sur is None else sur
     n_state, params, flags, scale = DEFS[name]
     g = torch.Generator().manual_seed(0)
     x = (torch.rand((T, *shape), generator=g) * 2 * scale).to(dtype)
@@ -54,7 +55,7 @@ def test_float32_kernels_compute_in_float32(name):
         small = _run(name, "torch", shape=(2, 40)) if be == "triton" else ref
         assert torch.equal(got[0], small[0]) and got[0].sum() > 0, be
         assert torch.equal(got[1], small[1]), be
-        for a, b in zip(got[2], small[2]):
+        for a, b in zip(got[2], small[2], strict=True):
             assert torch.equal(a, b), be
         torch.testing.assert_close(got[3], small[3], rtol=1e-5, atol=1e-6)
 
@@ -68,7 +69,7 @@ def test_numba_results_do_not_depend_on_the_thread_count():
         two = _run("cubalif", "numba", shape=(3, 1000))
     finally:
         torch.set_num_threads(old)
-    for a, b in zip(one[:2] + (one[3],), two[:2] + (two[3],)):
+    for a, b in zip(one[:2] + (one[3],), two[:2] + (two[3],), strict=True):
         assert torch.equal(a, b)
 
 
@@ -171,7 +172,7 @@ def test_fused_neuron_under_torch_compile():
     eager = torch.autograd.grad(f(x), list(lin.parameters()))
     compiled = torch.compile(f, backend="aot_eager", fullgraph=True)
     out = torch.autograd.grad(compiled(x), list(lin.parameters()))
-    for a, b in zip(eager, out):
+    for a, b in zip(eager, out, strict=True):
         torch.testing.assert_close(a, b)
 
 

@@ -66,7 +66,7 @@ def test_neuron_outputs_kept_by_the_caller_stay_intact():
         s, v = m(x)
         (s * 3.0).sum().backward()
         del s, v, x
-    for held, copy in zip([s1, v1, x1.grad], kept):
+    for held, copy in zip([s1, v1, x1.grad], kept, strict=True):
         assert torch.equal(held, copy)
     assert buffers.pool_bytes() > 0
 
@@ -108,5 +108,5 @@ def test_concurrent_calls_from_threads_get_their_own_buffers():
     with ThreadPoolExecutor(3) as pool:
         outs = list(pool.map(lambda x: LIF(tau=2.0)(x), xs))
     assert len(_storages(*outs)) == len(outs)
-    for a, b in zip(outs, serial):
+    for a, b in zip(outs, serial, strict=True):
         assert torch.equal(a, b)

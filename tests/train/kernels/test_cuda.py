@@ -80,5 +80,5 @@ def test_cuda_torch_compile_inductor():
     x = torch.rand(8, 4, 32, device="cuda")
     eager = torch.autograd.grad(f(x), list(lin.parameters()))
     got = torch.autograd.grad(torch.compile(f, fullgraph=True)(x), list(lin.parameters()))
-    for a, b in zip(eager, got):
+    for a, b in zip(eager, got, strict=True):
         torch.testing.assert_close(a, b)

@@ -20,7 +20,7 @@ RTOL, ATOL = 1e-9, 1e-11
 
 def _grads(result, weights, wrt):
     outs = (result.spikes, result.membrane, *result.state)
-    loss = sum((o * w).sum() for o, w in zip(outs, weights))
+    loss = sum((o * w).sum() for o, w in zip(outs, weights, strict=True))
     return torch.autograd.grad(loss, wrt, allow_unused=True)
 
 
@@ -32,18 +32,18 @@ def compare(module, x: torch.Tensor) -> torch.Tensor:
     ref = step_path(module, x, state)
     assert torch.equal(fused.spikes, ref.spikes)
     torch.testing.assert_close(fused.membrane, ref.membrane, rtol=1e-12, atol=1e-12)
-    for a, b in zip(fused.state, ref.state):
+    for a, b in zip(fused.state, ref.state, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
     g = torch.Generator().manual_seed(7)
     weights = [torch.randn(o.shape, generator=g, dtype=torch.float64)
                for o in (ref.spikes, ref.membrane, *ref.state)]
     wrt = [x, *state, *module.parameters()]
     for name, a, b in zip(["x", *type(state)._fields, *(n for n, _ in module.named_parameters())],
-                          _grads(fused, weights, wrt), _grads(ref, weights, wrt)):
+                          _grads(fused, weights, wrt), _grads(ref, weights, wrt), strict=True):
         if a is None or b is None:  # no path in one graph: the other must be zero
             assert all(t is None or not t.any() for t in (a, b)), name
             continue
-        torch.testing.assert_close(a, b, rtol=RTOL, atol=ATOL, msg=lambda m: f"gradient of {name}: {m}")
+        torch.testing.assert_close(a, b, rtol=RTOL, atol=ATOL, msg=lambda m, name=name: f"gradient of {name}: {m}")
     return ref.spikes
 
 
@@ -98,5 +98,6 @@ def test_readout_equals_step_path(name, make, backend):
         torch.testing.assert_close(u, ref, rtol=1e-12, atol=1e-12)
         w = torch.randn(ref.shape, dtype=torch.float64, generator=torch.Generator().manual_seed(2))
         wrt = [x, *module.parameters()]
-        for a, b in zip(torch.autograd.grad((u * w).sum(), wrt), torch.autograd.grad((ref * w).sum(), wrt)):
+        pairs = zip(torch.autograd.grad((u * w).sum(), wrt), torch.autograd.grad((ref * w).sum(), wrt), strict=True)
+        for a, b in pairs:
             torch.testing.assert_close(a, b, rtol=RTOL, atol=ATOL)

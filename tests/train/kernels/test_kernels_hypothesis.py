@@ -55,15 +55,17 @@ def _check(backend, name, x, state, params, flags, sur, ref_fwd, step_fn, step_s
     r_spikes, r_mem, r_final = ref_fwd(x.detach().numpy(), [s.detach().numpy() for s in state])
     np.testing.assert_array_equal(spikes.detach().numpy(), r_spikes)
     np.testing.assert_allclose(saved[0].detach().numpy(), r_mem, rtol=1e-10, atol=1e-10)
-    for a, b in zip(final, r_final):
+    for a, b in zip(final, r_final, strict=True):
         np.testing.assert_allclose(a.detach().numpy(), b, rtol=1e-10, atol=1e-10)
     ref = scan(step_fn, x, step_state(*state), step_params, return_membrane=True)
     g = torch.Generator().manual_seed(1)
     ws = [torch.randn(t.shape, generator=g, dtype=torch.float64) for t in (ref.spikes, ref.membrane, *ref.state)]
     wrt = [x, *state, *learnable]
-    la = sum((t * w).sum() for t, w in zip((spikes, saved[0], *final), ws))
-    lb = sum((t * w).sum() for t, w in zip((ref.spikes, ref.membrane, *ref.state), ws))
-    for a, b in zip(torch.autograd.grad(la, wrt, allow_unused=True), torch.autograd.grad(lb, wrt, allow_unused=True)):
+    la = sum((t * w).sum() for t, w in zip((spikes, saved[0], *final), ws, strict=True))
+    lb = sum((t * w).sum() for t, w in zip((ref.spikes, ref.membrane, *ref.state), ws, strict=True))
+    grads_a = torch.autograd.grad(la, wrt, allow_unused=True)
+    grads_b = torch.autograd.grad(lb, wrt, allow_unused=True)
+    for a, b in zip(grads_a, grads_b, strict=True):
         a = torch.zeros_like(b) if a is None and b is not None else a
         b = torch.zeros_like(a) if b is None and a is not None else b
         if a is not None:

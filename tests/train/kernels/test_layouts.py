@@ -42,7 +42,7 @@ def test_channels_last_activations_run_in_place_and_match_contiguous():
     assert got[0].stride() == xc.stride() and got[1][0].stride() == xc.stride()  # outputs keep the layout
     assert got[3][0].stride() == xc.stride()
     assert torch.equal(got[0], ref[0]) and ref[0].sum() > 0
-    for a, b in zip([*got[1], *got[2], *got[3]], [*ref[1], *ref[2], *ref[3]]):
+    for a, b in zip([*got[1], *got[2], *got[3]], [*ref[1], *ref[2], *ref[3]], strict=True):
         torch.testing.assert_close(a, b, rtol=1e-13, atol=1e-13)
 
 
@@ -75,7 +75,7 @@ def test_bfloat16_activations_are_computed_in_float32():
     assert got[0].dtype == torch.bfloat16 and got[1].dtype == torch.float32 and got[3].dtype == torch.bfloat16
     assert torch.equal(got[0].float(), ref[0]) and ref[0].sum() > 0
     assert torch.equal(got[1], ref[1])
-    for a, b in zip(got[2], ref[2]):
+    for a, b in zip(got[2], ref[2], strict=True):
         assert torch.equal(a, b)
     assert torch.equal(got[3], ref[3].to(torch.bfloat16))
 

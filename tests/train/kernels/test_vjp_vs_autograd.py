@@ -46,9 +46,9 @@ def test_step_vjp_equals_autograd_of_step(name, params, flag_sets, scale, surrog
         outs_r = [ref[0], ref[1][0], *ref[2]]
         ws = [torch.randn(o.shape, generator=g, dtype=torch.float64) for o in outs_r]
         wrt = [x, *state, *(p for p in ps if isinstance(p, torch.Tensor))]
-        ga = torch.autograd.grad(sum((o * w).sum() for o, w in zip(outs_f, ws)), wrt, allow_unused=True)
-        gb = torch.autograd.grad(sum((o * w).sum() for o, w in zip(outs_r, ws)), wrt, allow_unused=True)
-        for a, b in zip(ga, gb):
+        ga = torch.autograd.grad(sum((o * w).sum() for o, w in zip(outs_f, ws, strict=True)), wrt, allow_unused=True)
+        gb = torch.autograd.grad(sum((o * w).sum() for o, w in zip(outs_r, ws, strict=True)), wrt, allow_unused=True)
+        for a, b in zip(ga, gb, strict=True):
             a = torch.zeros_like(b) if a is None else a
             b = torch.zeros_like(a) if b is None else b
             torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-11)

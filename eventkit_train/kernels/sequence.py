@@ -48,7 +48,7 @@ def resolve_backend(device: torch.device, requested: str | None = None) -> str:
         raise ParameterError(f"neuron backend 'numba' runs on CPU tensors only (got a {device.type} tensor)")
     if req == "triton":
         if not triton_backend.available():
-            raise ParameterError("neuron backend 'triton' needs Triton: pip install 'eventkit[gpu]'")
+            raise ParameterError("neuron backend 'triton' needs Triton: pip install 'eventkit-snn[gpu]'")
         if device.type == "cpu" and not triton_backend.interpreting():
             raise ParameterError("neuron backend 'triton' on CPU tensors needs TRITON_INTERPRET=1 "
                                  "(set before Triton is imported)")

@@ -18,13 +18,12 @@
 - :func:`make_loader` — a ``DataLoader`` with a ``set_epoch`` passthrough.
 
 Stores are opened lazily in the process that reads them (each DataLoader worker opens its
-own); pickling a dataset carries only its path (and a few bytes of epoch counters).
+own: :mod:`eventkit.store_access`); pickling a dataset carries only its path (and a few bytes of epoch counters).
 How an epoch is split over ranks and workers: :mod:`eventkit.epoch_plan`.
 """
 from __future__ import annotations
 
 import os
-import weakref
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -33,145 +32,21 @@ import torch
 from torch.utils.data import DataLoader, Dataset, IterableDataset, get_worker_info
 from torch.utils.data.distributed import DistributedSampler
 
-from eventkit.cache import CacheStore
 from eventkit.epoch_clock import EpochClock
 from eventkit.epoch_plan import Segment, _check_split, _ordered, _worker_rng, epoch_order, partition, rank_bounds
 from eventkit.errors import ParameterError
+from eventkit.store_access import (
+    OUTPUT_DTYPES,
+    Delivery,
+    LazyStore,
+    check_callable,
+    dist_rank_world,
+    resolve_output_dtype,
+    served_indices,
+)
 
 __all__ = ["FrameDataset", "FrameStream", "to_device", "make_loader", "partition", "epoch_order", "rank_bounds",
            "EventkitLoader", "OUTPUT_DTYPES"]
-
-#: ``output_dtype`` values: ``None``/``"store"`` keeps the store's integers (uint8/uint16),
-#: ``"uint8"`` saturates counts above 255, ``"float32"`` converts exactly (counts < 2**24)
-OUTPUT_DTYPES: dict[str, torch.dtype | None] = {"store": None, "uint8": torch.uint8, "float32": torch.float32,
-                                                "float": torch.float32}
-
-
-def _dist_rank_world(rank: int | None, world_size: int | None) -> tuple[int, int]:
-    """Explicit values win; else ``torch.distributed`` when initialised; else (0, 1)."""
-    if rank is None or world_size is None:
-        dist = torch.distributed
-        if dist.is_available() and dist.is_initialized():
-            rank = dist.get_rank() if rank is None else rank
-            world_size = dist.get_world_size() if world_size is None else world_size
-        else:
-            rank = 0 if rank is None else rank
-            world_size = 1 if world_size is None else world_size
-    _check_split("rank", rank, world_size)
-    return int(rank), int(world_size)
-
-
-def _output_dtype(value: str | torch.dtype | None, where: str) -> torch.dtype | None:
-    if value is None or isinstance(value, torch.dtype) and value in (torch.uint8, torch.float32):
-        return value
-    if isinstance(value, str) and value.lower() in OUTPUT_DTYPES:
-        return OUTPUT_DTYPES[value.lower()]
-    raise ParameterError(f"{where}: output_dtype={value!r}; use None/'store' (the store's integers), 'uint8' or "
-                         f"'float32'")
-
-
-def _subset(samples: Any, n: int, where: str) -> np.ndarray:
-    """``samples`` as int64 store indices ``[m]`` (in [0, n), no repeats)."""
-    arr = np.asarray(samples)
-    if arr.ndim != 1 or (arr.size and arr.dtype.kind not in "iu"):
-        raise ParameterError(f"{where}: samples must be a 1-D sequence of integer store indices, got "
-                             f"{arr.dtype} of shape {list(arr.shape)}")
-    arr = arr.astype(np.int64)
-    if arr.size and (int(arr.min()) < 0 or int(arr.max()) >= n):
-        raise ParameterError(f"{where}: samples must lie in [0, {n}) (the store's samples), got "
-                             f"{int(arr.min())}..{int(arr.max())}")
-    if np.unique(arr).size != arr.size:
-        raise ParameterError(f"{where}: samples repeats indices; give each store index once")
-    return arr
-
-
-def _served(samples: Any, lazy: Any, where: str) -> np.ndarray | None:
-    """The store indices a dataset serves, in the given order: ``samples`` (None: all), less the
-    samples a ``--skip-bad`` build left out (label -1, zero frames). None: every sample."""
-    skipped = np.asarray([int(d["index"]) for d in lazy.meta.get("skipped_samples", [])], dtype=np.int64)
-    if samples is None and skipped.size == 0:
-        return None
-    base = np.arange(lazy.n_samples, dtype=np.int64) if samples is None else _subset(samples, lazy.n_samples, where)
-    return base[~np.isin(base, skipped)] if skipped.size else base
-
-
-def _check_callable(fn: Any, name: str, where: str) -> None:
-    if fn is not None and not callable(fn):
-        raise ParameterError(f"{where}: {name} must be callable or None, got {type(fn).__name__}")
-
-
-class _Delivery:
-    """What happens to one sample on its way out: dtype conversion, then the transforms."""
-
-    def __init__(self, output_dtype: torch.dtype | None, transform: Callable | None,
-                 target_transform: Callable | None):
-        self.output_dtype = output_dtype
-        self.transform = transform
-        self.target_transform = target_transform
-
-    def __call__(self, frames: np.ndarray, label: int) -> tuple[Any, Any]:
-        if self.output_dtype == torch.uint8 and frames.dtype != np.uint8:
-            frames = np.minimum(frames, 255).astype(np.uint8)
-        elif self.output_dtype == torch.float32:
-            frames = frames.astype(np.float32)
-        x: Any = torch.from_numpy(np.ascontiguousarray(frames))
-        y: Any = int(label)
-        if self.transform is not None:
-            x = self.transform(x)
-        if self.target_transform is not None:
-            y = self.target_transform(y)
-        return x, y
-
-
-# ---------------------------------------------------------------------------------------
-# datasets
-# ---------------------------------------------------------------------------------------
-
-class _LazyStore:
-    """A store's location, opened once per process (the open store itself is never pickled).
-
-    The process that creates it opens the store (one read of its metadata; the completion
-    state is the store's ``complete`` flag, read once) and reads its labels; DataLoader
-    workers receive both with the pickled dataset and make their own handle from them
-    without any request, once per worker process (kept for every later epoch and dataset
-    copy in that process). ``storage_options``: arguments of the URL's fsspec filesystem
-    (fsspec's ``FSSPEC_<PROTOCOL>`` environment configuration applies as well).
-    """
-
-    _open_here: weakref.WeakValueDictionary[tuple, CacheStore] = weakref.WeakValueDictionary()
-
-    def __init__(self, path: str | os.PathLike, storage_options: dict | None = None):
-        self.path = os.fspath(path)
-        store = CacheStore.open(self.path, require_complete=True, storage_options=storage_options)
-        store.labels()  # read once here; the workers get them with the state below
-        self.url = store.url
-        self.n_samples = store.n_samples
-        self.n_shards = store.n_shards
-        self.shard_ranges = [store.shard_range(k) for k in range(store.n_shards)]
-        self.frame_shape = store.frame_shape
-        self.dtype = store.dtype
-        self.meta = store.meta
-        self._state = store.__getstate__()
-        self._key = (store.url, repr(sorted(store.storage_options.items())), id(self._state))
-        self._store: CacheStore | None = store
-        self._pid = os.getpid()
-
-    def store(self) -> CacheStore:
-        """The open store of this process (opened from the state read by the parent: no request)."""
-        if self._store is None or self._pid != os.getpid():  # first use in a worker, or a forked worker
-            key = (*self._key, os.getpid())
-            store = _LazyStore._open_here.get(key)
-            if store is None:
-                store = CacheStore.__new__(CacheStore)
-                store.__setstate__(self._state)
-                _LazyStore._open_here[key] = store
-            self._store, self._pid = store, os.getpid()
-        return self._store
-
-    def __getstate__(self) -> dict:
-        state = dict(self.__dict__)
-        state["_store"] = None
-        return state
 
 class FrameDataset(Dataset):
     """Map-style dataset over a complete cache store.
@@ -188,15 +63,15 @@ class FrameDataset(Dataset):
                  transform: Callable[[torch.Tensor], Any] | None = None,
                  target_transform: Callable[[int], Any] | None = None,
                  output_dtype: str | torch.dtype | None = None, storage_options: dict | None = None):
-        _check_callable(transform, "transform", "FrameDataset")
-        _check_callable(target_transform, "target_transform", "FrameDataset")
-        self._lazy = _LazyStore(path, storage_options)
+        check_callable(transform, "transform", "FrameDataset")
+        check_callable(target_transform, "target_transform", "FrameDataset")
+        self._lazy = LazyStore(path, storage_options)
         self.path = self._lazy.url
         self.meta = self._lazy.meta
         self.frame_shape = self._lazy.frame_shape
         self.dtype = self._lazy.dtype
-        self.indices = _served(samples, self._lazy, "FrameDataset")
-        self._deliver = _Delivery(_output_dtype(output_dtype, "FrameDataset"), transform, target_transform)
+        self.indices = served_indices(samples, self._lazy, "FrameDataset")
+        self._deliver = Delivery(resolve_output_dtype(output_dtype, "FrameDataset"), transform, target_transform)
 
     def __len__(self) -> int:
         return self._lazy.n_samples if self.indices is None else int(self.indices.size)
@@ -253,8 +128,8 @@ class FrameStream(IterableDataset):
             if rank is None or world_size is None:
                 raise ParameterError("FrameStream: give both rank and world_size, or neither")
             _check_split("rank", rank, world_size)
-        _check_callable(transform, "transform", "FrameStream")
-        _check_callable(target_transform, "target_transform", "FrameStream")
+        check_callable(transform, "transform", "FrameStream")
+        check_callable(target_transform, "target_transform", "FrameStream")
         self._storage_options = storage_options
         self._lazy = self._open_source(path)
         self.path = self._lazy.url
@@ -269,9 +144,9 @@ class FrameStream(IterableDataset):
         self.drop_last = bool(drop_last)
         self.return_index = bool(return_index)
         self.batch_size = None if batch_size is None else int(batch_size)
-        self._deliver = _Delivery(_output_dtype(output_dtype, "FrameStream"), transform, target_transform)
+        self._deliver = Delivery(resolve_output_dtype(output_dtype, "FrameStream"), transform, target_transform)
         n = self._lazy.n_samples
-        served = _served(samples, self._lazy, "FrameStream")
+        served = served_indices(samples, self._lazy, "FrameStream")
         if served is None:
             self.indices: np.ndarray | None = None
             self._ranges = [tuple(r) for r in self._lazy.shard_ranges]
@@ -286,7 +161,7 @@ class FrameStream(IterableDataset):
         """Where the samples come from: a lazily opened frame store (subclasses frame other
         sources, e.g. :class:`eventkit.event_stream.EventFrameStream`). The object has ``url``,
         ``meta``, ``n_samples``, ``shard_ranges``, ``frame_shape``, ``dtype`` and ``store()``."""
-        return _LazyStore(path, self._storage_options)
+        return LazyStore(path, self._storage_options)
 
     def _reader(self, epoch: int) -> Any:
         """The opened source for one pass of ``epoch``: ``read_range``, ``labels``, ``shard_size``,
@@ -311,12 +186,12 @@ class FrameStream(IterableDataset):
         # torch.distributed is not initialised: resolve rank/world_size here, in the parent,
         # or every rank's workers would read the whole epoch as rank 0 of 1.
         state = dict(self.__dict__)
-        state["rank"], state["world_size"] = _dist_rank_world(self.rank, self.world_size)
+        state["rank"], state["world_size"] = dist_rank_world(self.rank, self.world_size)
         return state
 
     def __len__(self) -> int:
         """Samples this rank yields per epoch (over all its DataLoader workers)."""
-        rank, world = _dist_rank_world(self.rank, self.world_size)
+        rank, world = dist_rank_world(self.rank, self.world_size)
         lo, hi = rank_bounds(self._n, rank, world, self.drop_last)
         return hi - lo
 
@@ -328,7 +203,7 @@ class FrameStream(IterableDataset):
         (``batch_size=None`` mode; with ``batch_size`` set and several workers, every worker
         reads the rank's whole plan, ``plan(0, 1)``, and decodes only its own batches.)
         """
-        rank, world = _dist_rank_world(self.rank, self.world_size)
+        rank, world = dist_rank_world(self.rank, self.world_size)
         epoch = self.epoch if epoch is None else int(epoch)
         return partition(self._n, self._ranges, rank, world, worker, n_workers, self.seed, epoch,
                          shuffle=self.shuffle, drop_last=self.drop_last)
@@ -341,7 +216,7 @@ class FrameStream(IterableDataset):
         info = get_worker_info()
         worker, n_workers = (0, 1) if info is None else (info.id, info.num_workers)
         epoch = self._clock.begin_pass(0 if info is None else 1 + info.id)
-        rank, world = _dist_rank_world(self.rank, self.world_size)
+        rank, world = dist_rank_world(self.rank, self.world_size)
         store = self._reader(epoch)
         if self.batch_size is not None and n_workers > 1:
             yield from self._iter_batch_interleaved(store, rank, world, worker, n_workers, epoch)
@@ -472,7 +347,7 @@ def make_loader(path: str | os.PathLike, batch_size: int, *, stream: bool = True
         return EventkitLoader(ds, batch_size=int(batch_size), num_workers=int(workers), pin_memory=pin_memory,
                               **loader_kwargs)
     ds_map = FrameDataset(path, **data_kw)
-    r, w = _dist_rank_world(rank, world_size)
+    r, w = dist_rank_world(rank, world_size)
     sampler: DistributedSampler = DistributedSampler(ds_map, num_replicas=w, rank=r, shuffle=shuffle, seed=seed,
                                                      drop_last=drop_last)
     return EventkitLoader(ds_map, batch_size=int(batch_size), sampler=sampler, num_workers=int(workers),

@@ -144,8 +144,10 @@ def finish_plan(plan: BuildPlan, t0: float, progress: Progress, results: Sequenc
             completion = store.completion(known)
             missing = [k for k in range(store.n_shards) if k not in completion]
             if missing:
-                raise CacheError(f"{store.url}: shards {missing[:10]} are still missing after the build; "
-                                 "rerun to resume")
+                why = ("; a memory:// store exists in one process only, and each shard is written in a sandbox "
+                       "process: build it with task_timeout=None, or use a folder or an object store"
+                       if store.url.startswith("memory://") else "; rerun to resume")
+                raise CacheError(f"{store.url}: shards {missing[:10]} are still missing after the build{why}")
             left_out = [s for k in sorted(completion) for s in completion[k].get("skipped", [])]
             if left_out and not plan.skip_bad:
                 raise CacheError(_skipped_message(store.url, left_out))

@@ -55,6 +55,7 @@ def run_epoch(model: nn.Module, loader, loss_fn, config: TrainConfig, device: to
     module = model if train else net
     module.train(train)
     kind = getattr(net, "output", "spikes")
+
     def zeros(*shape: int) -> Tensor:
         return torch.zeros(shape, dtype=torch.float64, device=device)
 

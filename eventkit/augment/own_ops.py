@@ -148,6 +148,8 @@ class Rotate(EventOp):
         check_vision(events, self.op)
         cx, cy = (sensor[0] - 1) / 2.0, (sensor[1] - 1) / 2.0
         c, s = math.cos(math.radians(degrees)), math.sin(math.radians(degrees))
+        # transient float64 coordinates (the events stay integer): the same rounding at half-pixel
+        # ties as the exact per-event reference; float32 could round the other way there
         u = events["x"].astype(np.float64) - cx
         v = events["y"].astype(np.float64) - cy
         x = np.rint(cx + u * c - v * s).astype(np.int64)
@@ -178,7 +180,7 @@ class Shear(EventOp):
     def apply(self, events: np.ndarray, sensor: Sensor, degrees: float) -> np.ndarray:
         check_vision(events, self.op)
         cy = (sensor[1] - 1) / 2.0
-        k = math.tan(math.radians(degrees))
+        k = math.tan(math.radians(degrees))  # float64 coordinates, as in rotate
         x = np.rint(events["x"].astype(np.float64) + k * (events["y"].astype(np.float64) - cy)).astype(np.int64)
         return _moved(events, x, events["y"].astype(np.int64), sensor)
 

@@ -10,22 +10,12 @@ from typing import Any
 
 import click
 
-from .options import parse_key_value
+from .options import parse_key_value, parse_key_values
 
 _out_option = click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("analysis"),
                            show_default=True, help="Folder for the PNG and JSON files.")
 _json_option = click.option("--json", "as_json", is_flag=True, help="Print the results as one JSON object.")
 
-
-def _params(ctx, param, values: tuple[str, ...]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for text in values:
-        try:
-            key, value = parse_key_value(text)
-        except click.BadParameter as exc:
-            raise click.BadParameter(exc.message, ctx=ctx, param=param) from None
-        out[key] = value
-    return out
 
 
 def _numbers(text: str) -> list[float]:
@@ -73,7 +63,7 @@ def analyze() -> None:
                  short_help="Vector field, nullclines, fixed points and their classes, bifurcations in I.")
 @click.argument("neuron")
 @click.option("--I", "I", type=float, default=0.0, show_default=True, help="Constant input current.")
-@click.option("--param", "params", multiple=True, callback=_params, metavar="KEY=VALUE",
+@click.option("--param", "params", multiple=True, callback=parse_key_values, metavar="KEY=VALUE",
               help="Override a parameter of the neuron (repeatable), e.g. --param d=0.6.")
 @click.option("--window", default=None, help="u0,u1[,v0,v1] of the plot (default: around the fixed points).")
 @click.option("--init", "inits", multiple=True, help="Initial state U[,V] of a continuous trajectory (repeatable).")
@@ -177,7 +167,7 @@ def patterns_cmd(neurons, levels, T, step_input, out: Path, as_json: bool) -> No
 @click.option("--y", "y_axis", required=True, metavar="NAME=VALUES", help="Second parameter, as --x.")
 @click.option("--I", "I", type=float, required=True, help="Constant input.")
 @click.option("--T", "T", type=int, default=200, show_default=True)
-@click.option("--param", "params", multiple=True, callback=_params, metavar="KEY=VALUE",
+@click.option("--param", "params", multiple=True, callback=parse_key_values, metavar="KEY=VALUE",
               help="Fixed parameter (repeatable), e.g. --param c=0.9.")
 @_out_option
 @_json_option

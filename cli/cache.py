@@ -18,7 +18,7 @@ from .options import (
     cache_option,
     human_bytes,
     json_option,
-    parse_key_value,
+    parse_key_values,
     positive_int,
     storage_options_option,
 )
@@ -187,16 +187,6 @@ def ls(cache: str | None, storage_options: dict[str, Any], as_json: bool) -> Non
     click.echo(f"{len(entries)} stores, {human_bytes(total)} under {root}")
 
 
-def _parse_params(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, Any]:
-    out = {}
-    for text in values or ():
-        try:
-            key, value = parse_key_value(text)
-        except click.BadParameter as exc:
-            raise click.BadParameter(exc.message, ctx=ctx, param=param) from None
-        out[key] = value
-    return out
-
 
 def _removal(removed: list[dict[str, Any]], as_json: bool, dry_run: bool, root: str | None = None,
              temp_files: list[str] | None = None) -> None:
@@ -220,7 +210,7 @@ def _removal(removed: list[dict[str, Any]], as_json: bool, dry_run: bool, root: 
 @click.option("--dataset", default=None, help="Remove the stores of this dataset (under --cache).")
 @click.option("--split", default=None, help="... of this split only.")
 @click.option("--representation", default=None, help="... of this representation only (frames, rate, ...).")
-@click.option("--param", "params", multiple=True, callback=_parse_params, metavar="KEY=VALUE",
+@click.option("--param", "params", multiple=True, callback=parse_key_values, metavar="KEY=VALUE",
               help="... whose parameter KEY has VALUE (repeatable; VALUE read as JSON), e.g. T=10.")
 @cache_option
 @click.option("--dry-run", is_flag=True, default=False, help="Only say what would be removed.")

@@ -73,17 +73,19 @@ def parse_key_value(text: str) -> tuple[str, Any]:
 def parse_cluster_options(ctx: click.Context | None, param: click.Parameter | None,
                           values: tuple[str, ...] | None) -> dict[str, Any]:
     """Callback of ``--cluster-option KEY=VALUE`` (repeatable) -> ``{key: value}``."""
-    return _parse_options(ctx, param, values)
+    return parse_key_values(ctx, param, values)
 
 
 def parse_storage_options(ctx: click.Context | None, param: click.Parameter | None,
                           values: tuple[str, ...] | None) -> dict[str, Any]:
     """Callback of ``--storage-option KEY=VALUE`` (repeatable) -> ``{key: value}`` (fsspec filesystem arguments)."""
-    return _parse_options(ctx, param, values)
+    return parse_key_values(ctx, param, values)
 
 
-def _parse_options(ctx: click.Context | None, param: click.Parameter | None,
-                   values: tuple[str, ...] | None) -> dict[str, Any]:
+def parse_key_values(ctx: click.Context | None, param: click.Parameter | None,
+                     values: tuple[str, ...] | None) -> dict[str, Any]:
+    """Callback of a repeatable ``KEY=VALUE`` option -> ``{key: value}`` (:func:`parse_key_value`);
+    a key given twice is an error."""
     out: dict[str, Any] = {}
     for text in values or ():
         try:
